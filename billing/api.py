@@ -1,0 +1,42 @@
+"""The balance a frontend shows: the account's figures with the user's plan and migration state."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.selectors import profile_for_user
+from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES
+from credits.selectors import credit_account_for_user
+
+
+def _amount():
+    return serializers.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+
+
+class BalanceOutputSerializer(serializers.Serializer):
+    balance = _amount()
+    total_earned = _amount()
+    total_spent = _amount()
+    plan = serializers.CharField()
+    migrated = serializers.BooleanField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class BalanceApi(APIView):
+    @extend_schema(responses=BalanceOutputSerializer)
+    def get(self, request):
+        account = credit_account_for_user(user=request.user)
+        profile = profile_for_user(user=request.user)
+        zero = "0.00"
+        body = {
+            "balance": account.balance if account else zero,
+            "total_earned": account.total_earned if account else zero,
+            "total_spent": account.total_spent if account else zero,
+            "plan": profile.plan if profile else "free",
+            "migrated": bool(profile and profile.is_migrated),
+            "updated_at": account.updated_at if account else None,
+        }
+        return Response(BalanceOutputSerializer(body).data)
+
+

@@ -1,0 +1,50 @@
+from rest_framework import serializers
+
+from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, CENT, CreditTransaction
+from credits.services import MAX_AMOUNT
+
+# Client keys are stored under a per-user prefix (see SpendApi), which takes some of the
+# 200 characters of `idempotency_key`.
+CLIENT_KEY_MAX_LENGTH = 100
+
+
+class EntryOutputSerializer(serializers.ModelSerializer):
+    reverses = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = CreditTransaction
+        fields = [
+            "id",
+            "kind",
+            "amount",
+            "balance_before",
+            "balance_after",
+            "source",
+            "description",
+            "reverses",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class SpendInputSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(
+        max_digits=AMOUNT_DIGITS,
+        decimal_places=AMOUNT_PLACES,
+        min_value=CENT,
+        max_value=MAX_AMOUNT,
+    )
+    idempotency_key = serializers.CharField(max_length=CLIENT_KEY_MAX_LENGTH)
+    description = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default=""
+    )
+
+    def validate_idempotency_key(self, value: str) -> str:
+        if not value.isprintable():
+            raise serializers.ValidationError("Use printable characters only.")
+        return value
+
+
+class SpendOutputSerializer(serializers.Serializer):
+    transaction = EntryOutputSerializer()
+    balance = serializers.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)

@@ -1,0 +1,66 @@
+"""The user's own ledger: history and spending. Thin: parse, call a service, render."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from credits import selectors, services
+from credits.api.serializers import (
+    EntryOutputSerializer,
+    SpendInputSerializer,
+    SpendOutputSerializer,
+)
+from credits.exceptions import AccountNotFound
+from credits.models import CreditTransaction
+
+
+def api_idempotency_key(user, client_key: str) -> str:
+    """Scope a client's key to its user, so users never collide with or probe each other."""
+    return f"api:{user.pk}:{client_key}"
+
+
+class NewestFirstPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class TransactionListApi(ListAPIView):
+    serializer_class = EntryOutputSerializer
+    pagination_class = NewestFirstPagination
+
+    def get_queryset(self):
+        account = selectors.credit_account_for_user(user=self.request.user)
+        if account is None:
+            return CreditTransaction.objects.none()
+        return selectors.credit_history(account=account)
+
+
+class SpendApi(APIView):
+    throttle_scope = "spend"
+
+    @extend_schema(
+        request=SpendInputSerializer,
+        responses={201: SpendOutputSerializer, 200: SpendOutputSerializer},
+    )
+    def post(self, request):
+        serializer = SpendInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        account = selectors.credit_account_for_user(user=request.user)
+        if account is None:
+            raise AccountNotFound()
+        entry = services.credit_spend(
+            account=account,
+            amount=data["amount"],
+            idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
+            description=data["description"],
+            source="api",
+        )
+        account.refresh_from_db(fields=["balance"])
+        body = SpendOutputSerializer({"transaction": entry, "balance": account.balance}).data
+        return Response(body, status=status.HTTP_200_OK if entry.replayed else status.HTTP_201_CREATED)

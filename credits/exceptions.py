@@ -1,0 +1,76 @@
+"""Domain errors of the ledger. Each has a stable `code` that the API turns into its error shape."""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+    INVALID_AMOUNT = "invalid_amount"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    DUPLICATE_REFERENCE = "duplicate_reference"
+    ALREADY_REVERSED = "already_reversed"
+    NOT_REVERSIBLE = "not_reversible"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    LEDGER_IMMUTABLE = "ledger_immutable"
+    REASON_REQUIRED = "reason_required"
+
+
+class CreditError(Exception):
+    code: ErrorCode
+    message: str = "The credit operation failed."
+    status_code = 400
+
+    def __init__(self, message: str | None = None, **details):
+        self.message = message or self.message
+        self.details = details
+        super().__init__(self.message)
+
+
+class InsufficientCredits(CreditError):
+    code = ErrorCode.INSUFFICIENT_CREDITS
+    message = "The account does not hold enough credits."
+    status_code = 402
+
+
+class InvalidAmount(CreditError):
+    code = ErrorCode.INVALID_AMOUNT
+    message = "The amount must be a non-zero number of credits with at most 2 decimal places."
+
+
+class IdempotencyConflict(CreditError):
+    code = ErrorCode.IDEMPOTENCY_CONFLICT
+    message = "This idempotency key was already used for a different operation."
+    status_code = 409
+
+
+class DuplicateReference(CreditError):
+    code = ErrorCode.DUPLICATE_REFERENCE
+    message = "This Stripe event or legacy transaction is already on the ledger."
+    status_code = 409
+
+
+class AlreadyReversed(CreditError):
+    code = ErrorCode.ALREADY_REVERSED
+    message = "This entry has already been reversed."
+    status_code = 409
+
+
+class NotReversible(CreditError):
+    code = ErrorCode.NOT_REVERSIBLE
+    message = "Reversals and history entries cannot be reversed."
+
+
+class AccountNotFound(CreditError):
+    code = ErrorCode.ACCOUNT_NOT_FOUND
+    message = "This user has no credit account."
+    status_code = 404
+
+
+class ReasonRequired(CreditError):
+    code = ErrorCode.REASON_REQUIRED
+    message = "Staff actions need an actor and a reason."
+
+
+class LedgerEntryImmutable(CreditError):
+    code = ErrorCode.LEDGER_IMMUTABLE
+    message = "Ledger entries are append-only; write a reversal instead."

@@ -1,0 +1,168 @@
+"""The ledger: one account per user and an append-only list of entries.
+
+The database holds the rules wherever it can (CHECK constraints, unique keys, and on PostgreSQL
+a trigger that refuses UPDATE and DELETE on entries), so a write that skips `credits.services`
+is refused rather than trusted. `ROUND(..., 2)` in the arithmetic checks is a no-op on
+PostgreSQL's NUMERIC and keeps SQLite, which stores decimals as binary floats, exact to the cent.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Round
+
+from credits.exceptions import LedgerEntryImmutable
+
+AMOUNT_DIGITS = 14
+AMOUNT_PLACES = 2
+CENT = Decimal("0.01")
+
+
+def _amount_field(**kwargs):
+    return models.DecimalField(
+        max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=Decimal("0"), **kwargs
+    )
+
+
+class CreditAccount(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_account"
+    )
+    balance = _amount_field()
+    # Net credits received (grants, purchases, migration, adjustments, less refunds) and net
+    # credits consumed (spends, less reversed spends): balance = total_earned - total_spent.
+    total_earned = _amount_field()
+    total_spent = _amount_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="credits_account_balance_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_spent__gte=0), name="credits_account_total_spent_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance=Round(F("total_earned") - F("total_spent"), AMOUNT_PLACES)),
+                name="credits_account_balance_is_earned_minus_spent",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({self.balance} credits)"
+
+
+class EntryKind(models.TextChoices):
+    GRANT = "grant", "Grant"
+    PURCHASE = "purchase", "Purchase"
+    SPEND = "spend", "Spend"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    MIGRATION = "migration", "Migration"
+    MONTHLY_GRANT = "monthly_grant", "Monthly grant"
+    REVERSAL = "reversal", "Reversal"
+    HISTORY = "history", "History"
+
+
+CREDITING_KINDS = (EntryKind.GRANT, EntryKind.PURCHASE, EntryKind.MIGRATION, EntryKind.MONTHLY_GRANT)
+DEBITING_KINDS = (EntryKind.SPEND, EntryKind.REFUND)
+
+
+class CreditTransactionQuerySet(models.QuerySet):
+    """Entries are append-only: bulk updates and deletes through the ORM are refused too."""
+
+    def update(self, **kwargs):
+        raise LedgerEntryImmutable()
+
+    def delete(self):
+        raise LedgerEntryImmutable()
+
+
+class CreditTransaction(models.Model):
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=20, choices=EntryKind.choices)
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    balance_before = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    balance_after = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    source = models.CharField(max_length=64, blank=True, default="")
+    description = models.CharField(max_length=255, blank=True, default="")
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    stripe_event_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    legacy_transaction_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    migrated_from = models.CharField(max_length=64, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Staff user who caused this entry.",
+    )
+    reason = models.TextField(blank=True, default="")
+    # Unique: an entry is reversed at most once.
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = CreditTransactionQuerySet.as_manager()
+
+    # Set (not stored) by the services when a call replays an existing idempotency key.
+    replayed = False
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["account", "-id"], name="credits_entry_account_newest")]
+        permissions = [
+            ("grant_credits", "Can grant credits"),
+            ("refund_credits", "Can refund credits"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    balance_after=Round(F("balance_before") + F("amount"), AMOUNT_PLACES)
+                ),
+                name="credits_entry_balance_after_is_before_plus_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_before__gte=0, balance_after__gte=0),
+                name="credits_entry_balances_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind=EntryKind.HISTORY) & Q(amount=0))
+                | (~Q(kind=EntryKind.HISTORY) & ~Q(amount=0)),
+                name="credits_entry_amount_zero_only_for_history",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=CREDITING_KINDS) | Q(amount__gt=0),
+                name="credits_entry_crediting_kinds_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=DEBITING_KINDS) | Q(amount__lt=0),
+                name="credits_entry_debiting_kinds_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=EntryKind.REVERSAL, reverses__isnull=False)
+                | (~Q(kind=EntryKind.REVERSAL) & Q(reverses__isnull=True)),
+                name="credits_entry_reversal_names_its_entry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(idempotency_key=""), name="credits_entry_idempotency_key_not_empty"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount} on account {self.account_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerEntryImmutable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerEntryImmutable()

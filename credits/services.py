@@ -1,0 +1,398 @@
+"""The only writers of the ledger.
+
+Every balance change is one conditional `UPDATE ... WHERE balance + amount >= 0 RETURNING`
+on the account row followed by one INSERT of the entry, inside `transaction.atomic`. The UPDATE
+takes the row lock, so concurrent writers queue on it, never lose an update and never overdraw;
+it is also the whole check, so the lock is held for two statements. Every call carries an
+idempotency key under a unique constraint: a replay returns the original entry and changes
+nothing, the same key for a different operation raises `IdempotencyConflict`. Races between two
+callers with one key are settled by that constraint, not by the pre-check.
+
+These services are called on their own and from inside other units of work (a user's migration,
+a Stripe webhook), so they use `atomic()` (a savepoint when nested) rather than `durable=True`.
+Refunds give money back to a customer, so they remove credits (a negative entry).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from credits.exceptions import (
+    AlreadyReversed,
+    DuplicateReference,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidAmount,
+    NotReversible,
+    ReasonRequired,
+)
+from credits.models import (
+    AMOUNT_DIGITS,
+    AMOUNT_PLACES,
+    CENT,
+    CREDITING_KINDS,
+    CreditAccount,
+    CreditTransaction,
+    EntryKind,
+)
+
+MAX_AMOUNT = Decimal(10) ** (AMOUNT_DIGITS - AMOUNT_PLACES) - CENT
+IDEMPOTENCY_KEY_MAX_LENGTH = CreditTransaction._meta.get_field("idempotency_key").max_length
+
+
+def credit_account_open(*, user: AbstractBaseUser) -> CreditAccount:
+    """Open the user's credit account, or return the one they have."""
+    account, _ = CreditAccount.objects.get_or_create(user=user)
+    return account
+
+
+def credit_grant(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    kind: str = EntryKind.GRANT,
+    actor: AbstractBaseUser | None = None,
+    reason: str = "",
+    source: str = "",
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    stripe_event_id: str | None = None,
+    migrated_from: str = "",
+) -> CreditTransaction:
+    """Add credits to an account (a grant, purchase, migration or monthly grant)."""
+    if kind not in CREDITING_KINDS:
+        raise InvalidAmount(f"{kind!r} is not a kind of entry that grants credits.")
+    amount = _positive_amount(amount)
+    return _post(
+        _Entry(
+            account=account,
+            kind=kind,
+            amount=amount,
+            requested=amount,
+            idempotency_key=idempotency_key,
+            earned_delta=amount,
+            spent_delta=Decimal(0),
+            fields=dict(
+                actor=actor,
+                reason=reason,
+                source=source,
+                description=description,
+                metadata=metadata or {},
+                stripe_event_id=stripe_event_id,
+                migrated_from=migrated_from,
+            ),
+        )
+    )
+
+
+def credit_spend(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    description: str = "",
+    source: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> CreditTransaction:
+    """Take credits for usage; refuse with InsufficientCredits rather than overdraw."""
+    amount = _positive_amount(amount)
+    return _post(
+        _Entry(
+            account=account,
+            kind=EntryKind.SPEND,
+            amount=-amount,
+            requested=-amount,
+            idempotency_key=idempotency_key,
+            earned_delta=Decimal(0),
+            spent_delta=amount,
+            fields=dict(source=source, description=description, metadata=metadata or {}),
+        )
+    )
+
+
+def credit_refund(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+    allow_partial: bool = False,
+    source: str = "",
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    stripe_event_id: str | None = None,
+) -> CreditTransaction:
+    """Remove the credits of money given back to the customer.
+
+    With `allow_partial`, an account holding less than `amount` loses what it holds and the
+    entry's metadata records the shortfall; without it the refund is refused.
+    """
+    if not reason.strip():
+        raise ReasonRequired("A refund needs a reason.")
+    amount = _positive_amount(amount)
+    return _post(
+        _Entry(
+            account=account,
+            kind=EntryKind.REFUND,
+            amount=-amount,
+            requested=-amount,
+            idempotency_key=idempotency_key,
+            earned_delta=-amount,
+            spent_delta=Decimal(0),
+            allow_partial=allow_partial,
+            fields=dict(
+                actor=actor,
+                reason=reason,
+                source=source,
+                description=description,
+                metadata=metadata or {},
+                stripe_event_id=stripe_event_id,
+            ),
+        )
+    )
+
+
+def credit_adjust(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    actor: AbstractBaseUser,
+    reason: str,
+    metadata: dict[str, Any] | None = None,
+) -> CreditTransaction:
+    """Correct a balance by a signed amount, on a staff member's authority."""
+    if actor is None or not reason.strip():
+        raise ReasonRequired()
+    amount = _signed_amount(amount)
+    return _post(
+        _Entry(
+            account=account,
+            kind=EntryKind.ADJUSTMENT,
+            amount=amount,
+            requested=amount,
+            idempotency_key=idempotency_key,
+            earned_delta=amount,
+            spent_delta=Decimal(0),
+            fields=dict(actor=actor, reason=reason, source="staff", metadata=metadata or {}),
+        )
+    )
+
+
+def credit_reverse(
+    *,
+    entry: CreditTransaction,
+    idempotency_key: str,
+    actor: AbstractBaseUser | None = None,
+    reason: str = "",
+    allow_partial: bool = False,
+    metadata: dict[str, Any] | None = None,
+) -> CreditTransaction:
+    """Append the opposite of an entry; an entry is reversed at most once.
+
+    Reversing credits the account holds no more of is refused, unless `allow_partial`, which
+    reverses what is left and records the shortfall in the reversal's metadata.
+    """
+    if entry.kind in (EntryKind.REVERSAL, EntryKind.HISTORY):
+        raise NotReversible(entry_id=entry.pk)
+    amount = -entry.amount
+    is_spend = entry.kind == EntryKind.SPEND
+    return _post(
+        _Entry(
+            account=entry.account,
+            kind=EntryKind.REVERSAL,
+            amount=amount,
+            requested=amount,
+            idempotency_key=idempotency_key,
+            earned_delta=Decimal(0) if is_spend else amount,
+            spent_delta=-amount if is_spend else Decimal(0),
+            allow_partial=allow_partial,
+            fields=dict(
+                actor=actor,
+                reason=reason,
+                reverses=entry,
+                source=entry.source,
+                description=f"Reversal of entry {entry.pk}",
+                metadata=metadata or {},
+                migrated_from=entry.migrated_from,
+            ),
+        )
+    )
+
+
+# --- internals ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    account: CreditAccount
+    kind: str
+    amount: Decimal
+    requested: Decimal
+    idempotency_key: str
+    earned_delta: Decimal
+    spent_delta: Decimal
+    fields: dict[str, Any]
+    allow_partial: bool = False
+
+
+def _as_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise InvalidAmount(f"Amounts are Decimal or int, not {type(value).__name__}.")
+    try:
+        amount = Decimal(value)
+        if not amount.is_finite() or amount != amount.quantize(CENT):
+            raise InvalidAmount(amount=str(value))
+    except InvalidOperation as error:
+        raise InvalidAmount(amount=str(value)) from error
+    if abs(amount) > MAX_AMOUNT:
+        raise InvalidAmount(f"The amount must be at most {MAX_AMOUNT}.", amount=str(value))
+    return amount.quantize(CENT)
+
+
+def _positive_amount(value: Any) -> Decimal:
+    amount = _as_decimal(value)
+    if amount <= 0:
+        raise InvalidAmount("The amount must be greater than zero.", amount=str(value))
+    return amount
+
+
+def _signed_amount(value: Any) -> Decimal:
+    amount = _as_decimal(value)
+    if amount == 0:
+        raise InvalidAmount("The amount must not be zero.", amount=str(value))
+    return amount
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidAmount(
+            f"An idempotency key is a non-empty string of at most "
+            f"{IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+        )
+
+
+def _post(entry: _Entry) -> CreditTransaction:
+    _check_key(entry.idempotency_key)
+    existing = _entry_with_key(entry.idempotency_key)
+    if existing is not None:
+        return _replay(existing, entry)
+    reverses = entry.fields.get("reverses")
+    if reverses is not None and CreditTransaction.objects.filter(reverses=reverses).exists():
+        raise AlreadyReversed(entry_id=reverses.pk)
+    try:
+        with transaction.atomic():
+            written = _write(entry)
+    except InsufficientCredits:
+        # A concurrent call with this key may have taken the credits first: that is a replay.
+        existing = _entry_with_key(entry.idempotency_key)
+        if existing is not None:
+            return _replay(existing, entry)
+        raise
+    except IntegrityError:
+        existing = _entry_with_key(entry.idempotency_key)
+        if existing is not None:
+            return _replay(existing, entry)
+        if reverses is not None and CreditTransaction.objects.filter(reverses=reverses).exists():
+            raise AlreadyReversed(entry_id=reverses.pk) from None
+        for field in ("stripe_event_id", "legacy_transaction_id"):
+            value = entry.fields.get(field)
+            if value and CreditTransaction.objects.filter(**{field: value}).exists():
+                raise DuplicateReference(**{field: value}) from None
+        raise
+    return written
+
+
+def _write(entry: _Entry) -> CreditTransaction:
+    """Move the balance and insert the entry; relies on the caller's transaction."""
+    amount, earned_delta, spent_delta = entry.amount, entry.earned_delta, entry.spent_delta
+    metadata = dict(entry.fields.get("metadata") or {})
+    if entry.allow_partial and amount < 0:
+        # Lock first so the amount left cannot shrink between reading it and taking it.
+        held = (
+            CreditAccount.objects.select_for_update()
+            .values_list("balance", flat=True)
+            .get(pk=entry.account.pk)
+        )
+        if 0 < held < -amount:
+            # Only refunds and reversals of credits received are partial: all of it is earned.
+            amount = earned_delta = -held
+            metadata["requested_amount"] = str(entry.requested)
+            metadata["shortfall"] = str(-entry.requested - held)
+    moved = _move_balance(entry.account.pk, amount, earned_delta, spent_delta)
+    if moved is None:
+        raise InsufficientCredits(
+            balance=str(_balance_of(entry.account.pk)), requested=str(-entry.amount)
+        )
+    balance_after, total_earned, total_spent = moved
+    written = CreditTransaction.objects.create(
+        account_id=entry.account.pk,
+        kind=entry.kind,
+        amount=amount,
+        balance_before=balance_after - amount,
+        balance_after=balance_after,
+        idempotency_key=entry.idempotency_key,
+        **{**entry.fields, "metadata": metadata},
+    )
+    entry.account.balance = balance_after
+    entry.account.total_earned = total_earned
+    entry.account.total_spent = total_spent
+    return written
+
+
+def _move_balance(
+    account_id: int, amount: Decimal, earned_delta: Decimal, spent_delta: Decimal
+) -> tuple[Decimal, Decimal, Decimal] | None:
+    """Apply a change unless it would overdraw; return the new totals, or None if refused.
+
+    One statement is both the check and the write, and it takes the row lock until commit.
+    """
+    table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET"  # noqa: S608 - the table name comes from the model
+            f" balance = ROUND(balance + %s, {AMOUNT_PLACES}),"
+            f" total_earned = ROUND(total_earned + %s, {AMOUNT_PLACES}),"
+            f" total_spent = ROUND(total_spent + %s, {AMOUNT_PLACES}),"
+            " updated_at = %s"
+            " WHERE id = %s AND balance + %s >= 0"
+            " RETURNING balance, total_earned, total_spent",
+            [amount, earned_delta, spent_delta, timezone.now(), account_id, amount],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return tuple(_decimal_from_db(value) for value in row)  # type: ignore[return-value]
+
+
+def _decimal_from_db(value: Any) -> Decimal:
+    # PostgreSQL returns Decimal; SQLite returns an int or a float holding a 2-place value.
+    return value if isinstance(value, Decimal) else Decimal(str(value)).quantize(CENT)
+
+
+def _balance_of(account_id: int) -> Decimal:
+    return CreditAccount.objects.values_list("balance", flat=True).get(pk=account_id)
+
+
+def _entry_with_key(key: str) -> CreditTransaction | None:
+    return CreditTransaction.objects.filter(idempotency_key=key).first()
+
+
+def _replay(existing: CreditTransaction, entry: _Entry) -> CreditTransaction:
+    requested = Decimal(existing.metadata.get("requested_amount", existing.amount))
+    reverses = entry.fields.get("reverses")
+    if (
+        existing.account_id != entry.account.pk
+        or existing.kind != entry.kind
+        or requested != entry.requested
+        or (reverses is not None and existing.reverses_id != reverses.pk)
+    ):
+        raise IdempotencyConflict(idempotency_key=entry.idempotency_key)
+    existing.replayed = True
+    return existing

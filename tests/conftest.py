@@ -1,0 +1,56 @@
+"""Shared fixtures and the rules for tests that need real services.
+
+The suite runs twice (see scripts/test): on SQLite, and on PostgreSQL when DATABASE_URL points
+at one. Tests marked `postgres` need PostgreSQL's row locks, triggers and real concurrent
+connections; without it they skip with the reason, except under CI=true, where a missing
+service is a failure, never a silent skip.
+"""
+
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        message = (
+            "needs PostgreSQL: run with DATABASE_URL=postgres://... (scripts/test does both passes)"
+        )
+        if IN_CI:
+            pytest.fail(f"CI=true and this test {message}", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def account(user):
+    from credits.services import credit_account_open
+
+    return credit_account_open(user=user)
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True, username="staff", email="staff@example.com")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def user_client(user):
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
