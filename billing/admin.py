@@ -8,7 +8,13 @@ from billing.services import user_provision
 
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "plan", "subscription_status", "stripe_customer_id", "migration_completed_at"]
+    list_display = [
+        "user",
+        "plan",
+        "subscription_status",
+        "stripe_customer_id",
+        "migration_completed_at",
+    ]
     list_filter = ["plan", "subscription_status"]
     search_fields = ["user__email", "user__username", "=user__id", "stripe_customer_id"]
     list_select_related = ["user"]

@@ -38,5 +38,3 @@ class BalanceApi(APIView):
             "updated_at": account.updated_at if account else None,
         }
         return Response(BalanceOutputSerializer(body).data)
-
-

@@ -68,7 +68,12 @@ class EntryKind(models.TextChoices):
     HISTORY = "history", "History"
 
 
-CREDITING_KINDS = (EntryKind.GRANT, EntryKind.PURCHASE, EntryKind.MIGRATION, EntryKind.MONTHLY_GRANT)
+CREDITING_KINDS = (
+    EntryKind.GRANT,
+    EntryKind.PURCHASE,
+    EntryKind.MIGRATION,
+    EntryKind.MONTHLY_GRANT,
+)
 DEBITING_KINDS = (EntryKind.SPEND, EntryKind.REFUND)
 
 
@@ -124,9 +129,7 @@ class CreditTransaction(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    balance_after=Round(F("balance_before") + F("amount"), AMOUNT_PLACES)
-                ),
+                condition=Q(balance_after=Round(F("balance_before") + F("amount"), AMOUNT_PLACES)),
                 name="credits_entry_balance_after_is_before_plus_amount",
             ),
             models.CheckConstraint(

@@ -356,7 +356,7 @@ def _move_balance(
     table = connection.ops.quote_name(CreditAccount._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET"  # noqa: S608 - the table name comes from the model
+            f"UPDATE {table} SET"  # the table name comes from the model, values are params
             f" balance = ROUND(balance + %s, {AMOUNT_PLACES}),"
             f" total_earned = ROUND(total_earned + %s, {AMOUNT_PLACES}),"
             f" total_spent = ROUND(total_spent + %s, {AMOUNT_PLACES}),"

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,24 +14,44 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='UserProfile',
+            name="UserProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('plan', models.CharField(db_index=True, default='free', max_length=32)),
-                ('subscription_status', models.CharField(blank=True, default='', max_length=32)),
-                ('subscription_started_at', models.DateTimeField(blank=True, null=True)),
-                ('subscription_ends_at', models.DateTimeField(blank=True, null=True)),
-                ('stripe_customer_id', models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ('stripe_price_id', models.CharField(blank=True, default='', max_length=255)),
-                ('preferences', models.JSONField(blank=True, default=dict)),
-                ('usage_stats', models.JSONField(blank=True, default=dict)),
-                ('migration_completed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("plan", models.CharField(db_index=True, default="free", max_length=32)),
+                ("subscription_status", models.CharField(blank=True, default="", max_length=32)),
+                ("subscription_started_at", models.DateTimeField(blank=True, null=True)),
+                ("subscription_ends_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "stripe_customer_id",
+                    models.CharField(blank=True, max_length=255, null=True, unique=True),
+                ),
+                ("stripe_price_id", models.CharField(blank=True, default="", max_length=255)),
+                ("preferences", models.JSONField(blank=True, default=dict)),
+                ("usage_stats", models.JSONField(blank=True, default=dict)),
+                ("migration_completed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('stripe_customer_id', ''), _negated=True), name='billing_profile_stripe_customer_id_null_not_empty')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("stripe_customer_id", ""), _negated=True),
+                        name="billing_profile_stripe_customer_id_null_not_empty",
+                    )
+                ],
             },
         ),
     ]

@@ -20,9 +20,7 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 def exception_handler(exc, context):
     if isinstance(exc, CreditError):
-        return Response(
-            error_body(str(exc.code), exc.message, exc.details), status=exc.status_code
-        )
+        return Response(error_body(str(exc.code), exc.message, exc.details), status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

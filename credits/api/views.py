@@ -63,4 +63,6 @@ class SpendApi(APIView):
         )
         account.refresh_from_db(fields=["balance"])
         body = SpendOutputSerializer({"transaction": entry, "balance": account.balance}).data
-        return Response(body, status=status.HTTP_200_OK if entry.replayed else status.HTTP_201_CREATED)
+        return Response(
+            body, status=status.HTTP_200_OK if entry.replayed else status.HTTP_201_CREATED
+        )

@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,85 +17,235 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CreditAccount',
+            name="CreditAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('balance', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14)),
-                ('total_earned', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14)),
-                ('total_spent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='credit_account', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "balance",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=14),
+                ),
+                (
+                    "total_earned",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=14),
+                ),
+                (
+                    "total_spent",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=14),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="credit_account",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CreditTransaction',
+            name="CreditTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('grant', 'Grant'), ('purchase', 'Purchase'), ('spend', 'Spend'), ('refund', 'Refund'), ('adjustment', 'Adjustment'), ('migration', 'Migration'), ('monthly_grant', 'Monthly grant'), ('reversal', 'Reversal'), ('history', 'History')], max_length=20)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('balance_before', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('balance_after', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('source', models.CharField(blank=True, default='', max_length=64)),
-                ('description', models.CharField(blank=True, default='', max_length=255)),
-                ('idempotency_key', models.CharField(max_length=200, unique=True)),
-                ('stripe_event_id', models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ('legacy_transaction_id', models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ('migrated_from', models.CharField(blank=True, default='', max_length=64)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('reason', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='credits.creditaccount')),
-                ('actor', models.ForeignKey(blank=True, help_text='Staff user who caused this entry.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reverses', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reversed_by', to='credits.credittransaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("grant", "Grant"),
+                            ("purchase", "Purchase"),
+                            ("spend", "Spend"),
+                            ("refund", "Refund"),
+                            ("adjustment", "Adjustment"),
+                            ("migration", "Migration"),
+                            ("monthly_grant", "Monthly grant"),
+                            ("reversal", "Reversal"),
+                            ("history", "History"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("balance_before", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("balance_after", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("source", models.CharField(blank=True, default="", max_length=64)),
+                ("description", models.CharField(blank=True, default="", max_length=255)),
+                ("idempotency_key", models.CharField(max_length=200, unique=True)),
+                (
+                    "stripe_event_id",
+                    models.CharField(blank=True, max_length=255, null=True, unique=True),
+                ),
+                (
+                    "legacy_transaction_id",
+                    models.CharField(blank=True, max_length=255, null=True, unique=True),
+                ),
+                ("migrated_from", models.CharField(blank=True, default="", max_length=64)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("reason", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="credits.creditaccount",
+                    ),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Staff user who caused this entry.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reverses",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reversed_by",
+                        to="credits.credittransaction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'permissions': [('grant_credits', 'Can grant credits'), ('refund_credits', 'Can refund credits')],
+                "ordering": ["-id"],
+                "permissions": [
+                    ("grant_credits", "Can grant credits"),
+                    ("refund_credits", "Can refund credits"),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='creditaccount',
-            constraint=models.CheckConstraint(condition=models.Q(('balance__gte', 0)), name='credits_account_balance_non_negative'),
+            model_name="creditaccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("balance__gte", 0)), name="credits_account_balance_non_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditaccount',
-            constraint=models.CheckConstraint(condition=models.Q(('total_spent__gte', 0)), name='credits_account_total_spent_non_negative'),
+            model_name="creditaccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("total_spent__gte", 0)),
+                name="credits_account_total_spent_non_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditaccount',
-            constraint=models.CheckConstraint(condition=models.Q(('balance', django.db.models.functions.math.Round(django.db.models.expressions.CombinedExpression(models.F('total_earned'), '-', models.F('total_spent')), 2))), name='credits_account_balance_is_earned_minus_spent'),
+            model_name="creditaccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "balance",
+                        django.db.models.functions.math.Round(
+                            django.db.models.expressions.CombinedExpression(
+                                models.F("total_earned"), "-", models.F("total_spent")
+                            ),
+                            2,
+                        ),
+                    )
+                ),
+                name="credits_account_balance_is_earned_minus_spent",
+            ),
         ),
         migrations.AddIndex(
-            model_name='credittransaction',
-            index=models.Index(fields=['account', '-id'], name='credits_entry_account_newest'),
+            model_name="credittransaction",
+            index=models.Index(fields=["account", "-id"], name="credits_entry_account_newest"),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(('balance_after', django.db.models.functions.math.Round(django.db.models.expressions.CombinedExpression(models.F('balance_before'), '+', models.F('amount')), 2))), name='credits_entry_balance_after_is_before_plus_amount'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "balance_after",
+                        django.db.models.functions.math.Round(
+                            django.db.models.expressions.CombinedExpression(
+                                models.F("balance_before"), "+", models.F("amount")
+                            ),
+                            2,
+                        ),
+                    )
+                ),
+                name="credits_entry_balance_after_is_before_plus_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(('balance_after__gte', 0), ('balance_before__gte', 0)), name='credits_entry_balances_non_negative'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("balance_after__gte", 0), ("balance_before__gte", 0)),
+                name="credits_entry_balances_non_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'history'), ('amount', 0)), models.Q(models.Q(('kind', 'history'), _negated=True), models.Q(('amount', 0), _negated=True)), _connector='OR'), name='credits_entry_amount_zero_only_for_history'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "history"), ("amount", 0)),
+                    models.Q(
+                        models.Q(("kind", "history"), _negated=True),
+                        models.Q(("amount", 0), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="credits_entry_amount_zero_only_for_history",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind__in', ('grant', 'purchase', 'migration', 'monthly_grant')), _negated=True), ('amount__gt', 0), _connector='OR'), name='credits_entry_crediting_kinds_positive'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("kind__in", ("grant", "purchase", "migration", "monthly_grant")),
+                        _negated=True,
+                    ),
+                    ("amount__gt", 0),
+                    _connector="OR",
+                ),
+                name="credits_entry_crediting_kinds_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind__in', ('spend', 'refund')), _negated=True), ('amount__lt', 0), _connector='OR'), name='credits_entry_debiting_kinds_negative'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind__in", ("spend", "refund")), _negated=True),
+                    ("amount__lt", 0),
+                    _connector="OR",
+                ),
+                name="credits_entry_debiting_kinds_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'reversal'), ('reverses__isnull', False)), models.Q(models.Q(('kind', 'reversal'), _negated=True), ('reverses__isnull', True)), _connector='OR'), name='credits_entry_reversal_names_its_entry'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "reversal"), ("reverses__isnull", False)),
+                    models.Q(
+                        models.Q(("kind", "reversal"), _negated=True), ("reverses__isnull", True)
+                    ),
+                    _connector="OR",
+                ),
+                name="credits_entry_reversal_names_its_entry",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), name='credits_entry_idempotency_key_not_empty'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("idempotency_key", ""), _negated=True),
+                name="credits_entry_idempotency_key_not_empty",
+            ),
         ),
     ]
