@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Round
 
-from credits.models import CreditAccount, CreditTransaction
+from credits.models import AMOUNT_PLACES, CENT, CreditAccount, CreditTransaction
 
 
 def credit_account_for_user(*, user: AbstractBaseUser) -> CreditAccount | None:
@@ -19,12 +19,16 @@ def credit_history(*, account: CreditAccount) -> QuerySet[CreditTransaction]:
 
 
 def ledger_sum(*, account: CreditAccount) -> Decimal:
-    total = CreditTransaction.objects.filter(account=account).aggregate(total=Sum("amount"))
-    return total["total"] or Decimal("0.00")
+    """The sum of the account's entries, exact to the cent on every database."""
+    total = CreditTransaction.objects.filter(account=account).aggregate(
+        total=Round(Sum("amount"), AMOUNT_PLACES)
+    )["total"]
+    # SQLite sums decimals as floats; the rounding above and here makes that sum exact again.
+    return Decimal(str(total or 0)).quantize(CENT)
 
 
 def accounts_out_of_balance() -> QuerySet[CreditAccount]:
     """Accounts whose balance differs from the sum of their entries (should be none)."""
     return CreditAccount.objects.annotate(
-        ledger_total=Round(Coalesce(Sum("entries__amount"), Value(Decimal("0"))), 2)
+        ledger_total=Round(Coalesce(Sum("entries__amount"), Value(Decimal("0"))), AMOUNT_PLACES)
     ).exclude(balance=F("ledger_total"))

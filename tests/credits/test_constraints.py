@@ -1,0 +1,220 @@
+"""The database refuses what breaks the ledger's invariants, even when the ORM is bypassed.
+
+Each test writes with `.update()` or raw SQL, expects an IntegrityError, and checks nothing
+changed. A valid raw insert goes through first, so a refusal is the constraint's doing and
+not a broken statement.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from credits.exceptions import LedgerEntryImmutable
+from credits.models import CreditAccount, CreditTransaction
+from credits.services import credit_grant, credit_spend
+
+pytestmark = pytest.mark.django_db
+
+COLUMNS = (
+    "account_id, kind, amount, balance_before, balance_after, source, description,"
+    " idempotency_key, stripe_event_id, legacy_transaction_id, migrated_from, metadata,"
+    " actor_id, reason, reverses_id, created_at"
+)
+
+
+def raw_insert(account, **overrides):
+    row = {
+        "account_id": account.pk,
+        "kind": "history",
+        "amount": Decimal("0"),
+        "balance_before": Decimal("0"),
+        "balance_after": Decimal("0"),
+        "source": "",
+        "description": "",
+        "idempotency_key": "raw",
+        "stripe_event_id": None,
+        "legacy_transaction_id": None,
+        "migrated_from": "",
+        "metadata": "{}",
+        "actor_id": None,
+        "reason": "",
+        "reverses_id": None,
+        "created_at": timezone.now(),
+    }
+    row.update(overrides)
+    placeholders = ", ".join(["%s"] * len(row))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO credits_credittransaction ({COLUMNS}) VALUES ({placeholders})",
+            [row[name.strip()] for name in COLUMNS.split(",")],
+        )
+
+
+def refused(write):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        write()
+
+
+@pytest.fixture
+def funded(account):
+    credit_grant(account=account, amount=Decimal("10"), idempotency_key="fund")
+    account.refresh_from_db()
+    return account
+
+
+def state(account):
+    account.refresh_from_db()
+    return (
+        account.balance,
+        account.total_earned,
+        account.total_spent,
+        CreditTransaction.objects.count(),
+    )
+
+
+def test_the_raw_insert_helper_writes_a_valid_row(account):
+    raw_insert(account, idempotency_key="valid-history")
+    assert CreditTransaction.objects.filter(idempotency_key="valid-history").exists()
+
+
+def test_balance_cannot_go_negative(funded):
+    before = state(funded)
+    refused(
+        lambda: CreditAccount.objects.filter(pk=funded.pk).update(
+            balance=F("balance") - 11, total_earned=F("total_earned") - 11
+        )
+    )
+    assert state(funded) == before
+
+
+def test_balance_must_equal_earned_minus_spent(funded):
+    before = state(funded)
+    refused(lambda: CreditAccount.objects.filter(pk=funded.pk).update(balance=F("balance") + 5))
+    refused(lambda: CreditAccount.objects.filter(pk=funded.pk).update(total_spent=-1, balance=11))
+    assert state(funded) == before
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # balance_after must be balance_before + amount
+        {"kind": "grant", "amount": Decimal("5"), "balance_after": Decimal("6")},
+        # balances never negative
+        {"kind": "spend", "amount": Decimal("-5"), "balance_after": Decimal("-5")},
+        # amount zero only for history, and history only zero
+        {"kind": "grant"},
+        {"kind": "history", "amount": Decimal("5"), "balance_after": Decimal("5")},
+        # signs per kind
+        {"kind": "grant", "amount": Decimal("-1"), "balance_before": Decimal("1")},
+        {"kind": "spend", "amount": Decimal("1"), "balance_after": Decimal("1")},
+        {"kind": "refund", "amount": Decimal("1"), "balance_after": Decimal("1")},
+        # a reversal names its entry; nothing else does
+        {"kind": "reversal", "amount": Decimal("1"), "balance_after": Decimal("1")},
+        # every write carries a key
+        {"idempotency_key": ""},
+    ],
+    ids=[
+        "after-not-before-plus-amount",
+        "negative-balance",
+        "zero-grant",
+        "moving-history",
+        "negative-grant",
+        "positive-spend",
+        "positive-refund",
+        "reversal-without-entry",
+        "empty-key",
+    ],
+)
+def test_check_constraints_refuse_raw_inserts(account, overrides):
+    before = state(account)
+    refused(lambda: raw_insert(account, **overrides))
+    assert state(account) == before
+
+
+def test_non_reversal_cannot_name_an_entry(funded):
+    grant = CreditTransaction.objects.get(idempotency_key="fund")
+    before = state(funded)
+    refused(
+        lambda: raw_insert(
+            funded, reverses_id=grant.pk, balance_before=Decimal("10"), balance_after=Decimal("10")
+        )
+    )
+    assert state(funded) == before
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("idempotency_key", "fund"),
+        ("stripe_event_id", "evt_1"),
+        ("legacy_transaction_id", "legacy:1"),
+    ],
+)
+def test_unique_references_refuse_a_second_row(funded, field, value):
+    credit_grant(
+        account=funded, amount=Decimal("1"), idempotency_key="evt", stripe_event_id="evt_1"
+    )
+    raw_insert(
+        funded,
+        idempotency_key="history-1",
+        legacy_transaction_id="legacy:1",
+        balance_before=Decimal("11"),
+        balance_after=Decimal("11"),
+    )
+    before = state(funded)
+    overrides = {"idempotency_key": "another", field: value}
+    overrides.update(balance_before=Decimal("11"), balance_after=Decimal("11"))
+    refused(lambda: raw_insert(funded, **overrides))
+    assert state(funded) == before
+
+
+def test_an_entry_is_reversed_at_most_once(funded):
+    grant = CreditTransaction.objects.get(idempotency_key="fund")
+    reversal = {
+        "kind": "reversal",
+        "amount": Decimal("-10"),
+        "balance_before": Decimal("10"),
+        "balance_after": Decimal("0"),
+        "reverses_id": grant.pk,
+    }
+    raw_insert(funded, idempotency_key="rev-1", **reversal)
+    refused(lambda: raw_insert(funded, idempotency_key="rev-2", **reversal))
+    assert CreditTransaction.objects.filter(reverses=grant).count() == 1
+
+
+def test_python_refuses_to_change_or_delete_an_entry(funded):
+    entry = CreditTransaction.objects.get(idempotency_key="fund")
+    entry.amount = Decimal("1000")
+    with pytest.raises(LedgerEntryImmutable):
+        entry.save()
+    with pytest.raises(LedgerEntryImmutable):
+        entry.delete()
+    with pytest.raises(LedgerEntryImmutable):
+        CreditTransaction.objects.filter(pk=entry.pk).update(amount=Decimal("1000"))
+    with pytest.raises(LedgerEntryImmutable):
+        CreditTransaction.objects.filter(pk=entry.pk).delete()
+    entry.refresh_from_db()
+    assert entry.amount == Decimal("10.00")
+
+
+@pytest.mark.postgres
+def test_postgresql_trigger_refuses_update_and_delete(funded):
+    entry = credit_spend(account=funded, amount=Decimal("4"), idempotency_key="spend")
+    before = state(funded)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        CreditTransaction._base_manager.filter(pk=entry.pk).update(amount=Decimal("-1"))
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        CreditTransaction._base_manager.filter(pk=entry.pk)._raw_delete(connection.alias)
+    for statement in (
+        "UPDATE credits_credittransaction SET description = 'edited' WHERE id = %s",
+        "DELETE FROM credits_credittransaction WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement, [entry.pk])
+    assert state(funded) == before
+    entry.refresh_from_db()
+    assert (entry.amount, entry.description) == (Decimal("-4.00"), "")
