@@ -17,14 +17,36 @@ from tests.factories import UserFactory
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_answers() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _missing_service(message):
+    if IN_CI:
+        pytest.fail(f"CI=true and this test {message}", pytrace=False)
+    pytest.skip(message)
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        message = (
+        _missing_service(
             "needs PostgreSQL: run with DATABASE_URL=postgres://... (scripts/test does both passes)"
         )
-        if IN_CI:
-            pytest.fail(f"CI=true and this test {message}", pytrace=False)
-        pytest.skip(message)
+    if item.get_closest_marker("redis") and not _redis_answers():
+        _missing_service(f"needs Redis at {REDIS_URL} (set TEST_REDIS_URL)")
+
+
+@pytest.fixture
+def redis_url():
+    return REDIS_URL
 
 
 @pytest.fixture

@@ -212,9 +212,12 @@ def test_postgresql_trigger_refuses_update_and_delete(funded):
         "UPDATE credits_credittransaction SET description = 'edited' WHERE id = %s",
         "DELETE FROM credits_credittransaction WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [entry.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [entry.pk])
     assert state(funded) == before
     entry.refresh_from_db()
     assert (entry.amount, entry.description) == (Decimal("-4.00"), "")

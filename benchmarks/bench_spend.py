@@ -1,0 +1,598 @@
+"""Spends per second: `credits.services.credit_spend` against a bare conditional UPDATE.
+
+Both run side by side in one process on PostgreSQL, with the same threads (each its own
+connection) in two scenarios: one hot account shared by every thread, and one account per
+thread. The ratio service/raw is the figure to watch; the goal is service >= 60% of raw.
+Nothing here asserts a time: it prints figures. It exits 1 only if the ledger is wrong
+afterwards, and 2 on a usage error.
+
+- service: `credit_spend(account=..., amount=..., idempotency_key=<unique per call>)` through
+  Django's connection of the thread, exactly as the API calls it (entry row included).
+- raw: one conditional UPDATE through psycopg in autocommit (one statement, one transaction),
+  no ledger row. It also moves `total_spent`, because the CHECK
+  `balance = total_earned - total_spent` refuses an UPDATE of `balance` alone; the row, the
+  constraints and the written columns are then the same as the service's.
+
+The raw spends have no entries, so each method gets its own accounts. After its measurement
+the raw accounts are checked exact (balance == grant - spends x amount, no lost update) and
+then given the raw spends back, so every account ends with balance == sum of its entries.
+
+The run happens in a scratch database created and dropped the way Django's test runner does
+it; the database DATABASE_URL names is never written to. Run from the project root:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+        .venv/bin/python benchmarks/bench_spend.py [--seconds 5 | --ops N] [--warmup 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+GOAL = Decimal("0.60")
+SPEND_AMOUNT = Decimal("1.00")
+# Far more than any run can spend (a billion spends of 1.00), so no spend is ever refused.
+GRANT_AMOUNT = Decimal("1000000000.00")
+MAX_OPS = 100_000_000
+BARRIER_TIMEOUT = 60.0
+
+SCENARIOS = {
+    "hot": "1 hot account, shared by all threads",
+    "spread": "1 account per thread",
+}
+METHODS = ("service", "raw")
+
+# The brief's statement plus `total_spent` (see the module docstring); the table name is the
+# model's, and the values are parameters.
+RAW_SPEND_SQL = (
+    "UPDATE credits_creditaccount"
+    " SET balance = balance - %s, total_spent = total_spent + %s"
+    " WHERE id = %s AND balance >= %s"
+)
+# Django-only keys of DATABASES[...]["OPTIONS"]; the rest are libpq parameters.
+DJANGO_ONLY_OPTIONS = {
+    "assume_role",
+    "isolation_level",
+    "pool",
+    "server_side_binding",
+    "prepare_threshold",
+    "cursor_factory",
+    "context",
+}
+
+Spend = Callable[[], bool]  # one spend; False when refused for lack of credits
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Spends per second through credits.services against a raw conditional "
+        "UPDATE, on PostgreSQL (DATABASE_URL), in a scratch database.",
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="measure each method for this long (default: 5; the whole run takes ~35 s)",
+    )
+    budget.add_argument(
+        "--ops",
+        type=int,
+        help="instead of --seconds, measure a fixed number of spends per method and scenario, "
+        "split across the threads",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=1.0,
+        help="seconds of spends before each measurement, not counted (default: 1)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=8, help="threads, each its own connection (default: 8)"
+    )
+    args = parser.parse_args(argv)
+    if args.ops is not None and not 0 < args.ops <= MAX_OPS:
+        parser.error(f"--ops must be between 1 and {MAX_OPS}")
+    if args.seconds <= 0 or args.warmup < 0 or args.threads < 1:
+        parser.error("--seconds must be > 0, --warmup >= 0 and --threads >= 1")
+    return args
+
+
+# --- measurement --------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What one thread did; warm-up spends are kept apart from the measured ones."""
+
+    account_pk: int
+    warmup_applied: int = 0
+    applied: int = 0
+    refused: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    error: BaseException | None = None
+
+
+@dataclass
+class Result:
+    scenario: str
+    method: str
+    ops: int
+    seconds: float
+    refused: int
+    applied_by_account: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+
+class Run:
+    """Threads that open a session, warm up, start together, and spend until told to stop."""
+
+    def __init__(self, *, threads: int, warmup: float, seconds: float, ops: int | None):
+        self.threads = threads
+        self.warmup = warmup
+        self.seconds = seconds
+        self.ops = ops
+        self.ready = threading.Barrier(threads + 1, timeout=BARRIER_TIMEOUT)
+        self.go = threading.Barrier(threads + 1, timeout=BARRIER_TIMEOUT)
+        self.stopping = False  # set on Ctrl-C; a plain attribute is the cheapest check
+
+    def quota(self, index: int) -> int | None:
+        if self.ops is None:
+            return None
+        return self.ops // self.threads + (1 if index < self.ops % self.threads else 0)
+
+    def worker(self, index: int, open_session: Callable[[], tuple[Spend, Callable]], tally: Tally):
+        close = None
+        try:
+            spend, close = open_session()
+            self.ready.wait()
+            warm_until = time.perf_counter() + self.warmup
+            while time.perf_counter() < warm_until and not self.stopping:
+                tally.warmup_applied += spend()
+            self.go.wait()
+            quota = self.quota(index)
+            tally.started = time.perf_counter()
+            if quota is None:
+                deadline = tally.started + self.seconds
+                while time.perf_counter() < deadline and not self.stopping:
+                    if spend():
+                        tally.applied += 1
+                    else:
+                        tally.refused += 1
+            else:
+                for _ in range(quota):
+                    if self.stopping:
+                        break
+                    if spend():
+                        tally.applied += 1
+                    else:
+                        tally.refused += 1
+            tally.finished = time.perf_counter()
+        except BaseException as error:
+            tally.error = error
+            self.ready.abort()
+            self.go.abort()
+        finally:
+            if close is not None:
+                close()
+
+    def measure(
+        self,
+        *,
+        scenario: str,
+        method: str,
+        account_pks: list[int],
+        session_for: Callable[[int, int], Callable[[], tuple[Spend, Callable]]],
+    ) -> Result:
+        """Run one method in one scenario; thread i spends from account_pks[i % len]."""
+        tallies = [Tally(account_pk=account_pks[i % len(account_pks)]) for i in range(self.threads)]
+        workers = [
+            threading.Thread(
+                target=self.worker,
+                args=(i, session_for(i, tallies[i].account_pk), tallies[i]),
+                name=f"{scenario}-{method}-{i}",
+            )
+            for i in range(self.threads)
+        ]
+        for thread in workers:
+            thread.start()
+        try:
+            self.ready.wait()
+            self.go.wait()
+            for thread in workers:
+                thread.join()
+        except threading.BrokenBarrierError:
+            for thread in workers:
+                thread.join()
+        except BaseException:
+            self.stopping = True
+            self.ready.abort()
+            self.go.abort()
+            for thread in workers:
+                thread.join()
+            raise
+        for tally in tallies:
+            if tally.error is not None:
+                raise RuntimeError(f"a {scenario}/{method} thread failed") from tally.error
+        applied_by_account: dict[int, int] = {}
+        for tally in tallies:
+            applied_by_account[tally.account_pk] = (
+                applied_by_account.get(tally.account_pk, 0) + tally.warmup_applied + tally.applied
+            )
+        return Result(
+            scenario=scenario,
+            method=method,
+            ops=sum(tally.applied for tally in tallies),
+            seconds=max(t.finished for t in tallies) - min(t.started for t in tallies),
+            refused=sum(tally.refused for tally in tallies),
+            applied_by_account=applied_by_account,
+        )
+
+
+# --- the two methods ----------------------------------------------------------------------
+
+
+def service_sessions(run_tag: str):
+    """Sessions on each thread's own Django connection, calling the service."""
+    return lambda thread_index, account_pk: _service_session(run_tag, thread_index, account_pk)
+
+
+def raw_sessions(conninfo: str):
+    """Sessions on psycopg connections of their own, in autocommit."""
+    return lambda thread_index, account_pk: _raw_session(conninfo, account_pk)
+
+
+def _service_session(run_tag: str, thread_index: int, account_pk: int):
+    def open_session() -> tuple[Spend, Callable]:
+        from django.db import connection
+
+        from credits.exceptions import InsufficientCredits
+        from credits.models import CreditAccount
+        from credits.services import credit_spend
+
+        # Each thread loads its own instance, as a request would; the service updates it.
+        account = CreditAccount.objects.get(pk=account_pk)
+        key_prefix = f"bench:{run_tag}:{thread_index}:"
+        counter = iter(range(sys.maxsize))
+
+        def spend() -> bool:
+            try:
+                credit_spend(
+                    account=account,
+                    amount=SPEND_AMOUNT,
+                    idempotency_key=f"{key_prefix}{next(counter)}",
+                )
+            except InsufficientCredits:
+                return False
+            return True
+
+        return spend, connection.close
+
+    return open_session
+
+
+def _raw_session(conninfo: str, account_pk: int):
+    # One statement per spend, and autocommit makes it its own transaction.
+    def open_session() -> tuple[Spend, Callable]:
+        import psycopg
+
+        raw = psycopg.connect(conninfo, autocommit=True)
+        cursor = raw.cursor()
+        params = (SPEND_AMOUNT, SPEND_AMOUNT, account_pk, SPEND_AMOUNT)
+
+        def spend() -> bool:
+            cursor.execute(RAW_SPEND_SQL, params)
+            return cursor.rowcount == 1
+
+        return spend, raw.close
+
+    return open_session
+
+
+def raw_conninfo() -> str:
+    """libpq parameters of the (test) database Django is connected to."""
+    from django.db import connection
+    from psycopg.conninfo import make_conninfo
+
+    settings_dict = connection.settings_dict
+    params = {
+        key: value
+        for key, value in settings_dict["OPTIONS"].items()
+        if key not in DJANGO_ONLY_OPTIONS
+    }
+    params["dbname"] = settings_dict["NAME"]
+    for key, setting in (("user", "USER"), ("password", "PASSWORD"), ("host", "HOST")):
+        if settings_dict[setting]:
+            params[key] = settings_dict[setting]
+    if settings_dict["PORT"]:
+        params["port"] = str(settings_dict["PORT"])
+    return make_conninfo(**params)
+
+
+# --- setup and checks ---------------------------------------------------------------------
+
+
+def open_accounts(label: str, count: int) -> list[int]:
+    """Open `count` accounts, each granted GRANT_AMOUNT through the service."""
+    from django.contrib.auth import get_user_model
+
+    from credits.services import credit_account_open, credit_grant
+
+    pks = []
+    for index in range(count):
+        user = get_user_model().objects.create_user(username=f"bench-{label}-{index}")
+        account = credit_account_open(user=user)
+        credit_grant(
+            account=account,
+            amount=GRANT_AMOUNT,
+            idempotency_key=f"bench:grant:{label}:{index}",
+            reason="benchmark",
+        )
+        pks.append(account.pk)
+    return pks
+
+
+def settle_raw_accounts(result: Result) -> list[str]:
+    """Check the raw accounts lost no update, then give the off-ledger spends back."""
+    from django.db import connection, transaction
+
+    from credits.models import CreditAccount
+
+    problems = []
+    with transaction.atomic():
+        for pk, applied in result.applied_by_account.items():
+            spent = SPEND_AMOUNT * applied
+            account = CreditAccount.objects.select_for_update().get(pk=pk)
+            if account.balance != GRANT_AMOUNT - spent or account.total_spent != spent:
+                problems.append(
+                    f"raw account {pk}: balance {account.balance}, total_spent "
+                    f"{account.total_spent} after {applied} spends of {SPEND_AMOUNT} "
+                    f"(expected {GRANT_AMOUNT - spent} and {spent})"
+                )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE credits_creditaccount"
+                    " SET balance = balance + %s, total_spent = total_spent - %s WHERE id = %s",
+                    [spent, spent, pk],
+                )
+    return problems
+
+
+def check_ledger(service_results: list[Result], raw_results: list[Result]) -> list[str]:
+    """Every account used: balance == sum of entries, exact; service spends all booked."""
+    from django.db import connection
+    from django.db.models import Count, Q
+
+    from credits.models import CreditAccount, EntryKind
+    from credits.selectors import accounts_out_of_balance, ledger_sum
+
+    problems = []
+    expected_spends = {}
+    for result in service_results:
+        expected_spends.update(result.applied_by_account)
+    all_pks = set(expected_spends)
+    for result in raw_results:
+        all_pks.update(result.applied_by_account)
+
+    for account in CreditAccount.objects.filter(pk__in=all_pks).order_by("pk"):
+        total = ledger_sum(account=account)
+        if account.balance != total:
+            problems.append(f"account {account.pk}: balance {account.balance} != entries {total}")
+        if account.balance != account.total_earned - account.total_spent:
+            problems.append(f"account {account.pk}: balance != total_earned - total_spent")
+    out_of_balance = list(accounts_out_of_balance().values_list("pk", flat=True))
+    if out_of_balance:
+        problems.append(f"accounts_out_of_balance(): {out_of_balance}")
+
+    spends = dict(
+        CreditAccount.objects.filter(pk__in=expected_spends)
+        .annotate(spends=Count("entries", filter=Q(entries__kind=EntryKind.SPEND)))
+        .values_list("pk", "spends")
+    )
+    for pk, applied in expected_spends.items():
+        if spends.get(pk) != applied:
+            problems.append(f"account {pk}: {spends.get(pk)} spend entries, {applied} spends")
+        expected_balance = GRANT_AMOUNT - SPEND_AMOUNT * applied
+        balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=pk)
+        if balance != expected_balance:
+            problems.append(f"account {pk}: balance {balance}, expected {expected_balance}")
+
+    # Entries of one account are written under its row lock, so in id order each one starts
+    # where the previous one ended; a gap would be a lost or interleaved update.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM ("
+            "  SELECT balance_before,"
+            "         lag(balance_after) OVER (PARTITION BY account_id ORDER BY id) AS previous"
+            "  FROM credits_credittransaction WHERE account_id = ANY(%s)"
+            ") AS chain WHERE previous IS NOT NULL AND previous <> balance_before",
+            [sorted(all_pks)],
+        )
+        (breaks,) = cursor.fetchone()
+    if breaks:
+        problems.append(f"{breaks} entries whose balance_before is not the previous balance_after")
+    return problems
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def print_table(results: list[Result]) -> None:
+    by_key = {(r.scenario, r.method): r for r in results}
+    header = ("scenario", "method", "ops", "seconds", "ops/s", "service/raw")
+    rows = []
+    for scenario in SCENARIOS:
+        service, raw = by_key[(scenario, "service")], by_key[(scenario, "raw")]
+        ratio = service.ops_per_second / raw.ops_per_second if raw.ops_per_second else 0.0
+        for result in (service, raw):
+            rows.append(
+                (
+                    scenario,
+                    result.method,
+                    f"{result.ops:,}",
+                    f"{result.seconds:.2f}",
+                    f"{result.ops_per_second:,.0f}",
+                    f"{ratio:.1%}" if result is service else "",
+                )
+            )
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    aligns = ["<", "<", ">", ">", ">", ">"]
+
+    def line(row):
+        return "  ".join(
+            f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths, strict=True)
+        )
+
+    print(line(header))
+    print("  ".join("-" * width for width in widths))
+    for row in rows:
+        print(line(row))
+    print()
+    print(f"goal: service >= {GOAL:.0%} of raw")
+    for scenario, description in SCENARIOS.items():
+        service, raw = by_key[(scenario, "service")], by_key[(scenario, "raw")]
+        ratio = service.ops_per_second / raw.ops_per_second if raw.ops_per_second else 0.0
+        verdict = "meets the goal" if ratio >= float(GOAL) else "BELOW the goal"
+        print(f"  {scenario:<7} ({description}): service/raw = {ratio:.1%}, {verdict}")
+    refused = [r for r in results if r.refused]
+    for result in refused:
+        print(f"  note: {result.scenario}/{result.method} had {result.refused:,} refused spends")
+
+
+def run(args: argparse.Namespace) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (server_version,) = cursor.fetchone()
+    budget = f"{args.ops:,} spends" if args.ops is not None else f"{args.seconds:g} s"
+    print(
+        f"bench_spend: {args.threads} threads (each its own connection), {budget} per "
+        f"measurement after {args.warmup:g} s of warm-up, spends of {SPEND_AMOUNT}"
+    )
+    print(
+        f"PostgreSQL {server_version}, scratch database {connection.settings_dict['NAME']}, "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
+    print()
+
+    conninfo = raw_conninfo()
+    accounts = {
+        (scenario, method): open_accounts(
+            f"{scenario}-{method}", 1 if scenario == "hot" else args.threads
+        )
+        for scenario in SCENARIOS
+        for method in METHODS
+    }
+    run_tag = f"{os.getpid()}-{time.time_ns()}"
+    results = []
+    raw_problems = []
+    for scenario in SCENARIOS:
+        for method in METHODS:
+            print(f"measuring {scenario} / {method} ...", file=sys.stderr, flush=True)
+            bench = Run(
+                threads=args.threads, warmup=args.warmup, seconds=args.seconds, ops=args.ops
+            )
+            if method == "service":
+                session_for = service_sessions(f"{run_tag}-{scenario}")
+            else:
+                session_for = raw_sessions(conninfo)
+            result = bench.measure(
+                scenario=scenario,
+                method=method,
+                account_pks=accounts[(scenario, method)],
+                session_for=session_for,
+            )
+            results.append(result)
+            if method == "raw":
+                raw_problems += settle_raw_accounts(result)
+
+    print_table(results)
+    print()
+    service_results = [r for r in results if r.method == "service"]
+    raw_results = [r for r in results if r.method == "raw"]
+    problems = raw_problems + check_ledger(service_results, raw_results)
+    used = sum(len(pks) for pks in accounts.values())
+    booked = sum(sum(r.applied_by_account.values()) for r in service_results)
+    off_ledger = sum(sum(r.applied_by_account.values()) for r in raw_results)
+    if problems:
+        print("ledger: INCONSISTENT")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(
+        f"ledger: consistent. {used} accounts used, each balance == sum of its entries "
+        "(exact Decimal) == total_earned - total_spent."
+    )
+    print(
+        f"  service: {booked:,} spends (warm-up included), each one spend entry; balances "
+        "exact, balance_before/balance_after chain unbroken."
+    )
+    print(
+        f"  raw: {off_ledger:,} off-ledger spends, balances exact (no lost update), then "
+        "given back so the ledger matches."
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not os.environ.get("DATABASE_URL"):
+        print(
+            "bench_spend: set DATABASE_URL to a PostgreSQL server, e.g. "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres; the benchmark creates "
+            "and drops its own scratch database there and never writes to the one named.",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings_test"
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import OperationalError, connection
+
+    if connection.vendor != "postgresql":
+        print(
+            f"bench_spend: DATABASE_URL must point at PostgreSQL, not {connection.vendor}.",
+            file=sys.stderr,
+        )
+        return 2
+    # A query log would cost time per statement and grow without end.
+    settings.DEBUG = False
+    original_name = connection.settings_dict["NAME"]
+    test_name = f"bench_spend_{os.getpid()}"
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = test_name
+    try:
+        try:
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        except OperationalError as error:
+            print(f"bench_spend: cannot create the scratch database: {error}", file=sys.stderr)
+            return 2
+        return run(args)
+    finally:
+        # Only ever drop the scratch database: if creating it failed before Django switched
+        # NAME over, destroy_test_db would drop the database DATABASE_URL names.
+        if connection.settings_dict["NAME"] == test_name:
+            connection.close()
+            connection.creation.destroy_test_db(original_name, verbosity=0, keepdb=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Prepare the embedded default for a first look: a staff login, demo customers, an API token.
+
+Safe to run again: existing demo users are kept (their ledgers are keyed, so nothing is
+granted twice) and the staff password is reset and printed each time.
+"""
+
+import secrets
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from billing.services import user_signup
+from credits.selectors import credit_account_for_user
+from credits.services import credit_spend
+
+DEMO_CUSTOMERS = [
+    ("ada@example.com", [Decimal("3.50"), Decimal("1.25")]),
+    ("grace@example.com", [Decimal("12")]),
+    ("linus@example.com", []),
+]
+
+
+class Command(BaseCommand):
+    help = "Create a staff login and demo customers for the embedded default, and print them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--staff-username", default="admin")
+        parser.add_argument("--address", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, staff_username, address, **options):
+        user_model = get_user_model()
+        password = secrets.token_urlsafe(12)
+        staff, _ = user_model.objects.get_or_create(
+            username=staff_username, defaults={"email": f"{staff_username}@example.com"}
+        )
+        staff.is_staff = staff.is_superuser = True
+        staff.set_password(password)
+        staff.save()
+
+        for email, spends in DEMO_CUSTOMERS:
+            customer = user_model.objects.filter(username=email).first()
+            if customer is None:
+                customer = user_signup(email=email, password=secrets.token_urlsafe(12))
+            account = credit_account_for_user(user=customer)
+            with transaction.atomic():
+                for index, amount in enumerate(spends):
+                    credit_spend(
+                        account=account,
+                        amount=amount,
+                        idempotency_key=f"demo:{customer.pk}:{index}",
+                        description="Demo usage",
+                        source="demo",
+                    )
+        api_user = user_model.objects.get(username=DEMO_CUSTOMERS[0][0])
+        token, _ = Token.objects.get_or_create(user=api_user)
+
+        self.stdout.write(self.style.SUCCESS("Demo data is ready."))
+        self.stdout.write(f"  Admin:     {address}/admin/")
+        self.stdout.write(f"  Login:     {staff_username}")
+        self.stdout.write(f"  Password:  {password}")
+        self.stdout.write(
+            f"  API:       curl -H 'Authorization: Token {token.key}' "
+            f"{address}/api/credits/balance/   ({api_user.email})"
+        )
