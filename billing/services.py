@@ -19,17 +19,18 @@ def signup_grant_key(user: AbstractBaseUser) -> str:
 def user_provision(*, user: AbstractBaseUser, signup_grant: bool) -> UserProfile:
     """Give a user a profile and a credit account, and the signup grant when asked.
 
-    Safe to call again: the profile and account are reused and the grant's idempotency key
-    means it is given once. Users who arrive by migration are provisioned with
-    `signup_grant=False`: their credits come from their legacy billing.
+    Safe to call again: the profile and account are reused, and the grant comes only with the
+    profile's creation (and under an idempotency key), so it is given at most once and never
+    later to a user first provisioned without it. Users who arrive by migration are
+    provisioned with `signup_grant=False`: their credits come from their legacy billing.
     """
     with transaction.atomic():
-        profile, _ = UserProfile.objects.get_or_create(
+        profile, created = UserProfile.objects.get_or_create(
             user=user, defaults={"migration_completed_at": timezone.now() if signup_grant else None}
         )
         account = credit_account_open(user=user)
         amount = settings.CREDITS_SIGNUP_GRANT
-        if signup_grant and amount > 0:
+        if created and signup_grant and amount > 0:
             credit_grant(
                 account=account,
                 amount=amount,

@@ -22,3 +22,5 @@ CELERY_TASK_ALWAYS_EAGER = True
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
+# Serve static files from the apps' folders; the tests never run collectstatic.
+WHITENOISE_AUTOREFRESH = True

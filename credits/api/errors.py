@@ -6,6 +6,7 @@ DRF's own exceptions keep their status codes and gain a code; domain errors from
 `credits.exceptions` map to their own status and code.
 """
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -21,19 +22,19 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, CreditError):
         return Response(error_body(str(exc.code), exc.message, exc.details), status=exc.status_code)
+    # Django's own 404 and 403 become DRF's, as DRF's handler would do, so they get a code.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        body = error_body("invalid", "The request is not valid.", details)
-    elif isinstance(exc, exceptions.APIException):
-        body = error_body(str(exc.default_code), str(exc.detail))
-    elif isinstance(exc, Http404):
-        body = error_body("not_found", "Not found.")
+        response.data = error_body("invalid", "The request is not valid.", details)
     else:
-        body = error_body("error", str(exc))
-    response.data = body
+        response.data = error_body(str(exc.default_code), str(exc.detail))
     return response
 
 

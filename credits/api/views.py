@@ -41,7 +41,6 @@ class TransactionListApi(ListAPIView):
 
 
 class SpendApi(APIView):
-    throttle_scope = "spend"
 
     @extend_schema(
         request=SpendInputSerializer,

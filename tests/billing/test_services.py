@@ -177,6 +177,20 @@ def test_provision_without_signup_grant_is_repeatable():
     assert CreditTransaction.objects.filter(account__user=user).count() == 0
 
 
+def test_a_user_who_arrived_by_migration_never_gets_the_signup_grant_later():
+    # given a user provisioned the migration way
+    user = UserFactory()
+    user_provision(user=user, signup_grant=False)
+
+    # when some later code path provisions them as if they had signed up
+    profile = user_provision(user=user, signup_grant=True)
+
+    # then they still have no signup grant and are still not migrated
+    assert CreditTransaction.objects.filter(account__user=user).count() == 0
+    profile.refresh_from_db()
+    assert profile.migration_completed_at is None
+
+
 # --- a failed signup leaves nothing behind ------------------------------------------------
 
 
