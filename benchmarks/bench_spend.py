@@ -1,32 +1,38 @@
 """Spends per second: `credits.services.credit_spend` against a bare conditional UPDATE.
 
-Both run side by side in one process on PostgreSQL, with the same threads (each its own
-connection) in two scenarios: one hot account shared by every thread, and one account per
+Both run side by side in one process on PostgreSQL, with the same number of threads (each its
+own connection) in two scenarios: one hot account shared by every thread, and one account per
 thread. The ratio service/raw is the figure to watch; the goal is service >= 60% of raw.
 Nothing here asserts a time: it prints figures. It exits 1 only if the ledger is wrong
 afterwards, and 2 on a usage error.
 
-- service: `credit_spend(account=..., amount=..., idempotency_key=<unique per call>)` through
-  Django's connection of the thread, exactly as the API calls it (entry row included).
+- service: `credit_spend(account=..., amount=..., idempotency_key=<unique per call>)` on the
+  thread's own Django connection, entry row and all, with an account loaded once per thread.
 - raw: one conditional UPDATE through psycopg in autocommit (one statement, one transaction),
-  no ledger row. It also moves `total_spent`, because the CHECK
-  `balance = total_earned - total_spent` refuses an UPDATE of `balance` alone; the row, the
-  constraints and the written columns are then the same as the service's.
+  no ledger row, psycopg's defaults (so it is prepared server-side after five runs; Django
+  turns that off). It also moves `total_spent`, because the CHECK
+  `balance = total_earned - total_spent` refuses an UPDATE of `balance` alone; the row and its
+  constraints are the same as the service's.
 
-The raw spends have no entries, so each method gets its own accounts. After its measurement
-the raw accounts are checked exact (balance == grant - spends x amount, no lost update) and
-then given the raw spends back, so every account ends with balance == sum of its entries.
+Each scenario alternates the two methods over a few rounds (service, raw, then raw, service,
+...) and adds the rounds up, so a drift of the machine (disk flush latency, other load) hits
+both alike; the per-round ratios are printed too, to show the noise.
+
+The raw spends have no entries, so each method gets its own accounts. After each raw round
+its accounts are checked exact (balance == grant - spends x amount, no lost update) and then
+given the raw spends back, so every account ends with balance == sum of its entries.
 
 The run happens in a scratch database created and dropped the way Django's test runner does
 it; the database DATABASE_URL names is never written to. Run from the project root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
-        .venv/bin/python benchmarks/bench_spend.py [--seconds 5 | --ops N] [--warmup 1]
+        .venv/bin/python benchmarks/bench_spend.py [--seconds 5 | --ops N] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import threading
@@ -40,7 +46,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-GOAL = Decimal("0.60")
+GOAL = 0.60
 SPEND_AMOUNT = Decimal("1.00")
 # Far more than any run can spend (a billion spends of 1.00), so no spend is ever refused.
 GRANT_AMOUNT = Decimal("1000000000.00")
@@ -53,8 +59,7 @@ SCENARIOS = {
 }
 METHODS = ("service", "raw")
 
-# The brief's statement plus `total_spent` (see the module docstring); the table name is the
-# model's, and the values are parameters.
+# The bare conditional UPDATE, plus `total_spent` (see the module docstring).
 RAW_SPEND_SQL = (
     "UPDATE credits_creditaccount"
     " SET balance = balance - %s, total_spent = total_spent + %s"
@@ -84,19 +89,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seconds",
         type=float,
         default=5.0,
-        help="measure each method for this long (default: 5; the whole run takes ~35 s)",
+        help="measured seconds per method and scenario, split over the rounds (default: 5; "
+        "the whole run then takes about 35 s)",
     )
     budget.add_argument(
         "--ops",
         type=int,
-        help="instead of --seconds, measure a fixed number of spends per method and scenario, "
-        "split across the threads",
+        help="instead of --seconds, a fixed number of spends per method and scenario, split "
+        "over the rounds and the threads",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate service and raw this many times per scenario, so a drift of the "
+        "machine (disk flush latency, other load) hits both alike (default: 3)",
     )
     parser.add_argument(
         "--warmup",
         type=float,
-        default=1.0,
-        help="seconds of spends before each measurement, not counted (default: 1)",
+        default=0.5,
+        help="seconds of uncounted spends before each measured round (default: 0.5)",
     )
     parser.add_argument(
         "--threads", type=int, default=8, help="threads, each its own connection (default: 8)"
@@ -104,9 +117,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.ops is not None and not 0 < args.ops <= MAX_OPS:
         parser.error(f"--ops must be between 1 and {MAX_OPS}")
-    if args.seconds <= 0 or args.warmup < 0 or args.threads < 1:
-        parser.error("--seconds must be > 0, --warmup >= 0 and --threads >= 1")
+    if args.seconds <= 0 or args.warmup < 0 or args.threads < 1 or args.rounds < 1:
+        parser.error("--seconds must be > 0, --warmup >= 0, --threads and --rounds >= 1")
+    if args.ops is not None and args.ops < args.rounds:
+        parser.error("--ops must be at least --rounds")
     return args
+
+
+def share(total: int, parts: int, index: int) -> int:
+    """Part `index` of `total` split as evenly as possible into `parts`."""
+    return total // parts + (1 if index < total % parts else 0)
 
 
 # --- measurement --------------------------------------------------------------------------
@@ -127,16 +147,43 @@ class Tally:
 
 @dataclass
 class Result:
+    """One measured round of one method in one scenario, or the sum of several."""
+
     scenario: str
     method: str
     ops: int
     seconds: float
     refused: int
+    # Spends that took credits, warm-up included, by account: what the ledger must show.
     applied_by_account: dict[int, int] = field(default_factory=dict)
 
     @property
     def ops_per_second(self) -> float:
         return self.ops / self.seconds if self.seconds else 0.0
+
+    @classmethod
+    def total(cls, rounds: list[Result]) -> Result:
+        return cls(
+            scenario=rounds[0].scenario,
+            method=rounds[0].method,
+            ops=sum(r.ops for r in rounds),
+            seconds=sum(r.seconds for r in rounds),
+            refused=sum(r.refused for r in rounds),
+            applied_by_account=applied_by_account(rounds),
+        )
+
+
+def applied_by_account(results: list[Result]) -> dict[int, int]:
+    """Spends that took credits, by account, over several results."""
+    applied: dict[int, int] = {}
+    for result in results:
+        for pk, count in result.applied_by_account.items():
+            applied[pk] = applied.get(pk, 0) + count
+    return applied
+
+
+def ratio(service: Result, raw: Result) -> float:
+    return service.ops_per_second / raw.ops_per_second if raw.ops_per_second else 0.0
 
 
 class Run:
@@ -154,7 +201,7 @@ class Run:
     def quota(self, index: int) -> int | None:
         if self.ops is None:
             return None
-        return self.ops // self.threads + (1 if index < self.ops % self.threads else 0)
+        return share(self.ops, self.threads, index)
 
     def worker(self, index: int, open_session: Callable[[], tuple[Spend, Callable]], tally: Tally):
         close = None
@@ -266,9 +313,13 @@ def _service_session(run_tag: str, thread_index: int, account_pk: int):
         from credits.services import credit_spend
 
         # Each thread loads its own instance, as a request would; the service updates it.
-        account = CreditAccount.objects.get(pk=account_pk)
+        try:
+            account = CreditAccount.objects.get(pk=account_pk)
+        except BaseException:
+            connection.close()
+            raise
         key_prefix = f"bench:{run_tag}:{thread_index}:"
-        counter = iter(range(sys.maxsize))
+        counter = itertools.count()
 
         def spend() -> bool:
             try:
@@ -382,12 +433,8 @@ def check_ledger(service_results: list[Result], raw_results: list[Result]) -> li
     from credits.selectors import accounts_out_of_balance, ledger_sum
 
     problems = []
-    expected_spends = {}
-    for result in service_results:
-        expected_spends.update(result.applied_by_account)
-    all_pks = set(expected_spends)
-    for result in raw_results:
-        all_pks.update(result.applied_by_account)
+    expected_spends = applied_by_account(service_results)
+    all_pks = set(expected_spends) | set(applied_by_account(raw_results))
 
     for account in CreditAccount.objects.filter(pk__in=all_pks).order_by("pk"):
         total = ledger_sum(account=account)
@@ -432,13 +479,11 @@ def check_ledger(service_results: list[Result], raw_results: list[Result]) -> li
 # --- report -------------------------------------------------------------------------------
 
 
-def print_table(results: list[Result]) -> None:
-    by_key = {(r.scenario, r.method): r for r in results}
+def print_table(totals: dict[tuple[str, str], Result], rounds: list[Result]) -> None:
     header = ("scenario", "method", "ops", "seconds", "ops/s", "service/raw")
     rows = []
     for scenario in SCENARIOS:
-        service, raw = by_key[(scenario, "service")], by_key[(scenario, "raw")]
-        ratio = service.ops_per_second / raw.ops_per_second if raw.ops_per_second else 0.0
+        service, raw = totals[(scenario, "service")], totals[(scenario, "raw")]
         for result in (service, raw):
             rows.append(
                 (
@@ -447,16 +492,15 @@ def print_table(results: list[Result]) -> None:
                     f"{result.ops:,}",
                     f"{result.seconds:.2f}",
                     f"{result.ops_per_second:,.0f}",
-                    f"{ratio:.1%}" if result is service else "",
+                    f"{ratio(service, raw):.1%}" if result is service else "",
                 )
             )
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     aligns = ["<", "<", ">", ">", ">", ">"]
 
     def line(row):
-        return "  ".join(
-            f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths, strict=True)
-        )
+        cells = zip(row, aligns, widths, strict=True)
+        return "  ".join(f"{cell:{align}{width}}" for cell, align, width in cells).rstrip()
 
     print(line(header))
     print("  ".join("-" * width for width in widths))
@@ -465,13 +509,23 @@ def print_table(results: list[Result]) -> None:
     print()
     print(f"goal: service >= {GOAL:.0%} of raw")
     for scenario, description in SCENARIOS.items():
-        service, raw = by_key[(scenario, "service")], by_key[(scenario, "raw")]
-        ratio = service.ops_per_second / raw.ops_per_second if raw.ops_per_second else 0.0
-        verdict = "meets the goal" if ratio >= float(GOAL) else "BELOW the goal"
-        print(f"  {scenario:<7} ({description}): service/raw = {ratio:.1%}, {verdict}")
-    refused = [r for r in results if r.refused]
-    for result in refused:
-        print(f"  note: {result.scenario}/{result.method} had {result.refused:,} refused spends")
+        service, raw = totals[(scenario, "service")], totals[(scenario, "raw")]
+        verdict = "meets the goal" if ratio(service, raw) >= GOAL else "BELOW the goal"
+        per_round = ", ".join(
+            f"{ratio(s, r):.0%}"
+            for s, r in zip(
+                [x for x in rounds if (x.scenario, x.method) == (scenario, "service")],
+                [x for x in rounds if (x.scenario, x.method) == (scenario, "raw")],
+                strict=True,
+            )
+        )
+        print(
+            f"  {scenario:<6} ({description}): service/raw = {ratio(service, raw):.1%}, "
+            f"{verdict} (rounds: {per_round})"
+        )
+    for result in totals.values():
+        if result.refused:
+            print(f"  note: {result.scenario}/{result.method}: {result.refused:,} spends refused")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -482,8 +536,9 @@ def run(args: argparse.Namespace) -> int:
         (server_version,) = cursor.fetchone()
     budget = f"{args.ops:,} spends" if args.ops is not None else f"{args.seconds:g} s"
     print(
-        f"bench_spend: {args.threads} threads (each its own connection), {budget} per "
-        f"measurement after {args.warmup:g} s of warm-up, spends of {SPEND_AMOUNT}"
+        f"bench_spend: {args.threads} threads, each its own connection; {budget} per method "
+        f"and scenario in {args.rounds} alternating rounds, each after {args.warmup:g} s of "
+        f"warm-up; spends of {SPEND_AMOUNT}"
     )
     print(
         f"PostgreSQL {server_version}, scratch database {connection.settings_dict['NAME']}, "
@@ -500,32 +555,49 @@ def run(args: argparse.Namespace) -> int:
         for method in METHODS
     }
     run_tag = f"{os.getpid()}-{time.time_ns()}"
-    results = []
-    raw_problems = []
+    rounds: list[Result] = []
+    raw_problems: list[str] = []
     for scenario in SCENARIOS:
-        for method in METHODS:
-            print(f"measuring {scenario} / {method} ...", file=sys.stderr, flush=True)
-            bench = Run(
-                threads=args.threads, warmup=args.warmup, seconds=args.seconds, ops=args.ops
-            )
-            if method == "service":
-                session_for = service_sessions(f"{run_tag}-{scenario}")
-            else:
-                session_for = raw_sessions(conninfo)
-            result = bench.measure(
-                scenario=scenario,
-                method=method,
-                account_pks=accounts[(scenario, method)],
-                session_for=session_for,
-            )
-            results.append(result)
-            if method == "raw":
-                raw_problems += settle_raw_accounts(result)
+        for round_index in range(args.rounds):
+            # service, raw, then raw, service: a steady drift favours neither.
+            order = METHODS if round_index % 2 == 0 else METHODS[::-1]
+            for method in order:
+                print(
+                    f"measuring {scenario} / {method}, round {round_index + 1}/{args.rounds}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if method == "service":
+                    session_for = service_sessions(f"{run_tag}-{scenario}-{round_index}")
+                else:
+                    session_for = raw_sessions(conninfo)
+                bench = Run(
+                    threads=args.threads,
+                    warmup=args.warmup,
+                    seconds=args.seconds / args.rounds,
+                    ops=None if args.ops is None else share(args.ops, args.rounds, round_index),
+                )
+                result = bench.measure(
+                    scenario=scenario,
+                    method=method,
+                    account_pks=accounts[(scenario, method)],
+                    session_for=session_for,
+                )
+                rounds.append(result)
+                if method == "raw":
+                    raw_problems += settle_raw_accounts(result)
 
-    print_table(results)
+    totals = {
+        (scenario, method): Result.total(
+            [r for r in rounds if (r.scenario, r.method) == (scenario, method)]
+        )
+        for scenario in SCENARIOS
+        for method in METHODS
+    }
+    print_table(totals, rounds)
     print()
-    service_results = [r for r in results if r.method == "service"]
-    raw_results = [r for r in results if r.method == "raw"]
+    service_results = [r for r in rounds if r.method == "service"]
+    raw_results = [r for r in rounds if r.method == "raw"]
     problems = raw_problems + check_ledger(service_results, raw_results)
     used = sum(len(pks) for pks in accounts.values())
     booked = sum(sum(r.applied_by_account.values()) for r in service_results)
@@ -540,12 +612,12 @@ def run(args: argparse.Namespace) -> int:
         "(exact Decimal) == total_earned - total_spent."
     )
     print(
-        f"  service: {booked:,} spends (warm-up included), each one spend entry; balances "
-        "exact, balance_before/balance_after chain unbroken."
+        f"  service: {booked:,} spends (warm-up included), one spend entry each; balances "
+        "exact; balance_before/balance_after chain unbroken."
     )
     print(
-        f"  raw: {off_ledger:,} off-ledger spends, balances exact (no lost update), then "
-        "given back so the ledger matches."
+        f"  raw: {off_ledger:,} off-ledger spends; balances exact (no lost update), then "
+        "given back, so the ledger matches."
     )
     return 0
 
@@ -586,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench_spend: cannot create the scratch database: {error}", file=sys.stderr)
             return 2
         return run(args)
+    except KeyboardInterrupt:
+        print("bench_spend: interrupted; the scratch database is dropped.", file=sys.stderr)
+        return 130
     finally:
         # Only ever drop the scratch database: if creating it failed before Django switched
         # NAME over, destroy_test_db would drop the database DATABASE_URL names.

@@ -1,0 +1,1 @@
+"""Benchmark scripts; see README.md. Not collected by pytest."""
