@@ -88,16 +88,22 @@ class CreditTransactionQuerySet(models.QuerySet):
 
 
 class CreditTransaction(models.Model):
-    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    # Indexed by credits_entry_account_newest (account, -id), which serves lookups by account too.
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=EntryKind.choices)
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     balance_before = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     balance_after = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     source = models.CharField(max_length=64, blank=True, default="")
     description = models.CharField(max_length=255, blank=True, default="")
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    stripe_event_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    legacy_transaction_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Unique through UniqueConstraint below: unlike unique=True, it adds no second (LIKE) index
+    # on PostgreSQL, and every insert maintains every index.
+    idempotency_key = models.CharField(max_length=200)
+    # NULL, not "", for "none": unique constraints let many NULLs through.
+    stripe_event_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    legacy_transaction_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     migrated_from = models.CharField(max_length=64, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(
@@ -128,6 +134,13 @@ class CreditTransaction(models.Model):
             ("refund_credits", "Can refund credits"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="credits_entry_unique_key"),
+            models.UniqueConstraint(
+                fields=["stripe_event_id"], name="credits_entry_unique_stripe_event"
+            ),
+            models.UniqueConstraint(
+                fields=["legacy_transaction_id"], name="credits_entry_unique_legacy_transaction"
+            ),
             models.CheckConstraint(
                 condition=Q(balance_after=Round(F("balance_before") + F("amount"), AMOUNT_PLACES)),
                 name="credits_entry_balance_after_is_before_plus_amount",

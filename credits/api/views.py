@@ -41,7 +41,6 @@ class TransactionListApi(ListAPIView):
 
 
 class SpendApi(APIView):
-
     @extend_schema(
         request=SpendInputSerializer,
         responses={201: SpendOutputSerializer, 200: SpendOutputSerializer},
