@@ -98,8 +98,10 @@ class CreditTransaction(models.Model):
     balance_after = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     source = models.CharField(max_length=64, blank=True, default="")
     description = models.CharField(max_length=255, blank=True, default="")
-    # Unique through UniqueConstraint below: unlike unique=True, it adds no second (LIKE) index
-    # on PostgreSQL, and every insert maintains every index.
+    # Every insert maintains every index, so the ledger keeps few: the primary key, the unique
+    # idempotency key, (account, -id) for an account's history, and partial indexes that only
+    # rows with a Stripe event, a legacy id, an actor or a reversed entry enter. Uniqueness is
+    # declared by UniqueConstraint, which (unlike unique=True) adds no LIKE index on PostgreSQL.
     idempotency_key = models.CharField(max_length=200)
     # NULL, not "", for "none": unique constraints let many NULLs through.
     stripe_event_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
@@ -113,13 +115,19 @@ class CreditTransaction(models.Model):
         blank=True,
         related_name="+",
         help_text="Staff user who caused this entry.",
+        db_index=False,
     )
     reason = models.TextField(blank=True, default="")
-    # Unique: an entry is reversed at most once.
-    reverses = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    # Unique (below): an entry is reversed at most once.
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        db_index=False,
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CreditTransactionQuerySet.as_manager()
 
@@ -128,7 +136,12 @@ class CreditTransaction(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["account", "-id"], name="credits_entry_account_newest")]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="credits_entry_account_newest"),
+            models.Index(
+                fields=["actor"], condition=Q(actor__isnull=False), name="credits_entry_actor"
+            ),
+        ]
         permissions = [
             ("grant_credits", "Can grant credits"),
             ("refund_credits", "Can refund credits"),
@@ -136,10 +149,19 @@ class CreditTransaction(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="credits_entry_unique_key"),
             models.UniqueConstraint(
-                fields=["stripe_event_id"], name="credits_entry_unique_stripe_event"
+                fields=["stripe_event_id"],
+                condition=Q(stripe_event_id__isnull=False),
+                name="credits_entry_unique_stripe_event",
             ),
             models.UniqueConstraint(
-                fields=["legacy_transaction_id"], name="credits_entry_unique_legacy_transaction"
+                fields=["legacy_transaction_id"],
+                condition=Q(legacy_transaction_id__isnull=False),
+                name="credits_entry_unique_legacy_transaction",
+            ),
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=Q(reverses__isnull=False),
+                name="credits_entry_reversed_once",
             ),
             models.CheckConstraint(
                 condition=Q(balance_after=Round(F("balance_before") + F("amount"), AMOUNT_PLACES)),
