@@ -185,6 +185,34 @@ CREDITS_RATE_UAH = env_decimal("CREDITS_RATE_UAH", default="0.024")
 CREDITS_ADMIN_LIMIT = env_decimal("CREDITS_ADMIN_LIMIT", default="1000")
 CREDITS_APPROVAL_THRESHOLD = env_decimal("CREDITS_APPROVAL_THRESHOLD", default="5000")
 
+# Plans and their monthly credits (usage tiers, monthly grants). JSON: {"plan": credits, ...}.
+CREDITS_PLANS = {
+    name: Decimal(str(credits))
+    for name, credits in env.json(
+        "CREDITS_PLANS", default={"free": "20", "pro": "260", "business": "1000"}
+    ).items()
+}
+
+# --- The migration from legacy billing ----------------------------------------------------
+# Sources run when --source is not given. user_fields and usd_balance move stored value;
+# rate_limit and usage_tiers are alternatives for a legacy world of limits or tiers, and
+# combined with user_fields they would grant twice, so they run only when asked for.
+CREDITS_MIGRATION_SOURCES = env.list(
+    "CREDITS_MIGRATION_SOURCES", default=["user_fields", "usd_balance"]
+)
+CREDITS_MIGRATION_BATCH_SIZE = env.int("CREDITS_MIGRATION_BATCH_SIZE", default=500)
+# Credits are quantized to 0.01 with this decimal rounding mode; the remainder is kept.
+CREDITS_ROUNDING = env.str("CREDITS_ROUNDING", default="ROUND_HALF_EVEN")
+CREDITS_RATE_LIMIT_BASE_GRANT = env_decimal("CREDITS_RATE_LIMIT_BASE_GRANT", default="20")
+CREDITS_RATE_LIMIT_POWER_GRANT = env_decimal("CREDITS_RATE_LIMIT_POWER_GRANT", default="50")
+CREDITS_RATE_LIMIT_POWER_OPS_PER_DAY = env_decimal(
+    "CREDITS_RATE_LIMIT_POWER_OPS_PER_DAY", default="10"
+)
+CREDITS_RATE_LIMIT_WINDOW_DAYS = env.int("CREDITS_RATE_LIMIT_WINDOW_DAYS", default=30)
+CREDITS_MIGRATION_BACKUP_DIR = env.path(
+    "CREDITS_MIGRATION_BACKUP_DIR", default=str(VAR_DIR / "migration-backups")
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
