@@ -31,7 +31,10 @@ class MigrationRun(models.Model):
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    error = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(auto_now_add=True)
+    # Moved on with every batch, so a run whose process died shows as stale, not running.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

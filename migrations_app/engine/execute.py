@@ -1,0 +1,390 @@
+"""Dry run and execute: plan every user of a source, and migrate them a batch at a time.
+
+A batch is one transaction (durable: it is never nested in another). Inside it the batch's
+UserMigration rows are claimed and locked first, so a batch processed twice, or by two workers
+at once, migrates nobody twice: the second sees COMPLETED and moves on. Then the legacy rows are
+loaded (locked when the source changes them), each user planned, and everything written set-based:
+one bulk insert of ledger entries, one UPDATE of the accounts, one of the profiles, one of the
+legacy table, one of the UserMigration rows.
+
+A user whose data breaks a rule is recorded FAILED with the reason inside the same batch. If
+the batch's writes fail (say, two users share a Stripe customer id), the batch is retried user
+by user, each in its own transaction, and only the users that fail again are recorded FAILED;
+the others commit. A run killed mid-way leaves committed batches COMPLETED and the rest
+untouched, so running it again finishes the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.models import UserProfile
+from credits.models import CreditAccount, EntryKind
+from credits.services import BatchEntry, credit_post_batch
+from migrations_app.engine.report import Outcome, Report, UserOutcome
+from migrations_app.engine.selection import candidate_batches
+from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.sources import SOURCES, Context, Source, UserPlan, get_source
+
+OnUser = Callable[[UserOutcome], None]
+RETRYABLE = (MigrationStatus.PENDING, MigrationStatus.IN_PROGRESS, MigrationStatus.FAILED)
+
+
+@dataclass
+class Selection:
+    """Which users of each source a run considers."""
+
+    user_ids: list[int] | None = None
+    percent: Decimal = Decimal(100)
+    batch_size: int = field(default_factory=lambda: settings.CREDITS_MIGRATION_BATCH_SIZE)
+    # Users named with --user are migrated again after a rollback; a run over everyone leaves
+    # users that staff rolled back alone.
+    include_rolled_back: bool = False
+
+    def batches(self, source: Source) -> Iterable[list[int]]:
+        return candidate_batches(
+            source, batch_size=self.batch_size, user_ids=self.user_ids, percent=self.percent
+        )
+
+
+@dataclass
+class Batch:
+    """The outcome of one batch: per-user outcomes, in user order."""
+
+    outcomes: list[UserOutcome] = field(default_factory=list)
+
+
+def migration_key(source: str, user_id: int, generation: int) -> str:
+    return f"migration:{source}:{user_id}:{generation}"
+
+
+def history_key(legacy_id: str) -> str:
+    return f"history:{legacy_id}"
+
+
+# --- dry run ------------------------------------------------------------------------------
+
+
+def plan_users(
+    sources: list[str], context: Context, selection: Selection, on_user: OnUser | None = None
+) -> Report:
+    """Say what execute would do, user by user; read only, nothing is written anywhere."""
+    report = Report(mode="dry_run", sources=sources)
+    for name in sources:
+        source = get_source(name)
+        for user_ids in selection.batches(source):
+            for outcome in _plan_batch(source, user_ids, context, selection):
+                report.add(outcome)
+                if on_user:
+                    on_user(outcome)
+    return report
+
+
+def _plan_batch(source, user_ids, context, selection) -> list[UserOutcome]:
+    existing = _existing_users(user_ids)
+    statuses = dict(
+        UserMigration.objects.filter(source=source.name, user_id__in=user_ids).values_list(
+            "user_id", "status"
+        )
+    )
+    data = source.load([u for u in user_ids if u in existing], lock=False, context=context)
+    outcomes = []
+    for user_id in user_ids:
+        skip = _skip_reason(user_id, existing, statuses.get(user_id), data, selection)
+        if skip:
+            outcomes.append(UserOutcome(user_id, source.name, Outcome.SKIPPED, note=skip))
+            continue
+        plan = source.plan(user_id, data[user_id], context)
+        outcomes.append(_outcome(plan, Outcome.MIGRATE))
+    return outcomes
+
+
+def _skip_reason(user_id, existing, status, data, selection) -> str:
+    if user_id not in existing:
+        return "no such user"
+    if status == MigrationStatus.COMPLETED:
+        return "already migrated"
+    if status == MigrationStatus.ROLLED_BACK and not selection.include_rolled_back:
+        return "rolled back (name the user with --user to migrate again)"
+    if user_id not in data:
+        return "no legacy data"
+    return ""
+
+
+def _outcome(plan: UserPlan, outcome: str) -> UserOutcome:
+    if plan.is_failed:
+        return UserOutcome(
+            plan.user_id, plan.source, Outcome.FAILED, error=plan.error, note=plan.note
+        )
+    return UserOutcome(
+        plan.user_id,
+        plan.source,
+        outcome,
+        credits=plan.credits,
+        legacy_amounts=dict(plan.legacy_amounts),
+        remainder=plan.remainder,
+        history=len(plan.history),
+        note=plan.note,
+        data_mismatch=plan.mismatch_detail,
+    )
+
+
+# --- execute ------------------------------------------------------------------------------
+
+
+def execute(
+    sources: list[str],
+    context: Context,
+    selection: Selection,
+    run: MigrationRun,
+    on_user: OnUser | None = None,
+) -> Report:
+    """Migrate every selected user of each source, a batch per transaction."""
+    report = Report(mode="execute", sources=sources, run_id=run.pk)
+    for name in sources:
+        source = get_source(name)
+        for user_ids in selection.batches(source):
+            batch = migrate_batch(source, user_ids, context, selection, run)
+            for outcome in batch.outcomes:
+                report.add(outcome)
+                if on_user:
+                    on_user(outcome)
+    return report
+
+
+def migrate_batch(
+    source: Source, user_ids: list[int], context: Context, selection: Selection, run: MigrationRun
+) -> Batch:
+    """Migrate one batch in one transaction; on a write error, retry it user by user."""
+    try:
+        with transaction.atomic(durable=True):
+            outcomes = _migrate_users(source, user_ids, context, selection, run)
+            _count_progress(run, outcomes)
+            return Batch(outcomes)
+    except Exception as error:
+        if len(user_ids) == 1:
+            outcome = _record_failure(source, user_ids[0], error, run)
+            return Batch([outcome])
+    outcomes = []
+    for user_id in user_ids:
+        outcomes += migrate_batch(source, [user_id], context, selection, run).outcomes
+    return Batch(outcomes)
+
+
+def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcome]:
+    existing = _existing_users(user_ids)
+    claimed = [u for u in user_ids if u in existing]
+    UserMigration.objects.bulk_create(
+        [UserMigration(user_id=u, source=source.name, run=run) for u in claimed],
+        ignore_conflicts=True,
+    )
+    rows = {
+        row.user_id: row
+        for row in UserMigration.objects.select_for_update()
+        .filter(source=source.name, user_id__in=claimed)
+        .order_by("pk")
+    }
+    statuses = {user_id: row.status for user_id, row in rows.items()}
+    todo = [
+        u
+        for u in claimed
+        if statuses[u] in RETRYABLE
+        or (statuses[u] == MigrationStatus.ROLLED_BACK and selection.include_rolled_back)
+    ]
+    data = source.load(todo, lock=source.changes_legacy, context=context)
+    outcomes, plans = {}, []
+    for user_id in user_ids:
+        skip = _skip_reason(user_id, existing, statuses.get(user_id), data, selection)
+        if skip:
+            outcomes[user_id] = UserOutcome(user_id, source.name, Outcome.SKIPPED, note=skip)
+        else:
+            plans.append(source.plan(user_id, data[user_id], context))
+    good = [plan for plan in plans if not plan.is_failed]
+    _onboard([plan.user_id for plan in good])
+    _write_ledger(source, good, rows)
+    _sync_profiles(good)
+    source.apply_legacy(good, context)
+    now = timezone.now()
+    for plan in plans:
+        _fill_row(rows[plan.user_id], plan, run, now)
+        outcomes[plan.user_id] = _outcome(plan, Outcome.MIGRATED)
+    UserMigration.objects.bulk_update([rows[plan.user_id] for plan in plans], ROW_FIELDS)
+    mark_profiles_migrated([plan.user_id for plan in good], now=now)
+    return [outcomes[user_id] for user_id in user_ids]
+
+
+ROW_FIELDS = [
+    "status",
+    "legacy_amount",
+    "legacy_currency",
+    "rate",
+    "legacy_amounts",
+    "rates",
+    "initial_credits_granted",
+    "rounding_remainder",
+    "historical_operations",
+    "data_mismatch",
+    "mismatch_detail",
+    "rollback_data",
+    "error_message",
+    "attempts",
+    "run",
+    "migration_date",
+]
+
+
+def _fill_row(row: UserMigration, plan: UserPlan, run: MigrationRun, now) -> None:
+    row.attempts += 1
+    row.run = run
+    if plan.is_failed:
+        row.status = MigrationStatus.FAILED
+        row.error_message = plan.error
+        return
+    row.status = MigrationStatus.COMPLETED
+    row.error_message = ""
+    row.legacy_amounts = {key: str(value) for key, value in plan.legacy_amounts.items()}
+    row.rates = {key: str(value) for key, value in plan.rates.items()}
+    if len(plan.legacy_amounts) == 1:
+        ((currency, amount),) = plan.legacy_amounts.items()
+        row.legacy_currency, row.legacy_amount = currency, amount
+        row.rate = plan.rates.get(currency)
+    else:
+        row.legacy_currency = "MIXED" if plan.legacy_amounts else ""
+        row.legacy_amount = row.rate = None
+    row.initial_credits_granted = plan.credits
+    row.rounding_remainder = plan.remainder
+    row.historical_operations = len(plan.history)
+    row.data_mismatch = plan.data_mismatch
+    row.mismatch_detail = plan.mismatch_detail[:255]
+    row.rollback_data = plan.rollback_data
+    row.migration_date = now
+
+
+def _existing_users(user_ids) -> set[int]:
+    user_model = get_user_model()
+    return set(user_model.objects.filter(pk__in=user_ids).values_list("pk", flat=True))
+
+
+def _onboard(user_ids: list[int]) -> None:
+    """Give migrated users a profile and an empty account (no signup grant: they arrive by
+    migration), for the whole batch at once."""
+    UserProfile.objects.bulk_create(
+        [UserProfile(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
+    )
+    CreditAccount.objects.bulk_create(
+        [CreditAccount(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
+    )
+
+
+def _write_ledger(source: Source, plans: list[UserPlan], rows: dict[int, UserMigration]) -> None:
+    accounts = dict(
+        CreditAccount.objects.filter(user_id__in=[plan.user_id for plan in plans]).values_list(
+            "user_id", "pk"
+        )
+    )
+    entries = []
+    for plan in plans:
+        account_id = accounts[plan.user_id]
+        if plan.credits > 0:
+            entries.append(
+                BatchEntry(
+                    account_id=account_id,
+                    kind=EntryKind.MIGRATION,
+                    amount=plan.credits,
+                    idempotency_key=migration_key(
+                        source.name, plan.user_id, rows[plan.user_id].generation
+                    ),
+                    source="migration",
+                    description=f"Migrated from {source.description}"[:255],
+                    migrated_from=source.name,
+                    metadata={
+                        "legacy_amounts": {k: str(v) for k, v in plan.legacy_amounts.items()},
+                        "rates": {k: str(v) for k, v in plan.rates.items()},
+                        "rounding_remainder": str(plan.remainder),
+                    },
+                )
+            )
+        entries.extend(
+            BatchEntry(
+                account_id=account_id,
+                kind=EntryKind.HISTORY,
+                amount=Decimal("0"),
+                idempotency_key=history_key(item.legacy_id),
+                source="migration",
+                description=item.description,
+                migrated_from=source.name,
+                legacy_transaction_id=item.legacy_id,
+                metadata=item.metadata,
+            )
+            for item in plan.history
+        )
+    credit_post_batch(entries=entries)
+
+
+def _sync_profiles(plans: list[UserPlan]) -> None:
+    updates = {plan.user_id: plan.profile_updates for plan in plans if plan.profile_updates}
+    if not updates:
+        return
+    profiles = list(UserProfile.objects.filter(user_id__in=updates).order_by("pk"))
+    fields: set[str] = set()
+    for profile in profiles:
+        for name, value in updates[profile.user_id].items():
+            setattr(profile, name, value)
+            fields.add(name)
+    UserProfile.objects.bulk_update(profiles, sorted(fields))
+
+
+def mark_profiles_migrated(user_ids: list[int], *, now) -> None:
+    """Mark users migrated whose every configured source with data for them is COMPLETED."""
+    if not user_ids:
+        return
+    completed = set(
+        UserMigration.objects.filter(
+            user_id__in=user_ids, status=MigrationStatus.COMPLETED
+        ).values_list("user_id", "source")
+    )
+    pending = set()
+    for name in settings.CREDITS_MIGRATION_SOURCES:
+        if name not in SOURCES:
+            continue
+        for user_id in get_source(name).candidate_ids().filter(user_id__in=user_ids):
+            if (user_id, name) not in completed:
+                pending.add(user_id)
+    UserProfile.objects.filter(
+        user_id__in=set(user_ids) - pending, migration_completed_at__isnull=True
+    ).update(migration_completed_at=now)
+
+
+def _record_failure(source: Source, user_id: int, error: Exception, run) -> UserOutcome:
+    """Record a user FAILED with the error that stopped their migration, in its own commit."""
+    message = f"{type(error).__name__}: {error}"[:2000]
+    if user_id not in _existing_users([user_id]):
+        return UserOutcome(user_id, source.name, Outcome.SKIPPED, note="no such user")
+    with transaction.atomic(durable=True):
+        row, _ = UserMigration.objects.select_for_update().get_or_create(
+            user_id=user_id, source=source.name
+        )
+        if row.status not in RETRYABLE:
+            return UserOutcome(user_id, source.name, Outcome.SKIPPED, note="already migrated")
+        row.status = MigrationStatus.FAILED
+        row.error_message = message
+        row.attempts += 1
+        row.run = run
+        row.save(update_fields=["status", "error_message", "attempts", "run", "updated_at"])
+        _count_progress(run, [None])
+    return UserOutcome(user_id, source.name, Outcome.FAILED, error=message)
+
+
+def _count_progress(run: MigrationRun, outcomes: list[Any]) -> None:
+    MigrationRun.objects.filter(pk=run.pk).update(
+        processed=F("processed") + len(outcomes), heartbeat_at=timezone.now()
+    )

@@ -1,0 +1,142 @@
+"""Rollback: undo a user's migration from a source without deleting anything.
+
+The migration entry gets a `reversal` entry, the legacy values come back from rollback_data,
+the profile fields the source synced come back too, and the UserMigration becomes ROLLED_BACK
+with its generation bumped (so migrating again writes a new entry under a new key). A user who
+has since spent migrated credits is refused unless `force`, which reverses what is left and
+records the shortfall. Each user and source is its own transaction; rolling back twice changes
+nothing the second time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import UserProfile
+from credits.exceptions import InsufficientCredits
+from credits.models import CreditTransaction
+from credits.services import credit_reverse
+from migrations_app.engine.execute import OnUser, _count_progress, migration_key
+from migrations_app.engine.report import Outcome, Report, UserOutcome
+from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.sources import get_source
+from migrations_app.sources.user_fields import PROFILE_FIELDS
+
+ROLLBACK_REASON = "Rollback of the credit migration"
+
+
+def rollback(
+    *,
+    sources: list[str],
+    user_ids: list[int] | None,
+    run: MigrationRun,
+    actor=None,
+    force: bool = False,
+    reason: str = ROLLBACK_REASON,
+    on_user: OnUser | None = None,
+) -> Report:
+    """Roll back the given users (None: everyone) from the given sources."""
+    report = Report(mode="rollback", sources=sources, run_id=run.pk)
+    rows = UserMigration.objects.filter(
+        source__in=sources, status__in=[MigrationStatus.COMPLETED, MigrationStatus.ROLLED_BACK]
+    )
+    if user_ids is not None:
+        rows = rows.filter(user_id__in=user_ids)
+    last_pk = 0
+    while True:
+        chunk = list(rows.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:500])
+        if not chunk:
+            break
+        last_pk = chunk[-1]
+        for pk in chunk:
+            outcome = rollback_one(pk, run=run, actor=actor, force=force, reason=reason)
+            report.add(outcome)
+            if on_user:
+                on_user(outcome)
+    return report
+
+
+def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASON) -> UserOutcome:
+    with transaction.atomic(durable=True):
+        row = UserMigration.objects.select_for_update().get(pk=pk)
+        if row.status == MigrationStatus.ROLLED_BACK:
+            return UserOutcome(row.user_id, row.source, Outcome.SKIPPED, note="already rolled back")
+        if row.status != MigrationStatus.COMPLETED:
+            return UserOutcome(
+                row.user_id, row.source, Outcome.SKIPPED, note=f"not migrated ({row.status})"
+            )
+        key = migration_key(row.source, row.user_id, row.generation)
+        entry = CreditTransaction.objects.filter(idempotency_key=key).first()
+        reversed_amount, shortfall = Decimal("0.00"), Decimal("0.00")
+        if entry is not None:
+            try:
+                reversal = credit_reverse(
+                    entry=entry,
+                    idempotency_key=f"rollback:{key}",
+                    actor=actor,
+                    reason=reason,
+                    allow_partial=force,
+                )
+                reversed_amount = -reversal.amount
+                shortfall = Decimal(reversal.metadata.get("shortfall", "0.00"))
+            except InsufficientCredits as refused:
+                if not force:
+                    held = refused.details.get("balance", "?")
+                    return UserOutcome(
+                        row.user_id,
+                        row.source,
+                        Outcome.REFUSED,
+                        error=(
+                            f"has spent migrated credits ({entry.amount} granted, {held} left);"
+                            " --force reverses what is left and records the shortfall"
+                        ),
+                    )
+                shortfall = entry.amount
+        source = get_source(row.source)
+        source.restore_legacy(row.user_id, row.rollback_data)
+        _restore_profile(row.user_id, row.rollback_data)
+        now = timezone.now()
+        row.status = MigrationStatus.ROLLED_BACK
+        row.generation += 1
+        row.rollback_data = {
+            **row.rollback_data,
+            "rollback": {
+                "reversed": str(reversed_amount),
+                "shortfall": str(shortfall),
+                "forced": force,
+                "actor_id": getattr(actor, "pk", None),
+                "at": now.isoformat(),
+            },
+        }
+        row.run = run
+        row.save(update_fields=["status", "generation", "rollback_data", "run", "updated_at"])
+        UserProfile.objects.filter(user_id=row.user_id).update(migration_completed_at=None)
+        _count_progress(run, [row])
+    return UserOutcome(
+        row.user_id,
+        row.source,
+        Outcome.ROLLED_BACK,
+        credits=-reversed_amount,
+        note=f"shortfall {shortfall}" if shortfall else "",
+    )
+
+
+def _restore_profile(user_id: int, rollback_data: dict) -> None:
+    if "profile" not in rollback_data:
+        return
+    previous = rollback_data["profile"]
+    if previous is None:
+        # The migration made the profile: back to a new profile's values.
+        previous = {
+            name: UserProfile._meta.get_field(name).get_default() for name in PROFILE_FIELDS
+        }
+    profile = UserProfile.objects.filter(user_id=user_id).first()
+    if profile is None:
+        return
+    for name, value in previous.items():
+        field = UserProfile._meta.get_field(name)
+        setattr(profile, name, field.to_python(value) if isinstance(value, str) else value)
+    profile.save(update_fields=[*previous.keys(), "updated_at"])

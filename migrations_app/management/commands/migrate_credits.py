@@ -1,0 +1,451 @@
+"""`python manage.py migrate_credits`: move legacy billing onto the credit ledger.
+
+One mode at a time, a dry run when none is given. Exit codes: 0 ok; 1 some users failed, a
+rollback was refused, or verification found discrepancies; 2 a usage error or a refusal (bad
+arguments, or --execute without a terminal and without --yes). Usage errors write nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+from django.utils import timezone
+
+from migrations_app import engine
+from migrations_app.engine.report import Outcome, Report, UserOutcome
+from migrations_app.engine.selection import count_candidates
+from migrations_app.models import MigrationRun, RunMode, RunStatus
+from migrations_app.sources import SOURCES, Context, get_source
+
+MODES = ("analyze", "dry_run", "execute", "verify", "rollback", "status")
+LINES_WITHOUT_VERBOSE = 20
+USAGE = 2
+
+
+def usage_error(message: str) -> CommandError:
+    return CommandError(message, returncode=USAGE)
+
+
+class Command(BaseCommand):
+    help = "Move users from legacy billing onto the credit ledger (dry run by default)."
+
+    def add_arguments(self, parser):
+        modes = parser.add_mutually_exclusive_group()
+        modes.add_argument("--analyze", action="store_true", help="Totals before migrating.")
+        modes.add_argument(
+            "--dry-run", action="store_true", help="The full plan; writes nothing (default)."
+        )
+        modes.add_argument("--execute", action="store_true", help="Migrate, in batches.")
+        modes.add_argument(
+            "--verify", action="store_true", help="Check every credit; exit 1 if not."
+        )
+        modes.add_argument("--rollback", action="store_true", help="Undo (with --user or --all).")
+        modes.add_argument("--status", action="store_true", help="Where the migration stands.")
+        parser.add_argument(
+            "--source",
+            action="append",
+            dest="sources",
+            metavar="NAME",
+            help=f"Repeatable; one of {', '.join(SOURCES)}. Default: CREDITS_MIGRATION_SOURCES.",
+        )
+        parser.add_argument(
+            "--rate",
+            action="append",
+            default=[],
+            metavar="CUR=RATE",
+            help="Credits per unit, e.g. --rate USD=1.0 --rate UAH=0.024 (a bare number is USD).",
+        )
+        parser.add_argument("--percent", default="100", help="Staged rollout: 0 < P <= 100.")
+        parser.add_argument(
+            "--user",
+            action="append",
+            dest="users",
+            default=[],
+            metavar="ID|EMAIL",
+            help="Repeatable: only these users.",
+        )
+        parser.add_argument("--all", action="store_true", help="With --rollback: every user.")
+        parser.add_argument("--batch-size", type=int, default=settings.CREDITS_MIGRATION_BATCH_SIZE)
+        parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument("--keep-legacy", action="store_true", help="Leave legacy values.")
+        parser.add_argument("--verbose", action="store_true", help="A line for every user.")
+        parser.add_argument("--yes", action="store_true", help="Execute without asking.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="With --rollback: reverse what is left of credits already spent.",
+        )
+        parser.add_argument("--no-notify", action="store_true", help="Send no notifications.")
+        parser.add_argument(
+            "--backup-dir",
+            default=str(settings.CREDITS_MIGRATION_BACKUP_DIR),
+            help="Where --execute writes the CSV backup of the legacy rows it changes.",
+        )
+
+    # --- parsing --------------------------------------------------------------------------
+
+    def handle(self, *args, **options):
+        self.options = options
+        self.json = options["format"] == "json"
+        mode = next((name for name in MODES if options[name]), "dry_run")
+        sources = self._sources(options["sources"])
+        rates = self._rates(options["rate"])
+        percent = self._percent(options["percent"])
+        user_ids = self._users(options["users"]) if options["users"] else None
+        if options["batch_size"] < 1:
+            raise usage_error("--batch-size must be at least 1.")
+        if mode == "rollback" and user_ids is None and not options["all"]:
+            raise usage_error("--rollback needs --user ID|EMAIL (repeatable) or --all.")
+        if options["all"] and mode != "rollback":
+            raise usage_error("--all goes with --rollback.")
+        if options["force"] and mode != "rollback":
+            raise usage_error("--force goes with --rollback.")
+        context = Context(
+            rates=rates,
+            now=timezone.now(),
+            keep_legacy=options["keep_legacy"],
+            rounding=settings.CREDITS_ROUNDING,
+        )
+        selection = engine.Selection(
+            user_ids=user_ids,
+            percent=percent,
+            batch_size=options["batch_size"],
+            include_rolled_back=user_ids is not None,
+        )
+        parameters = {
+            "rates": {key: str(value) for key, value in rates.items()},
+            "percent": str(percent),
+            "users": user_ids,
+            "batch_size": options["batch_size"],
+            "keep_legacy": options["keep_legacy"],
+            "notify": not options["no_notify"],
+        }
+        return getattr(self, f"_{mode}")(sources, context, selection, parameters)
+
+    def _sources(self, names):
+        names = names or list(settings.CREDITS_MIGRATION_SOURCES)
+        unknown = [name for name in names if name not in SOURCES]
+        if unknown:
+            raise usage_error(
+                f"Unknown source {', '.join(unknown)}; known sources: {', '.join(SOURCES)}."
+            )
+        return list(dict.fromkeys(names))
+
+    def _rates(self, values):
+        rates = {"USD": settings.CREDITS_RATE_USD, "UAH": settings.CREDITS_RATE_UAH}
+        for value in values:
+            currency, _, raw = value.rpartition("=")
+            currency = (currency or "USD").strip().upper()
+            if currency not in rates:
+                raise usage_error(f"--rate {value}: unknown currency {currency} (USD or UAH).")
+            try:
+                rate = Decimal(raw.strip())
+            except InvalidOperation:
+                raise usage_error(f"--rate {value}: {raw!r} is not a number.") from None
+            if not rate.is_finite() or rate <= 0:
+                raise usage_error(f"--rate {value}: a rate must be a number above 0.")
+            rates[currency] = rate
+        return rates
+
+    def _percent(self, raw):
+        try:
+            percent = Decimal(raw)
+        except InvalidOperation:
+            raise usage_error(f"--percent {raw}: not a number.") from None
+        if not percent.is_finite() or not 0 < percent <= 100:
+            raise usage_error(f"--percent {raw}: must be above 0 and at most 100.")
+        return percent
+
+    def _users(self, values):
+        user_model = get_user_model()
+        ids = []
+        for value in values:
+            query = Q(pk=int(value)) if value.isdigit() else Q(email__iexact=value)
+            matches = list(user_model.objects.filter(query).values_list("pk", flat=True)[:2])
+            if len(matches) != 1:
+                problem = "no such user" if not matches else "more than one user has it"
+                raise usage_error(f"--user {value}: {problem}.")
+            ids.append(matches[0])
+        return sorted(set(ids))
+
+    # --- modes ----------------------------------------------------------------------------
+
+    def _analyze(self, sources, context, selection, parameters):
+        report = engine.analyze(sources, context, selection)
+        report.parameters = parameters
+        if self.json:
+            return self._print_json(report.as_dict())
+        self._header("Analysis", sources, parameters)
+        for key, value in report.extra["analysis"].items():
+            self._line(f"  {key.replace('_', ' '):<30} {value}")
+        self._summary(report, would=True)
+
+    def _dry_run(self, sources, context, selection, parameters):
+        if not self.json:
+            self._header("Dry run: nothing will be written", sources, parameters)
+        report = engine.plan_users(sources, context, selection, on_user=self._user_line)
+        report.parameters = parameters
+        if self.json:
+            return self._print_json(report.as_dict())
+        self._summary(report, would=True)
+        self._line("Dry run: nothing was written. Run with --execute to migrate.")
+
+    def _execute(self, sources, context, selection, parameters):
+        if not self.options["yes"]:
+            if not sys.stdin.isatty():
+                raise usage_error(
+                    "Refusing to execute without a terminal to confirm on; pass --yes."
+                )
+            self._header("Execute", sources, parameters)
+            answer = input("Migrate these users now? Type yes to go on: ").strip().lower()
+            if answer != "yes":
+                raise usage_error("Not confirmed; nothing was written.")
+        run = MigrationRun.objects.create(
+            source=",".join(sources),
+            mode=RunMode.EXECUTE,
+            parameters=parameters,
+            status=RunStatus.RUNNING,
+            heartbeat_at=timezone.now(),
+        )
+        backups = self._backup(sources, selection, context, run)
+        if not self.json:
+            self._header(f"Execute (run {run.pk})", sources, parameters)
+            for path in backups:
+                self._line(f"Backup of the legacy rows to change: {path}")
+        report = self._run(
+            run,
+            lambda on_user: engine.execute(sources, context, selection, run, on_user=on_user),
+            sources,
+            selection,
+        )
+        report.parameters = parameters
+        report.extra["backups"] = [str(path) for path in backups]
+        return self._finish(run, report)
+
+    def _rollback(self, sources, context, selection, parameters):
+        run = MigrationRun.objects.create(
+            source=",".join(sources),
+            mode=RunMode.ROLLBACK,
+            parameters={**parameters, "force": self.options["force"]},
+            status=RunStatus.RUNNING,
+            heartbeat_at=timezone.now(),
+        )
+        if not self.json:
+            self._header(f"Rollback (run {run.pk})", sources, parameters)
+        report = self._run(
+            run,
+            lambda on_user: engine.rollback(
+                sources=sources,
+                user_ids=selection.user_ids,
+                run=run,
+                force=self.options["force"],
+                on_user=on_user,
+            ),
+            sources,
+            None,
+        )
+        report.parameters = parameters
+        return self._finish(run, report)
+
+    def _verify(self, sources, context, selection, parameters):
+        result = engine.verify(sources)
+        if self.json:
+            self._print_json(result.as_dict())
+        else:
+            self._header("Verify", sources, {})
+            for name in sources:
+                users = ", ".join(f"{k} {v}" for k, v in result.users.get(name, {}).items())
+                self._line(f"{name}: {users or 'no migrated users'}")
+                for key, value in result.totals.get(name, {}).items():
+                    self._line(f"  {key:<22} {value}")
+            if result.is_clean:
+                self._line(self.style.SUCCESS("Verified: no discrepancies."))
+            else:
+                self._line(self.style.ERROR(f"{len(result.discrepancies)} discrepancies:"))
+                emails = self._emails([item.user_id for item in result.discrepancies])
+                for item in result.discrepancies:
+                    self._line(
+                        f"  user {item.user_id} {emails.get(item.user_id, '')} "
+                        f"[{item.source}]: {item.problem}"
+                    )
+        if not result.is_clean:
+            raise CommandError(
+                f"verification found {len(result.discrepancies)} discrepancies", returncode=1
+            )
+
+    def _status(self, sources, context, selection, parameters):
+        status = engine.migration_status(sources)
+        if self.json:
+            return self._print_json(status)
+        self._header("Status", sources, {})
+        self._line(f"status: {status['status']}")
+        for key, value in status["summary"].items():
+            if key != "sources":
+                self._line(f"  {key.replace('_', ' '):<18} {value}")
+        for name, facts in status["summary"]["sources"].items():
+            statuses = ", ".join(f"{k} {v}" for k, v in sorted(facts["statuses"].items()))
+            self._line(f"  {name}: {facts['to_migrate']} to migrate; {statuses or 'none yet'}")
+        self._line(status["recommendation"])
+
+    # --- running and reporting ------------------------------------------------------------
+
+    def _run(self, run, work, sources, selection) -> Report:
+        progress = self._progress_bar(sources, selection)
+
+        def on_user(outcome: UserOutcome):
+            if progress is not None:
+                progress.update(1)
+            self._user_line(outcome)
+
+        try:
+            return work(on_user)
+        except BaseException as error:
+            run.status = RunStatus.FAILED
+            run.error = f"{type(error).__name__}: {error}"
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "error", "finished_at"])
+            raise
+        finally:
+            if progress is not None:
+                progress.close()
+
+    def _progress_bar(self, sources, selection):
+        if self.json or not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        total = None
+        if selection is not None:
+            total = sum(
+                count_candidates(
+                    get_source(name), user_ids=selection.user_ids, percent=selection.percent
+                )
+                for name in sources
+            )
+        return tqdm(total=total, unit="user", file=sys.stderr, leave=False)
+
+    def _finish(self, run, report: Report):
+        run.refresh_from_db(fields=["processed"])
+        run.total = run.processed
+        run.stats = report.as_dict()
+        run.status = RunStatus.COMPLETED_WITH_ERRORS if report.failed else RunStatus.COMPLETED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["total", "stats", "status", "finished_at"])
+        if self.json:
+            self._print_json(report.as_dict())
+        else:
+            self._summary(report, would=False)
+        if report.failed:
+            raise CommandError(
+                f"{report.failed} users failed or were refused; see above", returncode=1
+            )
+
+    def _backup(self, sources, selection, context, run) -> list[Path]:
+        paths = []
+        for name in sources:
+            source = get_source(name)
+            if not source.changes_legacy or context.keep_legacy:
+                continue
+            folder = Path(self.options["backup_dir"])
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{name}-run{run.pk}-{context.now:%Y%m%dT%H%M%S}.csv"
+            with path.open("w", newline="") as handle:
+                writer = None
+                for user_ids in selection.batches(source):
+                    for row in source.backup_rows(user_ids):
+                        if writer is None:
+                            writer = csv.DictWriter(handle, fieldnames=list(row))
+                            writer.writeheader()
+                        writer.writerow(row)
+            paths.append(path)
+        return paths
+
+    def _header(self, title, sources, parameters):
+        if self.json:
+            return
+        self._line(self.style.MIGRATE_HEADING(f"== migrate_credits: {title} =="))
+        self._line(f"sources: {', '.join(sources)}")
+        if parameters:
+            rates = ", ".join(f"{k}={v}" for k, v in parameters["rates"].items())
+            self._line(
+                f"rates: {rates}; percent: {parameters['percent']}; "
+                f"batch size: {parameters['batch_size']}"
+                + ("; keeping legacy values" if parameters["keep_legacy"] else "")
+            )
+        self._printed_lines = 0
+
+    def _user_line(self, outcome: UserOutcome):
+        if self.json:
+            return
+        self._printed_lines = getattr(self, "_printed_lines", 0) + 1
+        if self._printed_lines > LINES_WITHOUT_VERBOSE and not self.options["verbose"]:
+            if self._printed_lines == LINES_WITHOUT_VERBOSE + 1:
+                self._line("  ... (more users; --verbose lists them all)")
+            return
+        legacy = ", ".join(f"{v} {k}" for k, v in outcome.legacy_amounts.items())
+        text = f"  user {outcome.user_id:>8} [{outcome.source}] {outcome.outcome:<11}"
+        if outcome.outcome in (Outcome.FAILED, Outcome.REFUSED):
+            text += f" {outcome.error}"
+        elif outcome.outcome == Outcome.SKIPPED:
+            text += f" {outcome.note}"
+        else:
+            text += f" {outcome.credits:>10} credits"
+            if legacy:
+                text += f"  from {legacy}"
+            if outcome.history:
+                text += f"  +{outcome.history} history"
+            if outcome.note:
+                text += f"  ({outcome.note})"
+            if outcome.data_mismatch:
+                text += f"  MISMATCH: {outcome.data_mismatch}"
+        self._line(text)
+
+    def _summary(self, report: Report, *, would: bool):
+        verb = "would be" if would else "were"
+        users = report.counts
+        done = users[Outcome.MIGRATE] + users[Outcome.MIGRATED]
+        self._line(self.style.MIGRATE_HEADING("-- summary --"))
+        if report.mode == "rollback":
+            self._line(f"users rolled back: {users[Outcome.ROLLED_BACK]}")
+            self._line(f"credits reversed: {-report.credits}")
+        else:
+            self._line(f"users to migrate: {done} ({verb} migrated)")
+            for currency, total in sorted(report.legacy_totals.items()):
+                self._line(f"  legacy {currency:<10} {total}")
+            self._line(f"credits {verb} granted: {report.credits}")
+            self._line(f"rounding remainder kept: {report.remainder}")
+            self._line(f"history entries: {report.history}")
+        if report.mismatches:
+            self._line(f"data mismatches: {len(report.mismatches)} (migrated, reported)")
+        skipped = sum(report.skipped.values())
+        self._line(f"skipped: {skipped}")
+        for reason, count in report.skipped.most_common():
+            self._line(f"  {count:>8}  {reason}")
+        if report.failures:
+            self._line(self.style.ERROR(f"failed: {len(report.failures)}"))
+            emails = self._emails([item.user_id for item in report.failures[:100]])
+            for item in report.failures[:100]:
+                self._line(
+                    f"  user {item.user_id} {emails.get(item.user_id, '')} "
+                    f"[{item.source}]: {item.error}"
+                )
+        else:
+            self._line("failed: 0")
+
+    def _emails(self, user_ids):
+        user_model = get_user_model()
+        return dict(user_model.objects.filter(pk__in=user_ids).values_list("pk", "email"))
+
+    def _line(self, text):
+        self.stdout.write(text)
+
+    def _print_json(self, data):
+        self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,56 @@
+"""`usage_tiers`: a plan per user (`legacy_accounts.plan`) and its usage this period
+(`legacy_usage`).
+
+Each user gets what is left of their tier's allowance this period: max(0, monthly_credits -
+used), with monthly_credits from CREDITS_PLANS, and their plan is set on UserProfile. A plan
+that CREDITS_PLANS does not know fails the user. The legacy side is not changed.
+"""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.conf import settings
+
+from billing.models import LegacyAccount, LegacyUsage, UserProfile
+from migrations_app.sources.base import Context, Source, UserPlan
+
+
+class UsageTiersSource(Source):
+    name = "usage_tiers"
+    description = "plan allowances and this period's usage in legacy_accounts and legacy_usage"
+    candidate_model = LegacyAccount
+
+    def candidate_ids(self):
+        return LegacyAccount.objects.order_by("user_id").values_list("user_id", flat=True)
+
+    def load(self, user_ids, *, lock, context):
+        used = defaultdict(Decimal)
+        rows = LegacyUsage.objects.filter(user_id__in=user_ids, period=context.period)
+        for user_id, amount in rows.values_list("user_id", "amount_used"):
+            used[user_id] += amount
+        profiles = dict(
+            UserProfile.objects.filter(user_id__in=user_ids).values_list("user_id", "plan")
+        )
+        legacy_plans = LegacyAccount.objects.filter(user_id__in=user_ids).values_list(
+            "user_id", "plan"
+        )
+        return {
+            user_id: (legacy_plan, used[user_id], profiles.get(user_id))
+            for user_id, legacy_plan in legacy_plans
+        }
+
+    def plan(self, user_id, data, context: Context) -> UserPlan:
+        legacy_plan, used, previous_plan = data
+        plan = UserPlan(user_id=user_id, source=self.name)
+        monthly = settings.CREDITS_PLANS.get(legacy_plan)
+        if monthly is None:
+            plan.error = f"unknown plan {legacy_plan!r} (not in CREDITS_PLANS)"
+            return plan
+        plan.exact = max(Decimal("0"), monthly - used)
+        plan.credits = context.quantize(plan.exact)
+        plan.legacy_amounts = {"ALLOWANCE": monthly, "USED": used}
+        plan.profile_updates = {"plan": legacy_plan}
+        plan.rollback_data = {"profile": {"plan": previous_plan} if previous_plan else None}
+        if not plan.credits:
+            plan.note = "allowance used up this period"
+        return plan
