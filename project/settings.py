@@ -85,17 +85,20 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Optional: the legacy billing tables in a second database (see project/routers.py).
+if env.str("LEGACY_DATABASE_URL", default=""):
+    DATABASES["legacy"] = env.db_url("LEGACY_DATABASE_URL")
+    DATABASE_ROUTERS = ["project.routers.LegacyRouter"]
 # Each request is its own unit of work through the services; no implicit request transaction.
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing with
-    # "database is locked" when one upgrades a read lock; a timeout lets them wait their turn.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    )
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+for database in DATABASES.values():
+    database["ATOMIC_REQUESTS"] = False
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of failing with
+        # "database is locked" when one upgrades a read lock; a timeout lets them wait a turn.
+        database.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    else:
+        database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        database["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
