@@ -8,10 +8,12 @@ import secrets
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from billing.models import LegacyAccount, LegacyBilling
 from billing.services import user_signup
 from credits.selectors import credit_account_for_user
 from credits.services import credit_spend
@@ -29,8 +31,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--staff-username", default="admin")
         parser.add_argument("--address", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--legacy-users", type=int, default=200, help="Legacy users to seed (0: none)."
+        )
 
-    def handle(self, *args, staff_username, address, **options):
+    def handle(self, *args, staff_username, address, legacy_users, **options):
         user_model = get_user_model()
         password = secrets.token_urlsafe(12)
         staff, _ = user_model.objects.get_or_create(
@@ -54,6 +59,9 @@ class Command(BaseCommand):
                         description="Demo usage",
                         source="demo",
                     )
+        has_legacy = LegacyBilling.objects.exists() or LegacyAccount.objects.exists()
+        if legacy_users and not has_legacy:
+            call_command("seed_legacy", users=legacy_users, seed=1, stdout=self.stdout)
         api_user = user_model.objects.get(username=DEMO_CUSTOMERS[0][0])
         token, _ = Token.objects.get_or_create(user=api_user)
 
@@ -65,3 +73,6 @@ class Command(BaseCommand):
             f"  API:       curl -H 'Authorization: Token {token.key}' "
             f"{address}/api/credits/balance/   ({api_user.email})"
         )
+        self.stdout.write("  Legacy users wait to be migrated; in another terminal try:")
+        for mode in ("--analyze", "--dry-run", "--execute", "--verify"):
+            self.stdout.write(f"    .venv/bin/python manage.py migrate_credits {mode}")
