@@ -10,7 +10,7 @@ users; anything with entries stays, because the ledger is never deleted from.
 """
 
 from django.conf import settings
-from django.db import migrations
+from django.db import migrations, router
 
 CHUNK = 2000
 COPIED = (
@@ -30,6 +30,8 @@ def create_profiles_and_accounts(apps, schema_editor):
     UserProfile = apps.get_model("billing", "UserProfile")
     LegacyAccount = apps.get_model("billing", "LegacyAccount")
     CreditAccount = apps.get_model("credits", "CreditAccount")
+    # The legacy tables may live in their own database (LEGACY_DATABASE_URL).
+    legacy_db = router.db_for_read(LegacyAccount) or db
     taken = set(
         UserProfile.objects.using(db)
         .exclude(stripe_customer_id=None)
@@ -47,7 +49,8 @@ def create_profiles_and_accounts(apps, schema_editor):
             break
         last = user_ids[-1]
         legacy = {
-            row.user_id: row for row in LegacyAccount.objects.using(db).filter(user_id__in=user_ids)
+            row.user_id: row
+            for row in LegacyAccount.objects.using(legacy_db).filter(user_id__in=user_ids)
         }
         profiles = []
         for user_id in user_ids:
