@@ -172,7 +172,7 @@ def migrate_batch(
             return Batch(outcomes)
     except Exception as error:
         if len(user_ids) == 1:
-            outcome = _record_failure(source, user_ids[0], error, run)
+            outcome = _record_failure(source, user_ids[0], error, run, selection)
             return Batch([outcome])
     outcomes = []
     for user_id in user_ids:
@@ -194,12 +194,7 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
         .order_by("pk")
     }
     statuses = {user_id: row.status for user_id, row in rows.items()}
-    todo = [
-        u
-        for u in claimed
-        if statuses[u] in RETRYABLE
-        or (statuses[u] == MigrationStatus.ROLLED_BACK and selection.include_rolled_back)
-    ]
+    todo = [u for u in claimed if _is_to_migrate(statuses[u], selection)]
     data = source.load(todo, lock=source.changes_legacy, context=context)
     outcomes, plans = {}, []
     for user_id in user_ids:
@@ -265,8 +260,17 @@ def _fill_row(row: UserMigration, plan: UserPlan, run: MigrationRun, now) -> Non
     row.historical_operations = len(plan.history)
     row.data_mismatch = plan.data_mismatch
     row.mismatch_detail = plan.mismatch_detail[:255]
-    row.rollback_data = plan.rollback_data
+    row.rollback_data = _carry_shortfall(row.rollback_data, plan.rollback_data)
     row.migration_date = now
+
+
+def _carry_shortfall(previous: dict, new: dict) -> dict:
+    """Keep what earlier forced rollbacks could not take back: those credits stay on the ledger
+    under this source, so verify counts them beside the credits of the new migration."""
+    earlier = Decimal(previous.get("earlier_shortfall", "0")) + Decimal(
+        previous.get("rollback", {}).get("shortfall", "0")
+    )
+    return {**new, "earlier_shortfall": str(earlier)} if earlier else new
 
 
 def _existing_users(user_ids) -> set[int]:
@@ -364,7 +368,15 @@ def mark_profiles_migrated(user_ids: list[int], *, now) -> None:
     ).update(migration_completed_at=now)
 
 
-def _record_failure(source: Source, user_id: int, error: Exception, run) -> UserOutcome:
+def _is_to_migrate(status: str, selection: Selection) -> bool:
+    return status in RETRYABLE or (
+        status == MigrationStatus.ROLLED_BACK and selection.include_rolled_back
+    )
+
+
+def _record_failure(
+    source: Source, user_id: int, error: Exception, run, selection: Selection
+) -> UserOutcome:
     """Record a user FAILED with the error that stopped their migration, in its own commit."""
     message = f"{type(error).__name__}: {error}"[:2000]
     if user_id not in _existing_users([user_id]):
@@ -373,7 +385,8 @@ def _record_failure(source: Source, user_id: int, error: Exception, run) -> User
         row, _ = UserMigration.objects.select_for_update().get_or_create(
             user_id=user_id, source=source.name
         )
-        if row.status not in RETRYABLE:
+        # A rolled-back user named with --user was being migrated again: that failed too.
+        if not _is_to_migrate(row.status, selection):
             return UserOutcome(user_id, source.name, Outcome.SKIPPED, note="already migrated")
         row.status = MigrationStatus.FAILED
         row.error_message = message

@@ -6,6 +6,10 @@ with its generation bumped (so migrating again writes a new entry under a new ke
 has since spent migrated credits is refused unless `force`, which reverses what is left and
 records the shortfall. Each user and source is its own transaction; rolling back twice changes
 nothing the second time.
+
+A user's migrations are undone newest first: a source's rollback_data holds the profile as the
+sources migrated before it left it, so undoing an older one first would let a newer one's
+restore bring back what the older one had set.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing.models import UserProfile
@@ -45,12 +50,22 @@ def rollback(
     )
     if user_ids is not None:
         rows = rows.filter(user_id__in=user_ids)
-    last_pk = 0
+    last_user_id = 0
     while True:
-        chunk = list(rows.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:500])
-        if not chunk:
+        users = list(
+            rows.filter(user_id__gt=last_user_id)
+            .order_by("user_id")
+            .values_list("user_id", flat=True)
+            .distinct()[:500]
+        )
+        if not users:
             break
-        last_pk = chunk[-1]
+        last_user_id = users[-1]
+        chunk = (
+            rows.filter(user_id__in=users)
+            .order_by("user_id", F("migration_date").desc(nulls_last=True), "-pk")
+            .values_list("pk", flat=True)
+        )
         for pk in chunk:
             outcome = rollback_one(pk, run=run, actor=actor, force=force, reason=reason)
             report.add(outcome)

@@ -1,10 +1,11 @@
 """Verify: every migrated credit accounted for, to the cent.
 
 For each source: each COMPLETED user's ledger holds exactly the credits granted for that source
-(a ROLLED_BACK user's holds only the recorded shortfall), granted credits plus the rounding
-remainder equal the legacy amounts times the rates, and the legacy side is as the source left
-it. Across the ledger: every account's balance equals the sum of its entries. Totals per
-currency are reported beside the discrepancies.
+(a ROLLED_BACK user's holds only the recorded shortfall; both plus what forced rollbacks of
+earlier generations could not take back), granted credits plus the rounding remainder equal
+the legacy amounts times the rates, and the legacy side is as the source left it. Across the
+ledger: every account's balance equals the sum of its entries. Totals per currency are reported
+beside the discrepancies.
 """
 
 from __future__ import annotations
@@ -104,13 +105,16 @@ def _verify_source(name: str, result: Verification) -> None:
             users[row.status] += 1
             net = ledger.get(row.user_id, Decimal("0.00"))
             totals["ledger_net"] += net
+            # Credits that forced rollbacks of earlier generations could not take back.
+            earlier = Decimal(row.rollback_data.get("earlier_shortfall", "0"))
             if row.status == MigrationStatus.COMPLETED:
-                expected = row.initial_credits_granted
+                expected = row.initial_credits_granted + earlier
                 totals["credits_granted"] += row.initial_credits_granted
                 totals["rounding_remainder"] += row.rounding_remainder
                 _check_rates(row, totals, result)
             else:
-                expected = Decimal(row.rollback_data.get("rollback", {}).get("shortfall", "0"))
+                shortfall = row.rollback_data.get("rollback", {}).get("shortfall", "0")
+                expected = Decimal(shortfall) + earlier
             if net != expected:
                 result.discrepancies.append(
                     Discrepancy(

@@ -14,6 +14,8 @@ from django.conf import settings
 from billing.models import LegacyAccount, LegacyUsage, UserProfile
 from migrations_app.sources.base import Context, Source, UserPlan
 
+NEW_PROFILE_PLAN = UserProfile._meta.get_field("plan").get_default()
+
 
 class UsageTiersSource(Source):
     name = "usage_tiers"
@@ -50,7 +52,9 @@ class UsageTiersSource(Source):
         plan.credits = context.quantize(plan.exact)
         plan.legacy_amounts = {"ALLOWANCE": monthly, "USED": used}
         plan.profile_updates = {"plan": legacy_plan}
-        plan.rollback_data = {"profile": {"plan": previous_plan} if previous_plan else None}
+        # Only the plan: without a profile before, the plan a new profile has. (None would mean
+        # "reset every synced field", undoing what user_fields set on the profile too.)
+        plan.rollback_data = {"profile": {"plan": previous_plan or NEW_PROFILE_PLAN}}
         if not plan.credits:
             plan.note = "allowance used up this period"
         return plan

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 def billing(usd="0", uah="0", **kwargs):
     user = UserFactory(**kwargs)
-    return LegacyBilling.objects.create(user=user, balance_usd=Decimal(usd), balance_uah=Decimal(uah))
+    return LegacyBilling.objects.create(
+        user=user, balance_usd=Decimal(usd), balance_uah=Decimal(uah)
+    )
 
 
 def test_execute_verify_rollback_round_trip(migrate):
@@ -24,7 +26,7 @@ def test_execute_verify_rollback_round_trip(migrate):
     broken = billing("-5")
     empty = billing()
     # when
-    code, out = migrate("--execute", "--yes", "--source", "usd_balance", expect=1)
+    _, out = migrate("--execute", "--yes", "--source", "usd_balance", expect=1)
     # then
     assert "negative legacy balance" in out
     balances = dict(CreditAccount.objects.values_list("user_id", "balance"))
@@ -40,20 +42,20 @@ def test_execute_verify_rollback_round_trip(migrate):
     assert LegacyBilling.objects.get(pk=a.pk).balance_usd == 0
     assert LegacyBilling.objects.get(pk=broken.pk).balance_usd == Decimal("-5")
     assert UserProfile.objects.get(user_id=a.user_id).migration_completed_at is not None
-    code, report = migrate("--verify", "--source", "usd_balance", "--format", "json")
+    _, report = migrate("--verify", "--source", "usd_balance", "--format", "json")
     assert report["clean"], report
     # a second execute writes nothing new
     entries = CreditTransaction.objects.count()
-    code, out = migrate("--execute", "--yes", "--source", "usd_balance", expect=1)
+    _, out = migrate("--execute", "--yes", "--source", "usd_balance", expect=1)
     assert CreditTransaction.objects.count() == entries
     # rollback everything
-    code, out = migrate("--rollback", "--all", "--source", "usd_balance")
+    _, out = migrate("--rollback", "--all", "--source", "usd_balance")
     assert LegacyBilling.objects.get(pk=a.pk).balance_usd == Decimal("10.50")
     assert LegacyBilling.objects.get(pk=c.pk).balance_uah == Decimal("12.34")
     for account in CreditAccount.objects.all():
         assert account.balance == 0 == ledger_sum(account=account)
     assert CreditTransaction.objects.filter(kind=EntryKind.REVERSAL).count() == 3
-    code, report = migrate("--verify", "--source", "usd_balance", "--format", "json")
+    _, report = migrate("--verify", "--source", "usd_balance", "--format", "json")
     assert report["clean"], report
-    code, out = migrate("--rollback", "--all", "--source", "usd_balance")
+    _, out = migrate("--rollback", "--all", "--source", "usd_balance")
     assert CreditTransaction.objects.filter(kind=EntryKind.REVERSAL).count() == 3

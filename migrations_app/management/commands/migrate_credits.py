@@ -28,6 +28,7 @@ from migrations_app.sources import SOURCES, Context, get_source
 MODES = ("analyze", "dry_run", "execute", "verify", "rollback", "status")
 LINES_WITHOUT_VERBOSE = 20
 USAGE = 2
+RATE_PLACES = 6
 
 
 def usage_error(message: str) -> CommandError:
@@ -152,6 +153,10 @@ class Command(BaseCommand):
                 raise usage_error(f"--rate {value}: {raw!r} is not a number.") from None
             if not rate.is_finite() or rate <= 0:
                 raise usage_error(f"--rate {value}: a rate must be a number above 0.")
+            # Cents times the rate must fit UserMigration.rounding_remainder (8 places), or the
+            # remainder is cut and verify cannot account for every cent.
+            if rate.normalize().as_tuple().exponent < -RATE_PLACES:
+                raise usage_error(f"--rate {value}: at most {RATE_PLACES} decimal places.")
             rates[currency] = rate
         return rates
 

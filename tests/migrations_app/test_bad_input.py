@@ -1,0 +1,144 @@
+"""Usage errors: a clear message, exit code 2, and nothing written."""
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from billing.models import LegacyAccount, LegacyBilling, UserProfile
+from credits.models import CreditAccount, CreditTransaction
+from migrations_app.models import MigrationRun, UserMigration
+from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
+from tests.migrations_app.helpers import table_contents
+
+pytestmark = pytest.mark.django_db
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WATCHED = (
+    MigrationRun,
+    UserMigration,
+    CreditAccount,
+    CreditTransaction,
+    UserProfile,
+    LegacyBilling,
+    LegacyAccount,
+)
+
+
+@pytest.fixture
+def some_legacy_data(db):
+    LegacyBillingFactory(user__username="alice", balance_usd=Decimal("5.00"))
+    LegacyAccountFactory(credits_balance=Decimal("7.00"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--execute", "--yes", "--source", "bitcoin"),
+            "Unknown source bitcoin; known sources: user_fields, usd_balance, rate_limit,"
+            " usage_tiers.",
+        ),
+        (("--execute", "--yes", "--rate", "USD=abc"), "--rate USD=abc: 'abc' is not a number."),
+        (
+            ("--execute", "--yes", "--rate", "USD=-1"),
+            "--rate USD=-1: a rate must be a number above 0.",
+        ),
+        (("--execute", "--yes", "--rate", "USD=0"), "--rate USD=0: a rate must be a number above"),
+        (
+            ("--execute", "--yes", "--rate", "EUR=1"),
+            "--rate EUR=1: unknown currency EUR (USD or UAH).",
+        ),
+        (("--execute", "--yes", "--rate", "nan"), "--rate nan: a rate must be a number above 0."),
+        (
+            ("--execute", "--yes", "--rate", "UAH=0.0241234"),
+            "--rate UAH=0.0241234: at most 6 decimal places.",
+        ),
+        (
+            ("--execute", "--yes", "--percent", "150"),
+            "--percent 150: must be above 0 and at most 100.",
+        ),
+        (("--execute", "--yes", "--percent", "0"), "--percent 0: must be above 0 and at most 100."),
+        (("--execute", "--yes", "--percent", "abc"), "--percent abc: not a number."),
+        (("--execute", "--yes", "--user", "999999"), "--user 999999: no such user."),
+        (
+            ("--execute", "--yes", "--user", "nobody@example.com"),
+            "--user nobody@example.com: no such user.",
+        ),
+        (("--rollback",), "--rollback needs --user ID|EMAIL (repeatable) or --all."),
+        (("--rollback", "--source", "usd_balance"), "--rollback needs --user ID|EMAIL"),
+        (("--execute", "--yes", "--batch-size", "0"), "--batch-size must be at least 1."),
+        (("--execute", "--yes", "--all"), "--all goes with --rollback."),
+        (("--execute", "--yes", "--force"), "--force goes with --rollback."),
+    ],
+    ids=[
+        "unknown-source",
+        "rate-not-a-number",
+        "rate-negative",
+        "rate-zero",
+        "rate-unknown-currency",
+        "rate-nan",
+        "rate-too-precise",
+        "percent-150",
+        "percent-0",
+        "percent-not-a-number",
+        "unknown-user-id",
+        "unknown-user-email",
+        "rollback-without-users",
+        "rollback-with-a-source-but-without-users",
+        "batch-size-0",
+        "all-without-rollback",
+        "force-without-rollback",
+    ],
+)
+def test_usage_error_exits_2_and_writes_nothing(migrate, some_legacy_data, args, message):
+    # given
+    before = table_contents(*WATCHED)
+    # when
+    _, out = migrate(*args, expect=2)
+    # then
+    assert message in out
+    assert table_contents(*WATCHED) == before
+
+
+def test_usage_errors_in_json_mode_exit_2_too(migrate, some_legacy_data):
+    # given
+    before = table_contents(*WATCHED)
+    # when
+    with pytest.raises(CommandError) as error:
+        call_command("migrate_credits", "--execute", "--yes", "--percent", "0", "--format", "json")
+    # then
+    assert error.value.returncode == 2
+    assert table_contents(*WATCHED) == before
+
+
+def test_execute_and_dry_run_together_is_refused_by_the_parser(some_legacy_data):
+    # given
+    before = table_contents(*WATCHED)
+    # when
+    with pytest.raises(CommandError) as error:
+        call_command("migrate_credits", "--execute", "--dry-run", "--yes")
+    # then
+    assert "argument --dry-run: not allowed with argument --execute" in str(error.value)
+    assert table_contents(*WATCHED) == before
+
+
+def test_execute_and_dry_run_together_exit_2_from_the_command_line():
+    # given: a real command line, where argparse itself exits
+    # when
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate_credits", "--execute", "--dry-run"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings_test"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # then
+    assert result.returncode == 2, result.stderr
+    assert "argument --dry-run: not allowed with argument --execute" in result.stderr
