@@ -23,13 +23,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from billing.models import UserProfile
 from credits.models import CreditAccount, EntryKind
 from credits.services import BatchEntry, credit_post_batch
+from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
@@ -166,7 +166,7 @@ def migrate_batch(
 ) -> Batch:
     """Migrate one batch in one transaction; on a write error, retry it user by user."""
     try:
-        with transaction.atomic(durable=True):
+        with unit_of_work():
             outcomes = _migrate_users(source, user_ids, context, selection, run)
             _count_progress(run, outcomes)
             return Batch(outcomes)
@@ -381,7 +381,7 @@ def _record_failure(
     message = f"{type(error).__name__}: {error}"[:2000]
     if user_id not in _existing_users([user_id]):
         return UserOutcome(user_id, source.name, Outcome.SKIPPED, note="no such user")
-    with transaction.atomic(durable=True):
+    with unit_of_work():
         row, _ = UserMigration.objects.select_for_update().get_or_create(
             user_id=user_id, source=source.name
         )

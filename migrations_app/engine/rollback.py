@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,6 +23,7 @@ from billing.models import UserProfile
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditTransaction
 from credits.services import credit_reverse
+from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.execute import OnUser, _count_progress, migration_key
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
@@ -75,7 +75,7 @@ def rollback(
 
 
 def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASON) -> UserOutcome:
-    with transaction.atomic(durable=True):
+    with unit_of_work():
         row = UserMigration.objects.select_for_update().get(pk=pk)
         if row.status == MigrationStatus.ROLLED_BACK:
             return UserOutcome(row.user_id, row.source, Outcome.SKIPPED, note="already rolled back")

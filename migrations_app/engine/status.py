@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.models import LegacyAccount, LegacyOperation, UserProfile
 from migrations_app.engine.execute import Selection, plan_users
 from migrations_app.engine.report import Report
+from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, UserMigration
 from migrations_app.sources import Context, get_source
 
@@ -32,15 +33,7 @@ def migration_status(sources: list[str] | None = None) -> dict:
             .annotate(n=Count("id"))
             .order_by()
         )
-        remaining = (
-            source.candidate_ids()
-            .exclude(
-                user_id__in=UserMigration.objects.filter(source=name, status__in=DONE).values(
-                    "user_id"
-                )
-            )
-            .count()
-        )
+        remaining = _remaining(source)
         to_migrate += remaining
         per_source[name] = {"statuses": counts, "to_migrate": remaining}
     failed = UserMigration.objects.filter(source__in=sources, status=MigrationStatus.FAILED)
@@ -77,6 +70,18 @@ def migration_status(sources: list[str] | None = None) -> dict:
             " data, and run --execute again to retry them."
         )
     return {"status": status, "summary": summary, "recommendation": recommendation}
+
+
+def _remaining(source) -> int:
+    """Candidates of this source not yet COMPLETED or ROLLED_BACK, counted a chunk at a time
+    (the legacy tables may be in another database, so no subquery joins them)."""
+    remaining = 0
+    for user_ids in candidate_batches(source, batch_size=5000):
+        done = UserMigration.objects.filter(
+            source=source.name, user_id__in=user_ids, status__in=DONE
+        ).count()
+        remaining += len(user_ids) - done
+    return remaining
 
 
 def analyze(sources: list[str], context: Context, selection: Selection) -> Report:

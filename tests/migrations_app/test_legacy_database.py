@@ -1,6 +1,7 @@
 """LEGACY_DATABASE_URL: the legacy tables in a second database, end to end in real processes
 (two SQLite files): seed, execute, verify, roll back."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -60,6 +61,10 @@ def test_a_migration_reads_and_changes_legacy_rows_in_their_own_database(tmp_pat
             "SELECT count(*) FROM migrations_app_usermigration WHERE status = 'COMPLETED'"
         ).fetchone()[0]
     assert migrated > 0
+
+    status = json.loads(manage("migrate_credits", "--status", "--format", "json"))
+    # what is left is the seeded rule breakers, FAILED and waiting for fixed data
+    assert status["summary"]["users_to_migrate"] == status["summary"]["failed"]
 
     # and a rollback restores them there
     manage("migrate_credits", "--rollback", "--all", "--force")
