@@ -6,6 +6,7 @@ with it and with itself (balance = sum of entries = earned - spent, each entry c
 previous one, keys unique).
 """
 
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -39,6 +40,7 @@ from credits.services import (
 )
 from tests.factories import UserFactory
 
+KEYS = itertools.count()
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)
 
 
@@ -55,7 +57,6 @@ class LedgerMachine(RuleBasedStateMachine):
         self.expected: dict[int, Decimal] = {}
         self.calls: list[Call] = []
         self.reversed: set[int] = set()
-        self.counter = 0
 
     @initialize()
     def open_accounts(self):
@@ -65,8 +66,9 @@ class LedgerMachine(RuleBasedStateMachine):
             self.expected[account.pk] = Decimal("0.00")
 
     def key(self):
-        self.counter += 1
-        return f"{id(self)}-{self.counter}"
+        # Unique across examples too: they share one database transaction (id(self) is not
+        # unique: a new machine may reuse a collected one's id).
+        return f"key-{next(KEYS)}"
 
     def call(self, service, **kwargs):
         entry = service(**kwargs)
