@@ -100,7 +100,7 @@ def test_analyze_text(migrate, legacy_world):
     assert "  average operations per user    214.7" in out
     assert "  high usage users               1" in out
     assert "  data mismatches                1" in out
-    assert "users to migrate: 15 (would be migrated)" in out
+    assert "user migrations (user x source): 15 would be migrated" in out
     assert "credits would be granted: 1648.15" in out
     assert "failed: 3" in out
 
@@ -130,7 +130,7 @@ def test_dry_run_shows_the_plan_user_by_user_and_a_summary(migrate, legacy_world
         "  from 3.33 USD, 12.34 UAH" in out
     )
     assert f"user {legacy_world.overdrawn.pk} overdrawn@example.com [usd_balance]" in out
-    assert "users to migrate: 4 (would be migrated)" in out
+    assert "user migrations (user x source): 4 would be migrated" in out
     assert "  legacy UAH        1012.47" in out
     assert "  legacy USD        13.83" in out
     assert "credits would be granted: 38.13" in out
@@ -170,7 +170,7 @@ def test_execute_with_yes_migrates_and_records_the_run(migrate):
     assert run.processed == run.total == 1
     assert run.finished_at is not None
     assert f"== migrate_credits: Execute (run {run.pk}) ==" in out
-    assert "users to migrate: 1 (were migrated)" in out
+    assert "user migrations (user x source): 1 were migrated" in out
     assert "credits were granted: 5.00" in out
     assert UserMigration.objects.get(user_id=legacy.user_id).run == run
 
@@ -305,7 +305,7 @@ def test_the_default_caps_the_user_lines_and_verbose_lists_every_user(migrate):
     assert len(verbose_lines) == 23
     assert "--verbose lists them all" not in verbose
     assert [int(line.split()[1]) for line in verbose_lines] == users
-    assert "users to migrate: 23 (would be migrated)" in capped
+    assert "user migrations (user x source): 23 would be migrated" in capped
 
 
 # --- JSON of every mode ---------------------------------------------------------------------
@@ -371,3 +371,16 @@ def test_a_user_is_marked_migrated_once_every_configured_source_is_done(migrate)
     profile.refresh_from_db()
     assert profile.migration_completed_at is not None
     assert CreditAccount.objects.get(user_id=legacy.user_id).balance == Decimal("3.00")
+
+
+def test_execute_with_json_on_a_terminal_needs_yes_rather_than_a_prompt(migrate, monkeypatch):
+    # given: a prompt would break the JSON on stdout
+    LegacyBillingFactory(balance_usd=Decimal("5.00"))
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked on stdout"))
+    before = table_contents(*WRITTEN_BY_EXECUTE)
+    # when
+    _, out = migrate("--execute", "--format", "json", *sources_args("usd_balance"), expect=2)
+    # then
+    assert "--execute --format json is for scripts: pass --yes." in out
+    assert table_contents(*WRITTEN_BY_EXECUTE) == before

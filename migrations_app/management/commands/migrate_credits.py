@@ -209,6 +209,8 @@ class Command(BaseCommand):
                 raise usage_error(
                     "Refusing to execute without a terminal to confirm on; pass --yes."
                 )
+            if self.json:
+                raise usage_error("--execute --format json is for scripts: pass --yes.")
             self._header("Execute", sources, parameters)
             answer = input("Migrate these users now? Type yes to go on: ").strip().lower()
             if answer != "yes":
@@ -270,7 +272,7 @@ class Command(BaseCommand):
                 users = ", ".join(f"{k} {v}" for k, v in result.users.get(name, {}).items())
                 self._line(f"{name}: {users or 'no migrated users'}")
                 for key, value in result.totals.get(name, {}).items():
-                    self._line(f"  {key:<22} {value}")
+                    self._line(f"  {key:<22} {value:f}")
             if result.is_clean:
                 self._line(self.style.SUCCESS("Verified: no discrepancies."))
             else:
@@ -422,7 +424,7 @@ class Command(BaseCommand):
             self._line(f"users rolled back: {users[Outcome.ROLLED_BACK]}")
             self._line(f"credits reversed: {-report.credits}")
         else:
-            self._line(f"users to migrate: {done} ({verb} migrated)")
+            self._line(f"user migrations (user x source): {done} {verb} migrated")
             for currency, total in sorted(report.legacy_totals.items()):
                 self._line(f"  legacy {currency:<10} {total}")
             self._line(f"credits {verb} granted: {report.credits}")
