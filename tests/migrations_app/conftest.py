@@ -38,7 +38,8 @@ def migrate(tmp_path):
             err.write(str(error))
         assert code == expect, out.getvalue() + err.getvalue()
         text = out.getvalue()
-        if "--format=json" in args or ("--format" in args and "json" in args):
+        wants_json = "--format=json" in args or ("--format" in args and "json" in args)
+        if wants_json and text.strip():
             return code, json.loads(text)
         return code, text + err.getvalue()
 
