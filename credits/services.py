@@ -611,5 +611,12 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
     for account in moved:
         account.updated_at = now
     if moved:
-        CreditAccount.objects.bulk_update(moved, ["balance", "total_earned", "updated_at"])
+        # One statement: INSERT ... ON CONFLICT (id) DO UPDATE, which every row hits. Django's
+        # bulk_update would build a CASE per row and field, slow to compile for a big batch.
+        CreditAccount.objects.bulk_create(
+            moved,
+            update_conflicts=True,
+            unique_fields=["pk"],
+            update_fields=["balance", "total_earned", "updated_at"],
+        )
     return len(new_entries)

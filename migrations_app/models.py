@@ -63,7 +63,7 @@ class UserMigration(models.Model):
     # One currency: its amount and rate. Several (USD and UAH): legacy_currency "MIXED", and
     # the per-currency figures in legacy_amounts and rates.
     legacy_amount = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
-    legacy_currency = models.CharField(max_length=8, blank=True, default="")
+    legacy_currency = models.CharField(max_length=16, blank=True, default="")
     rate = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     legacy_amounts = models.JSONField(default=dict, blank=True)
     rates = models.JSONField(default=dict, blank=True)

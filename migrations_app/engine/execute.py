@@ -212,7 +212,7 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
     for plan in plans:
         _fill_row(rows[plan.user_id], plan, run, now)
         outcomes[plan.user_id] = _outcome(plan, Outcome.MIGRATED)
-    UserMigration.objects.bulk_update([rows[plan.user_id] for plan in plans], ROW_FIELDS)
+    update_rows(UserMigration, [rows[plan.user_id] for plan in plans], ROW_FIELDS)
     mark_profiles_migrated([plan.user_id for plan in good], now=now)
     return [outcomes[user_id] for user_id in user_ids]
 
@@ -271,6 +271,17 @@ def _carry_shortfall(previous: dict, new: dict) -> dict:
         previous.get("rollback", {}).get("shortfall", "0")
     )
     return {**new, "earlier_shortfall": str(earlier)} if earlier else new
+
+
+def update_rows(model, objects: list, fields: list[str]) -> None:
+    """Write these fields of existing rows in one statement (INSERT ... ON CONFLICT (id) DO
+    UPDATE, which every row hits). Django's bulk_update builds a CASE per row and field, which
+    for a batch of hundreds of rows takes longer to compile than to run."""
+    if objects:
+        names = [*fields, "updated_at"] if "updated_at" not in fields else fields
+        model.objects.bulk_create(
+            objects, update_conflicts=True, unique_fields=["pk"], update_fields=names
+        )
 
 
 def _existing_users(user_ids) -> set[int]:
@@ -344,7 +355,7 @@ def _sync_profiles(plans: list[UserPlan]) -> None:
         for name, value in updates[profile.user_id].items():
             setattr(profile, name, value)
             fields.add(name)
-    UserProfile.objects.bulk_update(profiles, sorted(fields))
+    update_rows(UserProfile, profiles, sorted(fields))
 
 
 def mark_profiles_migrated(user_ids: list[int], *, now) -> None:
