@@ -1,17 +1,5 @@
-"""The only writers of the ledger.
-
-Every balance change is one conditional `UPDATE ... WHERE balance + amount >= 0 RETURNING`
-on the account row followed by one INSERT of the entry, inside `transaction.atomic`. The UPDATE
-takes the row lock, so concurrent writers queue on it, never lose an update and never overdraw;
-it is also the whole check, so the lock is held for two statements. Every call carries an
-idempotency key under a unique constraint: a replay returns the original entry and changes
-nothing, the same key for a different operation raises `IdempotencyConflict`. Races between two
-callers with one key are settled by that constraint, not by the pre-check.
-
-These services are called on their own and from inside other units of work (a user's migration,
-a Stripe webhook), so they use `atomic()` (a savepoint when nested) rather than `durable=True`.
-Refunds give money back to a customer, so they remove credits (a negative entry).
-"""
+"""How one entry is written: validation, the one-statement PostgreSQL path, the portable
+path, and replays. Private to credits.services."""
 
 import json
 from contextlib import nullcontext
@@ -20,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import psycopg
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
@@ -31,206 +18,17 @@ from credits.exceptions import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
-    NotReversible,
-    ReasonRequired,
 )
 from credits.models import (
     AMOUNT_DIGITS,
     AMOUNT_PLACES,
     CENT,
-    CREDITING_KINDS,
     CreditAccount,
     CreditTransaction,
-    EntryKind,
 )
 
 MAX_AMOUNT = Decimal(10) ** (AMOUNT_DIGITS - AMOUNT_PLACES) - CENT
 IDEMPOTENCY_KEY_MAX_LENGTH = CreditTransaction._meta.get_field("idempotency_key").max_length
-
-
-def credit_account_open(*, user: AbstractBaseUser) -> CreditAccount:
-    """Open the user's credit account, or return the one they have."""
-    account, _ = CreditAccount.objects.get_or_create(user=user)
-    return account
-
-
-def credit_grant(
-    *,
-    account: CreditAccount,
-    amount: Decimal,
-    idempotency_key: str,
-    kind: str = EntryKind.GRANT,
-    actor: AbstractBaseUser | None = None,
-    reason: str = "",
-    source: str = "",
-    description: str = "",
-    metadata: dict[str, Any] | None = None,
-    stripe_event_id: str | None = None,
-    migrated_from: str = "",
-) -> CreditTransaction:
-    """Add credits to an account (a grant, purchase, migration or monthly grant)."""
-    if kind not in CREDITING_KINDS:
-        raise InvalidAmount(f"{kind!r} is not a kind of entry that grants credits.")
-    amount = _positive_amount(amount)
-    return _post(
-        _Entry(
-            account=account,
-            kind=kind,
-            amount=amount,
-            requested=amount,
-            idempotency_key=idempotency_key,
-            earned_delta=amount,
-            spent_delta=Decimal(0),
-            fields=dict(
-                actor=actor,
-                reason=reason,
-                source=source,
-                description=description,
-                metadata=metadata or {},
-                stripe_event_id=stripe_event_id,
-                migrated_from=migrated_from,
-            ),
-        )
-    )
-
-
-def credit_spend(
-    *,
-    account: CreditAccount,
-    amount: Decimal,
-    idempotency_key: str,
-    description: str = "",
-    source: str = "",
-    metadata: dict[str, Any] | None = None,
-) -> CreditTransaction:
-    """Take credits for usage; refuse with InsufficientCredits rather than overdraw."""
-    amount = _positive_amount(amount)
-    return _post(
-        _Entry(
-            account=account,
-            kind=EntryKind.SPEND,
-            amount=-amount,
-            requested=-amount,
-            idempotency_key=idempotency_key,
-            earned_delta=Decimal(0),
-            spent_delta=amount,
-            fields=dict(source=source, description=description, metadata=metadata or {}),
-        )
-    )
-
-
-def credit_refund(
-    *,
-    account: CreditAccount,
-    amount: Decimal,
-    idempotency_key: str,
-    reason: str,
-    actor: AbstractBaseUser | None = None,
-    allow_partial: bool = False,
-    source: str = "",
-    description: str = "",
-    metadata: dict[str, Any] | None = None,
-    stripe_event_id: str | None = None,
-) -> CreditTransaction:
-    """Remove the credits of money given back to the customer.
-
-    With `allow_partial`, an account holding less than `amount` loses what it holds and the
-    entry's metadata records the shortfall; without it the refund is refused.
-    """
-    if not reason.strip():
-        raise ReasonRequired("A refund needs a reason.")
-    amount = _positive_amount(amount)
-    return _post(
-        _Entry(
-            account=account,
-            kind=EntryKind.REFUND,
-            amount=-amount,
-            requested=-amount,
-            idempotency_key=idempotency_key,
-            earned_delta=-amount,
-            spent_delta=Decimal(0),
-            allow_partial=allow_partial,
-            fields=dict(
-                actor=actor,
-                reason=reason,
-                source=source,
-                description=description,
-                metadata=metadata or {},
-                stripe_event_id=stripe_event_id,
-            ),
-        )
-    )
-
-
-def credit_adjust(
-    *,
-    account: CreditAccount,
-    amount: Decimal,
-    idempotency_key: str,
-    actor: AbstractBaseUser,
-    reason: str,
-    metadata: dict[str, Any] | None = None,
-) -> CreditTransaction:
-    """Correct a balance by a signed amount, on a staff member's authority."""
-    if actor is None or not reason.strip():
-        raise ReasonRequired()
-    amount = _signed_amount(amount)
-    return _post(
-        _Entry(
-            account=account,
-            kind=EntryKind.ADJUSTMENT,
-            amount=amount,
-            requested=amount,
-            idempotency_key=idempotency_key,
-            earned_delta=amount,
-            spent_delta=Decimal(0),
-            fields=dict(actor=actor, reason=reason, source="staff", metadata=metadata or {}),
-        )
-    )
-
-
-def credit_reverse(
-    *,
-    entry: CreditTransaction,
-    idempotency_key: str,
-    actor: AbstractBaseUser | None = None,
-    reason: str = "",
-    allow_partial: bool = False,
-    metadata: dict[str, Any] | None = None,
-) -> CreditTransaction:
-    """Append the opposite of an entry; an entry is reversed at most once.
-
-    Reversing credits the account holds no more of is refused, unless `allow_partial`, which
-    reverses what is left and records the shortfall in the reversal's metadata.
-    """
-    if entry.kind in (EntryKind.REVERSAL, EntryKind.HISTORY):
-        raise NotReversible(entry_id=entry.pk)
-    amount = -entry.amount
-    is_spend = entry.kind == EntryKind.SPEND
-    return _post(
-        _Entry(
-            account=entry.account,
-            kind=EntryKind.REVERSAL,
-            amount=amount,
-            requested=amount,
-            idempotency_key=idempotency_key,
-            earned_delta=Decimal(0) if is_spend else amount,
-            spent_delta=-amount if is_spend else Decimal(0),
-            allow_partial=allow_partial,
-            fields=dict(
-                actor=actor,
-                reason=reason,
-                reverses=entry,
-                source=entry.source,
-                description=f"Reversal of entry {entry.pk}",
-                metadata=metadata or {},
-                migrated_from=entry.migrated_from,
-            ),
-        )
-    )
-
-
-# --- internals ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -520,103 +318,3 @@ def _replay(existing: CreditTransaction, entry: _Entry) -> CreditTransaction:
         raise IdempotencyConflict(idempotency_key=entry.idempotency_key)
     existing.replayed = True
     return existing
-
-
-# --- many entries at once (the migration) -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchEntry:
-    """One entry of `credit_post_batch`: a crediting kind with a positive amount, or history."""
-
-    account_id: int
-    kind: str
-    amount: Decimal
-    idempotency_key: str
-    source: str = ""
-    description: str = ""
-    migrated_from: str = ""
-    legacy_transaction_id: str | None = None
-    metadata: dict[str, Any] | None = None
-
-
-def credit_post_batch(*, entries: list[BatchEntry]) -> int:
-    """Write many grants and history entries in three statements; return how many were new.
-
-    Relies on the caller's transaction (a batch of the migration). The accounts are locked in
-    primary-key order, keys already on the ledger are answered as replays (checked to match,
-    never written twice), the new entries go in with one bulk INSERT, and the accounts' new
-    balances with one UPDATE.
-    """
-    if not entries:
-        return 0
-    for entry in entries:
-        _check_key(entry.idempotency_key)
-        if entry.kind == EntryKind.HISTORY:
-            if entry.amount != 0:
-                raise InvalidAmount("History entries record no amount.")
-        elif entry.kind in CREDITING_KINDS:
-            _positive_amount(entry.amount)
-        else:
-            raise InvalidAmount(f"{entry.kind!r} entries are not written in batches.")
-    accounts = {
-        account.pk: account
-        for account in CreditAccount.objects.select_for_update()
-        .filter(pk__in={entry.account_id for entry in entries})
-        .order_by("pk")
-    }
-    existing = {
-        key: (account_id, kind, amount)
-        for key, account_id, kind, amount in CreditTransaction.objects.filter(
-            idempotency_key__in=[entry.idempotency_key for entry in entries]
-        )
-        .order_by()
-        .values_list("idempotency_key", "account_id", "kind", "amount")
-    }
-    now = timezone.now()
-    new_entries, seen = [], set()
-    for entry in entries:
-        intent = (entry.account_id, str(entry.kind), _as_decimal(entry.amount))
-        if entry.idempotency_key in existing or entry.idempotency_key in seen:
-            if existing.get(entry.idempotency_key, intent) != intent:
-                raise IdempotencyConflict(idempotency_key=entry.idempotency_key)
-            continue
-        seen.add(entry.idempotency_key)
-        account = accounts[entry.account_id]
-        amount = intent[2]
-        balance_before = account.balance
-        account.balance = balance_before + amount
-        account.total_earned += amount
-        new_entries.append(
-            CreditTransaction(
-                account_id=entry.account_id,
-                kind=entry.kind,
-                amount=amount,
-                balance_before=balance_before,
-                balance_after=account.balance,
-                idempotency_key=entry.idempotency_key,
-                source=entry.source,
-                description=entry.description,
-                migrated_from=entry.migrated_from,
-                legacy_transaction_id=entry.legacy_transaction_id,
-                metadata=entry.metadata or {},
-                created_at=now,
-            )
-        )
-    if not new_entries:
-        return 0
-    CreditTransaction.objects.bulk_create(new_entries, batch_size=1000)
-    moved_ids = {entry.account_id for entry in new_entries if entry.amount != 0}
-    moved = [accounts[account_id] for account_id in sorted(moved_ids)]
-    for account in moved:
-        account.updated_at = now
-    if moved:
-        # One statement: INSERT ... ON CONFLICT (id) DO UPDATE, which every row hits. Django's
-        # bulk_update would build a CASE per row and field, slow to compile for a big batch.
-        CreditAccount.objects.bulk_create(
-            moved,
-            update_conflicts=True,
-            unique_fields=["pk"],
-            update_fields=["balance", "total_earned", "updated_at"],
-        )
-    return len(new_entries)

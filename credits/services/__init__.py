@@ -1,0 +1,38 @@
+"""The only writers of the ledger.
+
+Every balance change is one conditional `UPDATE ... WHERE balance + amount >= 0 RETURNING`
+on the account row followed by one INSERT of the entry, inside `transaction.atomic`. The UPDATE
+takes the row lock, so concurrent writers queue on it, never lose an update and never overdraw;
+it is also the whole check, so the lock is held for two statements. Every call carries an
+idempotency key under a unique constraint: a replay returns the original entry and changes
+nothing, the same key for a different operation raises `IdempotencyConflict`. Races between two
+callers with one key are settled by that constraint, not by the pre-check.
+
+These services are called on their own and from inside other units of work (a user's migration,
+a Stripe webhook), so they use `atomic()` (a savepoint when nested) rather than `durable=True`.
+Refunds give money back to a customer, so they remove credits (a negative entry).
+"""
+
+from credits.services._posting import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT
+from credits.services.batch import BatchEntry, credit_post_batch
+from credits.services.entries import (
+    credit_account_open,
+    credit_adjust,
+    credit_grant,
+    credit_refund,
+    credit_reverse,
+    credit_spend,
+)
+
+__all__ = [
+    "IDEMPOTENCY_KEY_MAX_LENGTH",
+    "MAX_AMOUNT",
+    "BatchEntry",
+    "credit_account_open",
+    "credit_adjust",
+    "credit_grant",
+    "credit_post_batch",
+    "credit_refund",
+    "credit_reverse",
+    "credit_spend",
+]
