@@ -29,6 +29,7 @@ from django.utils import timezone
 from billing.models import UserProfile
 from credits.models import CreditAccount, EntryKind
 from credits.services import BatchEntry, credit_post_batch
+from migrations_app.engine.bulk import insert_for_users
 from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.selection import candidate_batches
@@ -183,10 +184,7 @@ def migrate_batch(
 def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcome]:
     existing = _existing_users(user_ids)
     claimed = [u for u in user_ids if u in existing]
-    UserMigration.objects.bulk_create(
-        [UserMigration(user_id=u, source=source.name, run=run) for u in claimed],
-        ignore_conflicts=True,
-    )
+    insert_for_users(UserMigration, claimed, source=source.name, run=run)
     rows = {
         row.user_id: row
         for row in UserMigration.objects.select_for_update()
@@ -292,12 +290,8 @@ def _existing_users(user_ids) -> set[int]:
 def _onboard(user_ids: list[int]) -> None:
     """Give migrated users a profile and an empty account (no signup grant: they arrive by
     migration), for the whole batch at once."""
-    UserProfile.objects.bulk_create(
-        [UserProfile(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
-    )
-    CreditAccount.objects.bulk_create(
-        [CreditAccount(user_id=user_id) for user_id in user_ids], ignore_conflicts=True
-    )
+    insert_for_users(UserProfile, user_ids)
+    insert_for_users(CreditAccount, user_ids)
 
 
 def _write_ledger(source: Source, plans: list[UserPlan], rows: dict[int, UserMigration]) -> None:
