@@ -61,6 +61,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from benchmarks.scratch import run_in_scratch_database  # noqa: E402
+
 SOURCE = "usd_balance"
 SPEED_GOAL = 15.0  # engine users/s >= 15 x naive users/s
 MEMORY_GOAL = 1.5  # peak(--users) < 1.5 x peak(--small-users)
@@ -613,52 +615,9 @@ def run(args: argparse.Namespace, scratch: ScratchDatabases) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not os.environ.get("DATABASE_URL"):
-        print(
-            "bench_migrate: set DATABASE_URL to a PostgreSQL server, e.g. "
-            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres; the benchmark creates "
-            "and drops its own scratch databases there and never writes to the one named.",
-            file=sys.stderr,
-        )
-        return 2
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings_test"
-    # The legacy tables must be the scratch database's, never those of another server.
-    os.environ.pop("LEGACY_DATABASE_URL", None)
-
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.db import OperationalError, connection
-
-    if connection.vendor != "postgresql":
-        print(
-            f"bench_migrate: DATABASE_URL must point at PostgreSQL, not {connection.vendor}.",
-            file=sys.stderr,
-        )
-        return 2
-    # A query log would cost time per statement and grow without end.
-    settings.DEBUG = False
-    original_name = connection.settings_dict["NAME"]
-    test_name = f"bench_migrate_{os.getpid()}"
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = test_name
-    try:
-        try:
-            connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-        except OperationalError as error:
-            print(f"bench_migrate: cannot create the scratch database: {error}", file=sys.stderr)
-            return 2
-        return run(args, ScratchDatabases(test_name))
-    except KeyboardInterrupt:
-        print("bench_migrate: interrupted; the scratch databases are dropped.", file=sys.stderr)
-        return 130
-    finally:
-        # Only ever drop the scratch database: if creating it failed before Django switched
-        # NAME over, destroy_test_db would drop the database DATABASE_URL names. (A clone in
-        # use is dropped by ScratchDatabases.clone on the way out.)
-        if connection.settings_dict["NAME"] == test_name:
-            connection.close()
-            connection.creation.destroy_test_db(original_name, verbosity=0, keepdb=False)
+    return run_in_scratch_database(
+        "bench_migrate", lambda scratch: run(args, ScratchDatabases(scratch))
+    )
 
 
 if __name__ == "__main__":
