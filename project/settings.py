@@ -99,6 +99,12 @@ for database in DATABASES.values():
     else:
         database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
         database["CONN_HEALTH_CHECKS"] = True
+        # Django's own cursors bind on the client and never prepare; this only lets the
+        # ledger's hot statement (credits.services) be prepared once per connection. Turn it
+        # off behind a pooler that cannot keep prepared statements (PgBouncer before 1.21 in
+        # transaction mode): the statement is then parsed on every call, and still correct.
+        if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+            database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

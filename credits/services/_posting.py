@@ -2,6 +2,7 @@
 path, and replays. Private to credits.services."""
 
 import json
+import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -118,41 +119,58 @@ def _post(entry: _Entry) -> CreditTransaction:
         raise
 
 
-_ENTRY_COLUMNS = (
-    ("account_id", "bigint"),
-    ("kind", "varchar"),
-    ("amount", "numeric"),
-    ("source", "varchar"),
-    ("description", "varchar"),
-    ("idempotency_key", "varchar"),
-    ("stripe_event_id", "varchar"),
-    ("legacy_transaction_id", "varchar"),
-    ("migrated_from", "varchar"),
-    ("metadata", "jsonb"),
-    ("actor_id", "bigint"),
-    ("reason", "text"),
-    ("reverses_id", "bigint"),
-    ("created_at", "timestamptz"),
+# The entry's columns that a caller may leave empty, with the SQL type of their parameter and
+# the literal written when they are empty. Each combination of filled columns ("shape") gets
+# its own statement, so a plain spend sends 6 parameters instead of 17.
+_OPTIONAL_COLUMNS = {
+    "source": ("varchar", "''"),
+    "description": ("varchar", "''"),
+    "stripe_event_id": ("varchar", "NULL"),
+    "legacy_transaction_id": ("varchar", "NULL"),
+    "migrated_from": ("varchar", "''"),
+    "metadata": ("jsonb", "'{}'::jsonb"),
+    "actor_id": ("bigint", "NULL"),
+    "reason": ("text", "''"),
+    "reverses_id": ("bigint", "NULL"),
+}
+_ONE_STATEMENT_SQL: dict[tuple[str, ...], str] = {}
+_ENTRY_ATTNAMES = [field.attname for field in CreditTransaction._meta.concrete_fields]
+# The cursor each PostgreSQL connection reuses for the hot statement (see below).
+_CURSORS: "weakref.WeakKeyDictionary[psycopg.Connection, psycopg.Cursor]" = (
+    weakref.WeakKeyDictionary()
 )
 
 
-def _one_statement_sql() -> str:
+def _one_statement_sql(filled: tuple[str, ...]) -> str:
+    """The statement for entries whose optional columns `filled` hold a value."""
     account_table = connection.ops.quote_name(CreditAccount._meta.db_table)
     entry_table = connection.ops.quote_name(CreditTransaction._meta.db_table)
-    columns = ", ".join(name for name, _ in _ENTRY_COLUMNS)
-    values = ", ".join(f"%({name})s::{sql_type}" for name, sql_type in _ENTRY_COLUMNS)
+    columns = ", ".join(_OPTIONAL_COLUMNS)
+    values = ", ".join(
+        f"%({name})s::{sql_type}" if name in filled else empty
+        for name, (sql_type, empty) in _OPTIONAL_COLUMNS.items()
+    )
+    # amount = earned - spent always (the account's CHECK balance = earned - spent says so),
+    # so the amount is not sent a third time.
     return f"""
         WITH moved AS (
             UPDATE {account_table}
-            SET balance = balance + %(amount)s::numeric,
-                total_earned = total_earned + %(earned_delta)s::numeric,
-                total_spent = total_spent + %(spent_delta)s::numeric,
+            SET balance = balance + %(earned)s::numeric - %(spent)s::numeric,
+                total_earned = total_earned + %(earned)s::numeric,
+                total_spent = total_spent + %(spent)s::numeric,
                 updated_at = %(created_at)s::timestamptz
-            WHERE id = %(account_id)s::bigint AND balance + %(amount)s::numeric >= 0
-            RETURNING balance, total_earned, total_spent
+            WHERE id = %(account_id)s::bigint
+              AND balance + %(earned)s::numeric - %(spent)s::numeric >= 0
+            RETURNING id, balance, total_earned, total_spent, updated_at
         ), inserted AS (
-            INSERT INTO {entry_table} ({columns}, balance_before, balance_after)
-            SELECT {values}, moved.balance - %(amount)s::numeric, moved.balance FROM moved
+            INSERT INTO {entry_table} (
+                account_id, kind, amount, idempotency_key, created_at, {columns},
+                balance_before, balance_after
+            )
+            SELECT moved.id, %(kind)s::varchar, %(earned)s::numeric - %(spent)s::numeric,
+                   %(idempotency_key)s::varchar, moved.updated_at, {values},
+                   moved.balance - %(earned)s::numeric + %(spent)s::numeric, moved.balance
+            FROM moved
             RETURNING id
         )
         SELECT inserted.id, moved.balance, moved.total_earned, moved.total_spent
@@ -160,8 +178,19 @@ def _one_statement_sql() -> str:
     """
 
 
-_ONE_STATEMENT_SQL: str | None = None
-_ENTRY_ATTNAMES = [field.attname for field in CreditTransaction._meta.concrete_fields]
+def _hot_cursor(db) -> psycopg.Cursor:
+    """The connection's cursor for the hot statement: a server-side binding one.
+
+    Django's own cursors bind on the client, so PostgreSQL would parse and plan a literal
+    query on every spend; this one sends parameters apart and, with the connection's
+    `prepare_threshold` set (project settings), prepares each statement once per connection.
+    It is reused rather than made per call, which saves a few microseconds of every spend.
+    """
+    raw = db.connection
+    cursor = _CURSORS.get(raw)
+    if cursor is None or cursor.closed:
+        cursor = _CURSORS[raw] = psycopg.Cursor(raw)
+    return cursor
 
 
 def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
@@ -172,11 +201,9 @@ def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
     Outside a transaction it runs in autocommit (an atomic block around it would add two round
     trips and nothing else); inside one, in a savepoint, so that a refusal leaves the caller's
     transaction usable. This is the hot path of every spend, so it stays lean: no ORM query,
-    one lookup of the connection, the returned entry built from the values it wrote.
+    one lookup of the connection, parameters only for the columns that hold a value, the
+    returned entry built from the values it wrote.
     """
-    global _ONE_STATEMENT_SQL
-    if _ONE_STATEMENT_SQL is None:
-        _ONE_STATEMENT_SQL = _one_statement_sql()
     db = connections[DEFAULT_DB_ALIAS]
     fields = entry.fields
     actor, reverses = fields.get("actor"), fields.get("reverses")
@@ -201,18 +228,31 @@ def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
         "created_at": timezone.now(),
     }
     params = {
-        **row_values,
-        "metadata": json.dumps(metadata, cls=DjangoJSONEncoder) if metadata else "{}",
-        "earned_delta": entry.earned_delta,
-        "spent_delta": entry.spent_delta,
+        "account_id": row_values["account_id"],
+        "kind": row_values["kind"],
+        "earned": entry.earned_delta,
+        "spent": entry.spent_delta,
+        "idempotency_key": entry.idempotency_key,
+        "created_at": row_values["created_at"],
     }
+    filled = []
+    for name in _OPTIONAL_COLUMNS:
+        value = row_values[name]
+        if value:
+            filled.append(name)
+            params[name] = value
+    if metadata:
+        params["metadata"] = json.dumps(metadata, cls=DjangoJSONEncoder)
+    shape = tuple(filled)
+    sql = _ONE_STATEMENT_SQL.get(shape)
+    if sql is None:
+        sql = _ONE_STATEMENT_SQL[shape] = _one_statement_sql(shape)
     with transaction.atomic(using=db.alias) if db.in_atomic_block else nullcontext():
         db.ensure_connection()
-        # A server-side binding cursor, so PostgreSQL prepares this hot statement once per
-        # connection instead of parsing and planning a literal query on every spend; Django's
-        # own cursors bind on the client. Errors still come out as Django's (IntegrityError).
-        with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-            cursor.execute(_ONE_STATEMENT_SQL, params, prepare=True)
+        # Errors still come out as Django's (IntegrityError), through wrap_database_errors.
+        with db.wrap_database_errors:
+            cursor = _hot_cursor(db)
+            cursor.execute(sql, params, prepare=True)
             row = cursor.fetchone()
     if row is None:
         raise InsufficientCredits(

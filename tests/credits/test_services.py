@@ -358,3 +358,47 @@ def test_cents_stay_exact_over_many_small_entries(account):
     account.refresh_from_db()
     assert account.balance == Decimal("0.00")
     assert_consistent(account)
+
+
+ENTRY_FIELDS = [field.attname for field in CreditTransaction._meta.concrete_fields]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"source": "api", "description": "d", "metadata": {"order": 7}, "reason": "r"},
+        {"stripe_event_id": "evt_1", "migrated_from": "usd_balance", "metadata": {"a": "b"}},
+    ],
+    ids=["plain", "described", "referenced"],
+)
+def test_returned_entry_is_what_the_database_holds(account, staff_user, extra):
+    # given: any combination of the optional columns (each gets its own statement on PostgreSQL)
+    # when
+    written = credit_grant(
+        account=account, amount=Decimal("3.50"), idempotency_key="g", actor=staff_user, **extra
+    )
+    # then
+    stored = CreditTransaction.objects.get(pk=written.pk)
+    assert {f: getattr(written, f) for f in ENTRY_FIELDS} == {
+        f: getattr(stored, f) for f in ENTRY_FIELDS
+    }
+    assert stored.actor_id == staff_user.pk
+    for name, value in extra.items():
+        assert getattr(stored, name) == value
+
+
+@pytest.mark.postgres
+def test_the_hot_statement_is_prepared_once_per_connection(funded):
+    # given: two spends of the same shape on one connection
+    from django.db import connection
+
+    credit_spend(account=funded, amount=Decimal("1.00"), idempotency_key="p1")
+    credit_spend(account=funded, amount=Decimal("1.00"), idempotency_key="p2")
+    # then: PostgreSQL holds it as a prepared statement (planned once, not per spend)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%WITH moved AS%"],
+        )
+        assert cursor.fetchone()[0] == 1
