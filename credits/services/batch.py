@@ -17,6 +17,7 @@ from credits.models import (
     EntryKind,
 )
 from credits.services._posting import _as_decimal, _check_key, _positive_amount
+from project.bulk import copy_rows, update_rows
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,12 @@ class BatchEntry:
 
 
 def credit_post_batch(*, entries: list[BatchEntry]) -> int:
-    """Write many grants and history entries in three statements; return how many were new.
+    """Write many grants and history entries in four statements; return how many were new.
 
     Relies on the caller's transaction (a batch of the migration). The accounts are locked in
     primary-key order, keys already on the ledger are answered as replays (checked to match,
-    never written twice), the new entries go in with one bulk INSERT, and the accounts' new
-    balances with one UPDATE.
+    never written twice), the new entries go in with one COPY (a bulk INSERT off PostgreSQL),
+    and the accounts' new balances with one UPDATE (see project.bulk).
     """
     if not entries:
         return 0
@@ -99,18 +100,11 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
         )
     if not new_entries:
         return 0
-    CreditTransaction.objects.bulk_create(new_entries, batch_size=1000)
+    copy_rows(CreditTransaction, new_entries)
     moved_ids = {entry.account_id for entry in new_entries if entry.amount != 0}
-    moved = [accounts[account_id] for account_id in sorted(moved_ids)]
-    for account in moved:
-        account.updated_at = now
-    if moved:
-        # One statement: INSERT ... ON CONFLICT (id) DO UPDATE, which every row hits. Django's
-        # bulk_update would build a CASE per row and field, slow to compile for a big batch.
-        CreditAccount.objects.bulk_create(
-            moved,
-            update_conflicts=True,
-            unique_fields=["pk"],
-            update_fields=["balance", "total_earned", "updated_at"],
-        )
+    update_rows(
+        CreditAccount,
+        [accounts[account_id] for account_id in sorted(moved_ids)],
+        ["balance", "total_earned"],
+    )
     return len(new_entries)

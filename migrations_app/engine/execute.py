@@ -35,6 +35,7 @@ from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
 from migrations_app.sources import SOURCES, Context, Source, UserPlan, get_source
+from project.bulk import update_rows
 
 OnUser = Callable[[UserOutcome], None]
 RETRYABLE = (MigrationStatus.PENDING, MigrationStatus.IN_PROGRESS, MigrationStatus.FAILED)
@@ -269,17 +270,6 @@ def _carry_shortfall(previous: dict, new: dict) -> dict:
         previous.get("rollback", {}).get("shortfall", "0")
     )
     return {**new, "earlier_shortfall": str(earlier)} if earlier else new
-
-
-def update_rows(model, objects: list, fields: list[str]) -> None:
-    """Write these fields of existing rows in one statement (INSERT ... ON CONFLICT (id) DO
-    UPDATE, which every row hits). Django's bulk_update builds a CASE per row and field, which
-    for a batch of hundreds of rows takes longer to compile than to run."""
-    if objects:
-        names = [*fields, "updated_at"] if "updated_at" not in fields else fields
-        model.objects.bulk_create(
-            objects, update_conflicts=True, unique_fields=["pk"], update_fields=names
-        )
 
 
 def _existing_users(user_ids) -> set[int]:
