@@ -67,6 +67,11 @@ class _Event:
             )
         self.object = payload
 
+    def about(self, *, customer_id: str, email: Any = "") -> None:
+        """Who the event names, known before anything else is checked (kept on any issue)."""
+        self.customer_id = customer_id
+        self.email = email if isinstance(email, str) else ""
+
 
 def stripe_event_key(event_id: str) -> str:
     return f"stripe:{event_id}"
@@ -170,9 +175,9 @@ def _timestamp(value: Any):
 # --- Who the event is about -----------------------------------------------------------------
 
 
-def _profile_for(event: _Event, *, customer_id: str, email: str) -> UserProfile:
+def _profile_for(event: _Event) -> UserProfile:
     """The user's profile: by Stripe customer id, then by email (linking the customer id)."""
-    event.customer_id, event.email = customer_id, email
+    customer_id, email = event.customer_id, event.email
     profile = None
     if customer_id:
         profile = (
@@ -235,6 +240,10 @@ def stripe_checkout_paid(event: _Event) -> CreditTransaction | None:
         # Subscriptions are granted on invoice.paid; an unpaid (async) payment is granted on
         # checkout.session.async_payment_succeeded.
         return None
+    event.about(
+        customer_id=_id(session.get("customer")),
+        email=_get(session, "customer_details", "email") or session.get("customer_email") or "",
+    )
     session_id = _required_str(session, "id")
     price_id = _checkout_price_id(session)
     amount_paid = _required_int(session, "amount_total")
@@ -250,11 +259,7 @@ def stripe_checkout_paid(event: _Event) -> CreditTransaction | None:
             currency=currency,
             payment_intent=payment_intent_id,
         )
-    profile = _profile_for(
-        event,
-        customer_id=_id(session.get("customer")),
-        email=_get(session, "customer_details", "email") or session.get("customer_email") or "",
-    )
+    profile = _profile_for(event)
     if (amount_paid, currency) != (pack.amount_cents, pack.currency.lower()):
         raise EventProblem(
             IssueKind.AMOUNT_MISMATCH,
@@ -341,6 +346,7 @@ def stripe_invoice_paid(event: _Event) -> CreditTransaction | None:
     )
     if not subscription_id:
         return None  # a one-off invoice: not a plan
+    event.about(customer_id=_id(invoice.get("customer")), email=invoice.get("customer_email"))
     line = _subscription_line(invoice)
     price_id = _price_id_of_line(line)
     if not price_id:
@@ -355,11 +361,7 @@ def stripe_invoice_paid(event: _Event) -> CreditTransaction | None:
             price_id=price_id,
             subscription=subscription_id,
         )
-    profile = _profile_for(
-        event,
-        customer_id=_id(invoice.get("customer")),
-        email=invoice.get("customer_email") or "",
-    )
+    profile = _profile_for(event)
     profile.plan = plan_price.plan
     profile.stripe_price_id = price_id
     if profile.subscription_status not in ACTIVE_SUBSCRIPTION_STATUSES:
@@ -411,6 +413,7 @@ def stripe_invoice_paid(event: _Event) -> CreditTransaction | None:
 def stripe_subscription_changed(event: _Event) -> UserProfile | None:
     """Copy a subscription's plan, status and dates onto the user's profile."""
     subscription = event.object
+    event.about(customer_id=_id(subscription.get("customer")))
     status = _required_str(subscription, "status")
     items = _get(subscription, "items", "data")
     first_item = items[0] if isinstance(items, list) and items else {}
@@ -435,7 +438,7 @@ def stripe_subscription_changed(event: _Event) -> UserProfile | None:
                 subscription=_id(subscription.get("id")),
                 status=status,
             )
-    profile = _profile_for(event, customer_id=_id(subscription.get("customer")), email="")
+    profile = _profile_for(event)
     profile.subscription_status = status
     profile.subscription_started_at = started or profile.subscription_started_at
     if has_ended:
@@ -473,6 +476,10 @@ def lock_account(account: CreditAccount) -> CreditAccount:
 def stripe_charge_refunded(event: _Event) -> CreditTransaction | None:
     """Take back the refunded share of a pack's credits, never below zero; record a shortfall."""
     charge = event.object
+    event.about(
+        customer_id=_id(charge.get("customer")),
+        email=_get(charge, "billing_details", "email") or charge.get("receipt_email") or "",
+    )
     amount = _required_int(charge, "amount")
     amount_refunded = _required_int(charge, "amount_refunded")
     payment_intent_id = _id(charge.get("payment_intent"))
@@ -482,11 +489,7 @@ def stripe_charge_refunded(event: _Event) -> CreditTransaction | None:
             f"A refund of {amount_refunded} of {amount} on payment intent "
             f"{payment_intent_id or '(none)'} does not add up.",
         )
-    profile = _profile_for(
-        event,
-        customer_id=_id(charge.get("customer")),
-        email=_get(charge, "billing_details", "email") or charge.get("receipt_email") or "",
-    )
+    profile = _profile_for(event)
     account = credit_account_open(user=profile.user)
     # Serialises with staff refunds of the same payment (billing.stripe.refunds), whose own
     # charge.refunded event then finds its credits already taken back.
