@@ -400,7 +400,7 @@ def test_a_transient_failure_answers_500_writes_nothing_and_the_redelivery_grant
     # given: the database fails once while the purchase is written
     payload = paid_checkout(pack)
     failing = mock.patch(
-        "billing.stripe.services.credit_grant",
+        "billing.stripe.services.purchases.credit_grant",
         side_effect=OperationalError("could not serialize access"),
     )
     # when
