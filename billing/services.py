@@ -7,6 +7,7 @@ the same key, so whichever comes first grants the month and the other grants not
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -116,7 +117,7 @@ def monthly_credits_grant(*, period: str | None = None, batch_size: int | None =
     return granted
 
 
-def _grant_batch(*, user_ids: list[int], plan: str, credits, period: str) -> int:
+def _grant_batch(*, user_ids: list[int], plan: str, credits: Decimal, period: str) -> int:
     with transaction.atomic(durable=True):
         keys = {
             monthly_grant_key(account_id=account_id, period=period): account_id
