@@ -5,6 +5,7 @@ Stripe's HTTP layer blocked, so an accidental API call fails the test.
 """
 
 import io
+import threading
 import time
 from decimal import Decimal
 from unittest import mock
@@ -12,7 +13,7 @@ from unittest import mock
 import pytest
 import stripe
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from djstripe.models import Event, WebhookEventTrigger
 from rest_framework.test import APIClient
 
@@ -744,3 +745,38 @@ def test_a_legacy_pro_user_migrated_then_paying_sees_legacy_plus_plan_credits(
         EntryKind.MIGRATION,
         EntryKind.MONTHLY_GRANT,
     ]
+
+
+# --- Concurrent deliveries (PostgreSQL) -------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_event_delivered_twice_at_once_grants_once(webhook, buyer, pack):
+    # given: two deliveries of one event, posted by two threads at the same moment
+    payload = paid_checkout(pack)
+    barrier = threading.Barrier(2)
+    statuses, errors = [], []
+
+    def deliver():
+        try:
+            barrier.wait()
+            statuses.append(webhook.post(payload).status_code)
+        except Exception as error:  # reported below, never swallowed
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    # when
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then
+    assert errors == []
+    assert statuses == [200, 200]
+    assert Event.objects.count() == 1
+    account = account_of(buyer)
+    assert account.balance == Decimal("100.00")
+    assert account.entries.count() == 1
