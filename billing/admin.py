@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from billing.models import UserProfile
+from billing.models import CreditPack, PlanPrice, StripeEventIssue, UserProfile
 from billing.services import user_provision
+from billing.stripe.services import stripe_issues_resolve
 
 
 @admin.register(UserProfile)
@@ -37,3 +38,71 @@ class ProvisioningUserAdmin(UserAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             user_provision(user=obj, signup_grant=True)
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(admin.ModelAdmin):
+    list_display = ["name", "stripe_price_id", "credits", "amount_cents", "currency", "is_active"]
+    list_filter = ["is_active", "currency"]
+    search_fields = ["name", "=stripe_price_id"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(PlanPrice)
+class PlanPriceAdmin(admin.ModelAdmin):
+    list_display = ["stripe_price_id", "plan", "interval", "is_active"]
+    list_filter = ["plan", "interval", "is_active"]
+    search_fields = ["=stripe_price_id", "plan"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(StripeEventIssue)
+class StripeEventIssueAdmin(admin.ModelAdmin):
+    """Webhook events that granted nothing (or less than asked): for staff to settle by hand."""
+
+    list_display = [
+        "created_at",
+        "kind",
+        "event_type",
+        "stripe_event_id",
+        "stripe_customer_id",
+        "user",
+        "is_resolved",
+    ]
+    list_filter = ["is_resolved", "kind", "event_type"]
+    search_fields = [
+        "=stripe_event_id",
+        "=stripe_customer_id",
+        "customer_email",
+        "user__email",
+        "detail",
+    ]
+    list_select_related = ["user"]
+    readonly_fields = [
+        "stripe_event_id",
+        "event_type",
+        "kind",
+        "detail",
+        "stripe_customer_id",
+        "customer_email",
+        "user",
+        "data",
+        "is_resolved",
+        "resolved_by",
+        "resolved_at",
+        "created_at",
+    ]
+    actions = ["mark_resolved"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Mark resolved", permissions=["change"])
+    def mark_resolved(self, request, queryset):
+        resolved = stripe_issues_resolve(
+            issue_ids=list(queryset.values_list("pk", flat=True)), actor=request.user
+        )
+        self.message_user(request, f"{resolved} issue(s) marked resolved.")

@@ -1,4 +1,13 @@
-"""Writers for billing: a user's onboarding onto the credit system."""
+"""Writers for billing: a user's onboarding onto the credit system, and monthly plan grants.
+
+Monthly grants are keyed on (account, period), a period being a calendar month in UTC
+("2026-11"). The Celery beat task and a paid subscription invoice (billing.stripe.services) use
+the same key, so whichever comes first grants the month and the other grants nothing.
+"""
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -7,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import UserProfile
-from credits.services import credit_account_open, credit_grant
+from credits.models import CreditAccount, CreditTransaction, EntryKind
+from credits.services import BatchEntry, credit_account_open, credit_grant, credit_post_batch
 
 SIGNUP_SOURCE = "signup"
 
@@ -51,3 +61,88 @@ def user_signup(*, email: str, password: str | None, **extra_fields) -> Abstract
         )
         user_provision(user=user, signup_grant=True)
     return user
+
+
+# --- Monthly grants -------------------------------------------------------------------------
+
+# A subscription is active while Stripe says it is paid up or in its trial: those users get
+# their plan's monthly credits. past_due, unpaid, canceled, incomplete and paused do not.
+ACTIVE_SUBSCRIPTION_STATUSES = ("active", "trialing")
+MONTHLY_GRANT_SOURCE = "monthly_grant"
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def grant_period(moment: datetime) -> str:
+    """The grant period (a UTC calendar month, "2026-11") that a moment falls in."""
+    return moment.astimezone(UTC).strftime("%Y-%m")
+
+
+def monthly_grant_key(*, account_id: int, period: str) -> str:
+    return f"monthly_grant:{account_id}:{period}"
+
+
+def monthly_credits_grant(*, period: str | None = None, batch_size: int | None = None) -> int:
+    """Grant every subscribed, migrated user their plan's credits for a period; return how many.
+
+    Users are streamed by id in batches, one transaction each, so a big run holds no long lock
+    and a crash leaves whole batches done. Users whose legacy billing is not yet migrated
+    (`migration_completed_at` is null) are skipped: their credits still live in legacy billing
+    and the migration brings them. Run again for the same period, or by two workers at once, it
+    grants nothing twice: the idempotency key (account, period) is unique on the ledger.
+    """
+    period = period or grant_period(timezone.now())
+    if not _PERIOD.match(period):
+        raise ValueError(f"A grant period is a month like 2026-11, not {period!r}.")
+    batch_size = batch_size or settings.CREDITS_MONTHLY_GRANT_BATCH_SIZE
+    granted = 0
+    for plan, credits in settings.CREDITS_PLANS.items():
+        if credits <= 0:
+            continue
+        subscribed = UserProfile.objects.filter(
+            plan=plan,
+            subscription_status__in=ACTIVE_SUBSCRIPTION_STATUSES,
+            migration_completed_at__isnull=False,
+        )
+        last_user_id = 0
+        while True:
+            user_ids = list(
+                subscribed.filter(user_id__gt=last_user_id)
+                .order_by("user_id")
+                .values_list("user_id", flat=True)[:batch_size]
+            )
+            if not user_ids:
+                break
+            last_user_id = user_ids[-1]
+            granted += _grant_batch(user_ids=user_ids, plan=plan, credits=credits, period=period)
+    return granted
+
+
+def _grant_batch(*, user_ids: list[int], plan: str, credits: Decimal, period: str) -> int:
+    with transaction.atomic(durable=True):
+        keys = {
+            monthly_grant_key(account_id=account_id, period=period): account_id
+            for account_id in CreditAccount.objects.filter(user_id__in=user_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        }
+        # A month already granted (by a paid invoice, or by a run that got there first) stays as
+        # it is, even when the plan has changed since: the key is taken, whatever its amount.
+        granted_before = set(
+            CreditTransaction.objects.filter(idempotency_key__in=keys)
+            .order_by()
+            .values_list("idempotency_key", flat=True)
+        )
+        entries = [
+            BatchEntry(
+                account_id=account_id,
+                kind=EntryKind.MONTHLY_GRANT,
+                amount=credits,
+                idempotency_key=key,
+                source=MONTHLY_GRANT_SOURCE,
+                description=f"{plan} plan credits for {period}",
+                metadata={"plan": plan, "period": period},
+            )
+            for key, account_id in keys.items()
+            if key not in granted_before
+        ]
+        return credit_post_batch(entries=entries)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "djstripe",
+    "django_celery_beat",
     "credits",
     "billing",
     "migrations_app",
@@ -153,6 +154,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Periodic tasks (the monthly grant) live in the database, so staff see and change them in the
+# admin; a data migration creates the schedule. Run `celery -A project beat` next to the workers.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -186,6 +190,7 @@ STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_TEST_SECRET_KEY = env.str("STRIPE_TEST_SECRET_KEY", default="sk_test_" + "0" * 24)
 STRIPE_LIVE_SECRET_KEY = env.str("STRIPE_LIVE_SECRET_KEY", default="sk_live_" + "0" * 24)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# Webhook secrets are not settings: each lives on its djstripe WebhookEndpoint row (see README).
 
 # --- Credits ------------------------------------------------------------------------------
 CREDITS_SIGNUP_GRANT = env_decimal("CREDITS_SIGNUP_GRANT", default="20")
@@ -201,6 +206,11 @@ CREDITS_PLANS = {
         "CREDITS_PLANS", default={"free": "20", "pro": "260", "business": "1000"}
     ).items()
 }
+
+# Plans whose users may buy credit packs; empty means every plan. A purchase from another plan
+# is recorded as a StripeEventIssue for staff (the money was taken), not granted.
+CREDITS_PURCHASE_PLANS = env.list("CREDITS_PURCHASE_PLANS", default=[]) or list(CREDITS_PLANS)
+CREDITS_MONTHLY_GRANT_BATCH_SIZE = env.int("CREDITS_MONTHLY_GRANT_BATCH_SIZE", default=500)
 
 # --- The migration from legacy billing ----------------------------------------------------
 # Sources run when --source is not given. user_fields and usd_balance move stored value;

@@ -5,16 +5,19 @@ model state), so third-party apps' tables are created straight from their models
 are all synced together, because Django syncs unmigrated apps before it migrates any, and
 dj-stripe's tables point at auth's. The project's own migrations (constraints, the PostgreSQL
 ledger trigger, data migrations) still run for every test database, and tests/test_migrations.py
-applies every migration, dj-stripe's included, from zero on PostgreSQL.
+applies every migration, dj-stripe's included, from zero on PostgreSQL. django-celery-beat is
+migrated like the project's apps: a billing data migration creates the monthly grant's schedule
+in its tables, and its migrations are few and quick.
 """
 
 from project.settings import *  # noqa: F403
 
 OWN_APPS = {"credits", "billing", "migrations_app"}
+MIGRATED_APPS = OWN_APPS | {"django_celery_beat"}
 MIGRATION_MODULES = {
     app.rsplit(".", 1)[-1]: None
     for app in INSTALLED_APPS  # noqa: F405
-    if app.rsplit(".", 1)[-1] not in OWN_APPS
+    if app.rsplit(".", 1)[-1] not in MIGRATED_APPS
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

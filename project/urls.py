@@ -9,6 +9,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/credits/balance/", BalanceApi.as_view(), name="credits-balance"),
     path("api/credits/", include("credits.api.urls")),
+    # Stripe webhooks: /stripe/webhook/<WebhookEndpoint.djstripe_uuid>/ (see README).
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]
 
 handler404 = "project.views.not_found"

@@ -1,6 +1,8 @@
 """factory_boy factories, in one place. Ledger entries are never built by a factory: they are
 written through `credits.services`, the only writer."""
 
+from decimal import Decimal
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -30,3 +32,41 @@ class ProvisionedUserFactory(UserFactory):
             from billing.services import user_provision
 
             user_provision(user=obj, signup_grant=kwargs.get("signup_grant", True))
+
+
+class CreditPackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.CreditPack"
+        django_get_or_create = ("stripe_price_id",)
+
+    stripe_price_id = factory.Sequence(lambda n: f"price_pack_{n}")
+    name = factory.Sequence(lambda n: f"Pack {n}")
+    credits = Decimal("100.00")
+    amount_cents = 1000
+    currency = "usd"
+
+
+class PlanPriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.PlanPrice"
+        django_get_or_create = ("stripe_price_id",)
+
+    stripe_price_id = factory.LazyAttribute(lambda price: f"price_{price.plan}_{price.interval}")
+    plan = "pro"
+    interval = "month"
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """dj-stripe's endpoint row: its secret verifies signatures, its uuid is in the URL."""
+
+    class Meta:
+        model = "djstripe.WebhookEndpoint"
+
+    id = factory.Sequence(lambda n: f"we_test_{n}")
+    livemode = False
+    api_version = "2024-06-20"
+    enabled_events = factory.LazyFunction(lambda: ["*"])
+    secret = factory.Sequence(lambda n: f"whsec_test_secret_{n:024d}")
+    status = "enabled"
+    url = "https://credits.example.com/stripe/webhook/"
+    djstripe_validation_method = "verify_signature"

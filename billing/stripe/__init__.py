@@ -1,0 +1,1 @@
+"""Stripe through dj-stripe: webhook receivers, the services they call, and refunds."""

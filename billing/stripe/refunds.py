@@ -1,0 +1,116 @@
+"""Staff refunds that give money back through Stripe and take the credits off the ledger.
+
+The Stripe refund and the ledger entry cannot share one transaction, so the order makes a retry
+safe: the account is locked, the refund is checked against the purchase it belongs to, Stripe
+is asked with an idempotency key derived from ours, and the entry (carrying the Stripe refund
+id) is written before the lock is released. If Stripe refuses, nothing is written. If the
+process dies after Stripe refunded, the same call again gets the same refund back from Stripe
+(same idempotency key) and writes the entry once. A retry after success replays the entry
+without calling Stripe. The `charge.refunded` event Stripe then sends waits for that lock and
+finds the credits already taken back (billing.stripe.services.stripe_charge_refunded).
+
+The money refunded is the purchase's price times the share of its credits refunded, in cents.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import stripe
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from djstripe.settings import djstripe_settings
+
+from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRefundFailed
+from billing.stripe.services import lock_account, purchase_for_payment, refunded_for_payment
+from credits.exceptions import InsufficientCredits, InvalidAmount, ReasonRequired
+from credits.models import CENT, CreditAccount, CreditTransaction
+from credits.services import credit_refund
+
+STRIPE_REFUND_SOURCE = "stripe_refund"
+
+
+def stripe_idempotency_key(idempotency_key: str) -> str:
+    return f"credits-refund:{idempotency_key}"
+
+
+def _credits(value) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise InvalidAmount(f"Amounts are Decimal or int, not {type(value).__name__}.")
+    amount = Decimal(value)
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
+        raise InvalidAmount(amount=str(value))
+    return amount
+
+
+def stripe_refund_credits(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    payment_intent_id: str,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    idempotency_key: str,
+) -> CreditTransaction:
+    """Refund a purchase's credits through Stripe and take them off the account."""
+    if not reason.strip():
+        raise ReasonRequired("A refund needs a reason.")
+    amount = _credits(amount)
+    earlier = CreditTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if earlier is not None:
+        # A retry after success: the ledger settles it (replay or conflict), Stripe is not asked.
+        return credit_refund(
+            account=account,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            reason=reason,
+            actor=actor,
+            allow_partial=True,
+        )
+    # Durable: the money leaves inside this block, so no outer transaction may roll it back.
+    with transaction.atomic(durable=True):
+        locked = lock_account(account)
+        purchase = purchase_for_payment(account=account, payment_intent_id=payment_intent_id)
+        if purchase is None:
+            raise PaymentNotFound(payment_intent_id=payment_intent_id)
+        left = purchase.amount - refunded_for_payment(
+            account=account, payment_intent_id=payment_intent_id
+        )
+        if amount > left:
+            raise RefundExceedsPurchase(refundable=str(left), requested=str(amount))
+        if locked.balance < amount:
+            raise InsufficientCredits(balance=str(locked.balance), requested=str(amount))
+        paid_cents = int(purchase.metadata["amount_cents"])
+        cents = int((paid_cents * amount / purchase.amount).quantize(1, rounding=ROUND_HALF_UP))
+        try:
+            refund = stripe.Refund.create(
+                api_key=djstripe_settings.STRIPE_SECRET_KEY,
+                stripe_version=djstripe_settings.STRIPE_API_VERSION,
+                idempotency_key=stripe_idempotency_key(idempotency_key),
+                payment_intent=payment_intent_id,
+                amount=cents,
+                metadata={"credits_idempotency_key": idempotency_key, "account_id": account.pk},
+            )
+        except stripe.StripeError as error:
+            raise StripeRefundFailed(
+                error.user_message or str(error) or StripeRefundFailed.message,
+                stripe_code=error.code or "",
+                payment_intent_id=payment_intent_id,
+            ) from error
+        # allow_partial: the money is gone already, so a spend that slipped in cannot make the
+        # entry fail; the shortfall is recorded on it (the lock above makes that unlikely).
+        return credit_refund(
+            account=account,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            reason=reason,
+            actor=actor,
+            allow_partial=True,
+            source=STRIPE_REFUND_SOURCE,
+            description=f"Stripe refund of {purchase.description}"[:255],
+            metadata={
+                "stripe_refund_id": refund.id,
+                "payment_intent": payment_intent_id,
+                "refund_amount_cents": cents,
+                "currency": purchase.metadata.get("currency", ""),
+                "purchase_entry_id": purchase.pk,
+            },
+        )

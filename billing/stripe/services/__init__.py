@@ -1,0 +1,43 @@
+"""Stripe events onto the one ledger, each exactly once.
+
+Each service takes what a webhook receiver read from the event payload (`event.data["object"]`)
+and makes no Stripe API call. Credits move only through `credits.services`, keyed on the Stripe
+event id (`stripe:<event id>`, and the entry's unique `stripe_event_id`), except monthly plan
+credits, which are keyed on (account, period) like the Celery beat grant, so one month is granted
+once whichever comes first.
+
+The services run inside dj-stripe's transaction. A problem that retrying cannot fix (an unknown
+price or customer, a malformed payload, an amount that is not the pack's price, a purchase the
+user's plan may not make, a refund larger than the credits left) is recorded as a
+`StripeEventIssue` for staff and the service returns normally, so the webhook answers 200 and the
+record commits; raising would roll the record back with everything else. Anything else (a
+database that is down, a lock timeout) propagates: dj-stripe rolls back, answers 500, and
+Stripe delivers the event again later.
+"""
+
+from billing.stripe.services._events import STRIPE_SOURCE, EventProblem, stripe_event_key
+from billing.stripe.services.charges import (
+    lock_account,
+    refunded_for_payment,
+    stripe_charge_refunded,
+)
+from billing.stripe.services.issues import stripe_issues_resolve
+from billing.stripe.services.purchases import purchase_for_payment, stripe_checkout_paid
+from billing.stripe.services.subscriptions import (
+    stripe_invoice_paid,
+    stripe_subscription_changed,
+)
+
+__all__ = [
+    "STRIPE_SOURCE",
+    "EventProblem",
+    "lock_account",
+    "purchase_for_payment",
+    "refunded_for_payment",
+    "stripe_charge_refunded",
+    "stripe_checkout_paid",
+    "stripe_event_key",
+    "stripe_invoice_paid",
+    "stripe_issues_resolve",
+    "stripe_subscription_changed",
+]

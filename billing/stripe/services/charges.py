@@ -1,0 +1,122 @@
+"""charge.refunded: the refunded share of a pack's credits goes back, never below zero."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from billing.models import IssueKind
+from billing.stripe.services._events import (
+    STRIPE_SOURCE,
+    EventProblem,
+    HandledEvent,
+    get_path,
+    handled,
+    profile_for,
+    record_issue,
+    required_int,
+    stripe_event_key,
+    stripe_id,
+)
+from billing.stripe.services.purchases import purchase_for_payment
+from credits.exceptions import InsufficientCredits
+from credits.models import CENT, CreditAccount, CreditTransaction, EntryKind
+from credits.services import credit_account_open, credit_refund
+
+
+def refunded_for_payment(*, account: CreditAccount, payment_intent_id: str) -> Decimal:
+    """Credits already taken back for refunds of this payment, as requested (shortfalls count)."""
+    total = Decimal("0")
+    refunds = account.entries.filter(
+        kind=EntryKind.REFUND, metadata__payment_intent=payment_intent_id
+    ).order_by()
+    for amount, metadata in refunds.values_list("amount", "metadata"):
+        requested = metadata.get("requested_amount") if isinstance(metadata, dict) else None
+        total += -Decimal(requested) if requested is not None else -Decimal(str(amount))
+    return total.quantize(CENT)
+
+
+def lock_account(account: CreditAccount) -> CreditAccount:
+    """Lock the account row, so refunds of one payment are counted one at a time."""
+    return CreditAccount.objects.select_for_update().get(pk=account.pk)
+
+
+@handled("charge")
+def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
+    """Take back the refunded share of a pack's credits, never below zero; record a shortfall."""
+    charge = event.object
+    event.about(
+        customer_id=stripe_id(charge.get("customer")),
+        email=get_path(charge, "billing_details", "email") or charge.get("receipt_email") or "",
+    )
+    amount = required_int(charge, "amount")
+    amount_refunded = required_int(charge, "amount_refunded")
+    payment_intent_id = stripe_id(charge.get("payment_intent"))
+    if amount <= 0 or not 0 <= amount_refunded <= amount or not payment_intent_id:
+        raise EventProblem(
+            IssueKind.MALFORMED_PAYLOAD,
+            f"A refund of {amount_refunded} of {amount} on payment intent "
+            f"{payment_intent_id or '(none)'} does not add up.",
+        )
+    profile = profile_for(event)
+    account = credit_account_open(user=profile.user)
+    # Serialises with staff refunds of the same payment (billing.stripe.refunds), whose own
+    # charge.refunded event then finds its credits already taken back.
+    lock_account(account)
+    purchase = purchase_for_payment(account=account, payment_intent_id=payment_intent_id)
+    if purchase is None:
+        raise EventProblem(
+            IssueKind.REFUND_WITHOUT_PURCHASE,
+            f"No credit purchase was paid with {payment_intent_id}; nothing was taken back.",
+            payment_intent=payment_intent_id,
+            amount_refunded_cents=amount_refunded,
+        )
+    target = (purchase.amount * amount_refunded / amount).quantize(CENT, rounding=ROUND_HALF_UP)
+    to_take = target - refunded_for_payment(account=account, payment_intent_id=payment_intent_id)
+    if to_take <= 0:
+        return None
+    details = {
+        "payment_intent": payment_intent_id,
+        "charge": stripe_id(charge.get("id")),
+        "purchase_entry_id": purchase.pk,
+        "amount_refunded_cents": amount_refunded,
+        "charge_amount_cents": amount,
+    }
+    try:
+        entry = credit_refund(
+            account=account,
+            amount=to_take,
+            idempotency_key=stripe_event_key(event.id),
+            reason="Refunded in Stripe",
+            allow_partial=True,
+            source=STRIPE_SOURCE,
+            description=f"Refund of {purchase.description}"[:255],
+            stripe_event_id=event.id,
+            metadata=details,
+        )
+    except InsufficientCredits:
+        record_issue(
+            event.id,
+            event.type,
+            event,
+            EventProblem(
+                IssueKind.REFUND_SHORTFALL,
+                f"The user has no credits left; {to_take} refunded credits were not taken back.",
+                shortfall=str(to_take),
+                **details,
+            ),
+        )
+        return None
+    shortfall = entry.metadata.get("shortfall")
+    if shortfall:
+        record_issue(
+            event.id,
+            event.type,
+            event,
+            EventProblem(
+                IssueKind.REFUND_SHORTFALL,
+                f"The user had spent some: {-entry.amount} of {to_take} credits were taken "
+                f"back, {shortfall} were not.",
+                shortfall=shortfall,
+                entry_id=entry.pk,
+                **details,
+            ),
+        )
+    return entry

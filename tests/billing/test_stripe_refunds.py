@@ -1,0 +1,270 @@
+"""`stripe_refund_credits`: money back through Stripe's API, credits off the ledger, once.
+
+Stripe is faked at its HTTP boundary (the SDK's HTTP client), answering like Stripe does: one
+refund per idempotency key, the same refund again for a repeated key.
+"""
+
+import json
+from decimal import Decimal
+from unittest import mock
+from urllib.parse import parse_qsl
+
+import pytest
+from django.db import OperationalError
+
+from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRefundFailed
+from billing.models import UserProfile
+from billing.stripe.refunds import stripe_idempotency_key, stripe_refund_credits
+from billing.stripe.services import stripe_checkout_paid
+from credits.exceptions import InsufficientCredits, ReasonRequired
+from credits.models import CreditAccount, CreditTransaction, EntryKind
+from credits.selectors import ledger_sum
+from credits.services import credit_spend
+from tests.billing import stripe_events
+from tests.factories import CreditPackFactory, ProvisionedUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class FakeStripeRefunds:
+    """Answers POST /v1/refunds as Stripe would, keyed on the Idempotency-Key header."""
+
+    def __init__(self, error: tuple[int, dict] | None = None):
+        self.error = error
+        self.requests: list[tuple[dict, dict]] = []
+        self.refunds: dict[str, dict] = {}
+
+    def __call__(self, client, method, url, headers, post_data=None, *args, **kwargs):
+        assert (method.lower(), url.split("?")[0]) == ("post", "https://api.stripe.com/v1/refunds")
+        params = dict(parse_qsl(post_data))
+        self.requests.append((dict(headers), params))
+        if self.error:
+            status, body = self.error
+            return json.dumps(body), status, {"Request-Id": "req_error"}
+        key = headers["Idempotency-Key"]
+        if key not in self.refunds:
+            self.refunds[key] = {
+                "id": f"re_test_{len(self.refunds) + 1}",
+                "object": "refund",
+                "amount": int(params["amount"]),
+                "currency": "usd",
+                "payment_intent": params["payment_intent"],
+                "status": "succeeded",
+            }
+        return json.dumps(self.refunds[key]), 200, {"Request-Id": f"req_{len(self.requests)}"}
+
+
+@pytest.fixture
+def buyer(stripe_offline):
+    user = ProvisionedUserFactory(
+        username="buyer", email="buyer@example.com", provision__signup_grant=False
+    )
+    UserProfile.objects.filter(user=user).update(stripe_customer_id="cus_buyer")
+    return user
+
+
+@pytest.fixture
+def account(buyer):
+    return CreditAccount.objects.get(user=buyer)
+
+
+@pytest.fixture
+def purchase(buyer) -> CreditTransaction:
+    """100 credits bought for 10.00 USD with payment intent pi_bought."""
+    pack = CreditPackFactory(stripe_price_id="price_pack_100", credits=Decimal("100.00"))
+    return stripe_checkout_paid(
+        event_id="evt_bought",
+        event_type="checkout.session.completed",
+        payload=stripe_events.checkout_session(
+            price_id=pack.stripe_price_id, amount_total=1000, payment_intent="pi_bought"
+        ),
+    )
+
+
+@pytest.fixture
+def stripe_api(stripe_offline):
+    fake = FakeStripeRefunds()
+    stripe_offline.side_effect = fake
+    return fake
+
+
+def refund(account, staff_user, amount="100.00", key="refund:1", payment_intent="pi_bought"):
+    return stripe_refund_credits(
+        account=account,
+        amount=Decimal(amount),
+        payment_intent_id=payment_intent,
+        actor=staff_user,
+        reason="Customer asked",
+        idempotency_key=key,
+    )
+
+
+def refund_entries(account):
+    return CreditTransaction.objects.filter(account=account, kind=EntryKind.REFUND)
+
+
+def test_a_refund_goes_to_stripe_and_the_entry_has_its_refund_id(
+    account, purchase, stripe_api, staff_user
+):
+    # when
+    entry = refund(account, staff_user)
+    # then
+    assert len(stripe_api.requests) == 1
+    headers, params = stripe_api.requests[0]
+    assert params["payment_intent"] == "pi_bought"
+    assert params["amount"] == "1000"
+    assert headers["Idempotency-Key"] == stripe_idempotency_key("refund:1")
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.00")
+    assert entry.kind == EntryKind.REFUND
+    assert entry.amount == Decimal("-100.00")
+    assert entry.idempotency_key == "refund:1"
+    assert entry.actor == staff_user
+    assert entry.reason == "Customer asked"
+    assert entry.metadata["stripe_refund_id"] == "re_test_1"
+    assert entry.metadata["payment_intent"] == "pi_bought"
+    assert entry.metadata["refund_amount_cents"] == 1000
+    assert entry.metadata["purchase_entry_id"] == purchase.pk
+    assert ledger_sum(account=account) == Decimal("0.00")
+
+
+def test_a_partial_refund_gives_back_its_share_of_the_price(
+    account, purchase, stripe_api, staff_user
+):
+    # when
+    entry = refund(account, staff_user, amount="33.33")
+    # then
+    assert stripe_api.requests[0][1]["amount"] == "333"
+    account.refresh_from_db()
+    assert account.balance == Decimal("66.67")
+    assert entry.amount == Decimal("-33.33")
+
+
+def test_a_stripe_error_leaves_nothing_written(account, purchase, stripe_offline, staff_user):
+    # given
+    stripe_offline.side_effect = FakeStripeRefunds(
+        error=(
+            400,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "charge_already_refunded",
+                    "message": "Charge ch_1 has already been refunded.",
+                }
+            },
+        )
+    )
+    entries_before = CreditTransaction.objects.count()
+    # when
+    with pytest.raises(StripeRefundFailed) as refused:
+        refund(account, staff_user)
+    # then
+    assert refused.value.details["stripe_code"] == "charge_already_refunded"
+    account.refresh_from_db()
+    assert account.balance == Decimal("100.00")
+    assert CreditTransaction.objects.count() == entries_before
+    assert not refund_entries(account).exists()
+
+
+def test_a_retry_after_success_replays_without_refunding_again(
+    account, purchase, stripe_api, staff_user
+):
+    # given
+    first = refund(account, staff_user, amount="40.00")
+    # when
+    again = refund(account, staff_user, amount="40.00")
+    # then
+    assert len(stripe_api.requests) == 1
+    assert again.pk == first.pk
+    assert again.replayed
+    account.refresh_from_db()
+    assert account.balance == Decimal("60.00")
+    assert refund_entries(account).count() == 1
+
+
+def test_a_retry_after_a_crash_gets_the_same_stripe_refund_and_writes_once(
+    account, purchase, stripe_api, staff_user
+):
+    # given: Stripe refunded, then the ledger write failed (the process died, say)
+    with (
+        mock.patch(
+            "billing.stripe.refunds.credit_refund", side_effect=OperationalError("server gone")
+        ),
+        pytest.raises(OperationalError),
+    ):
+        refund(account, staff_user)
+    assert not refund_entries(account).exists()
+    # when: the same call again
+    entry = refund(account, staff_user)
+    # then: Stripe saw the same key twice and made one refund
+    keys = [headers["Idempotency-Key"] for headers, _ in stripe_api.requests]
+    assert keys == [stripe_idempotency_key("refund:1")] * 2
+    assert len(stripe_api.refunds) == 1
+    assert entry.metadata["stripe_refund_id"] == "re_test_1"
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.00")
+    assert refund_entries(account).count() == 1
+
+
+def test_refunds_of_one_purchase_never_exceed_it(account, purchase, stripe_api, staff_user):
+    # given
+    refund(account, staff_user, amount="60.00", key="refund:a")
+    # when
+    with pytest.raises(RefundExceedsPurchase):
+        refund(account, staff_user, amount="40.01", key="refund:b")
+    # then
+    assert len(stripe_api.requests) == 1
+    account.refresh_from_db()
+    assert account.balance == Decimal("40.00")
+
+
+def test_an_unknown_payment_is_refused_before_stripe(account, purchase, stripe_http, staff_user):
+    # when / then (stripe_http fails the test on any request)
+    with pytest.raises(PaymentNotFound):
+        refund(account, staff_user, payment_intent="pi_someone_elses")
+    account.refresh_from_db()
+    assert account.balance == Decimal("100.00")
+
+
+def test_spent_credits_are_refused_before_stripe(account, purchase, stripe_http, staff_user):
+    # given
+    credit_spend(account=account, amount=Decimal("80.00"), idempotency_key="use:1")
+    # when
+    with pytest.raises(InsufficientCredits):
+        refund(account, staff_user, amount="50.00")
+    # then
+    account.refresh_from_db()
+    assert account.balance == Decimal("20.00")
+    assert not refund_entries(account).exists()
+
+
+def test_a_refund_needs_a_reason(account, purchase, stripe_http, staff_user):
+    with pytest.raises(ReasonRequired):
+        stripe_refund_credits(
+            account=account,
+            amount=Decimal("1.00"),
+            payment_intent_id="pi_bought",
+            actor=staff_user,
+            reason=" ",
+            idempotency_key="refund:no-reason",
+        )
+    assert not refund_entries(account).exists()
+
+
+def test_stripes_refund_event_afterwards_takes_nothing_more(
+    webhook, account, purchase, stripe_api, staff_user
+):
+    # given: staff refunded 100 credits (10.00 USD) through Stripe
+    refund(account, staff_user)
+    # when: Stripe reports the charge refunded
+    response = webhook.post(
+        stripe_events.event(
+            "charge.refunded",
+            stripe_events.charge(payment_intent="pi_bought", amount=1000, amount_refunded=1000),
+        )
+    )
+    # then
+    assert response.status_code == 200
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.00")
+    assert refund_entries(account).count() == 1
