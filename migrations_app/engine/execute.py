@@ -212,7 +212,7 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
         _fill_row(rows[plan.user_id], plan, run, now)
         outcomes[plan.user_id] = _outcome(plan, Outcome.MIGRATED)
     update_rows(UserMigration, [rows[plan.user_id] for plan in plans], ROW_FIELDS)
-    mark_profiles_migrated([plan.user_id for plan in good], now=now)
+    mark_profiles_migrated([plan.user_id for plan in good], now=now, just_completed=source.name)
     return [outcomes[user_id] for user_id in user_ids]
 
 
@@ -342,22 +342,24 @@ def _sync_profiles(plans: list[UserPlan]) -> None:
     update_rows(UserProfile, profiles, sorted(fields))
 
 
-def mark_profiles_migrated(user_ids: list[int], *, now) -> None:
-    """Mark users migrated whose every configured source with data for them is COMPLETED."""
+def mark_profiles_migrated(user_ids: list[int], *, now, just_completed: str = "") -> None:
+    """Mark users migrated whose every configured source with data for them is COMPLETED.
+
+    `just_completed` names a source these users were all just migrated from (a batch's), so
+    it need not be looked up again.
+    """
     if not user_ids:
         return
-    completed = set(
-        UserMigration.objects.filter(
-            user_id__in=user_ids, status=MigrationStatus.COMPLETED
-        ).values_list("user_id", "source")
-    )
-    pending = set()
+    pending: set[int] = set()
     for name in settings.CREDITS_MIGRATION_SOURCES:
-        if name not in SOURCES:
+        if name not in SOURCES or name == just_completed:
             continue
-        for user_id in get_source(name).candidate_ids().filter(user_id__in=user_ids):
-            if (user_id, name) not in completed:
-                pending.add(user_id)
+        with_data = set(get_source(name).candidate_ids().filter(user_id__in=user_ids))
+        if with_data:
+            done = UserMigration.objects.filter(
+                source=name, status=MigrationStatus.COMPLETED, user_id__in=with_data
+            ).values_list("user_id", flat=True)
+            pending |= with_data - set(done)
     UserProfile.objects.filter(
         user_id__in=set(user_ids) - pending, migration_completed_at__isnull=True
     ).update(migration_completed_at=now)
