@@ -7,11 +7,15 @@ enforced in `credits.services.staff`; the groups only hand out the permissions.
 
 It lives in migrations_app because it names permissions of all three apps, and only
 migrations_app may depend on the others. Permissions are created by a post_migrate signal,
-after every migration, so this creates the ones it needs first. Reversing deletes the groups
-(the permissions stay: they belong to their models).
+after every migration, so this creates the ones it needs first. It uses the installed auth
+models rather than historical ones: where auth's tables are created from its models (the test
+settings do that), the historical Permission has no content type to look permissions up by.
+Reversing deletes the groups (the permissions stay: they belong to their models).
 """
 
+from django.apps import apps as installed_apps
 from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
 from django.db import migrations
 
 VIEW_LEDGER = [
@@ -43,14 +47,7 @@ GROUPS = {
 def create_groups(apps, schema_editor):
     db = schema_editor.connection.alias
     for label in ("credits", "billing", "migrations_app"):
-        app_config = apps.get_app_config(label)
-        # create_permissions skips app configs without a models module; the historical ones
-        # have none, so mark it for the call.
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0, using=db, apps=apps)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
+        create_permissions(installed_apps.get_app_config(label), verbosity=0, using=db)
     for name, codenames in GROUPS.items():
         group, _ = Group.objects.using(db).get_or_create(name=name)
         for app_label, codename in codenames:
@@ -61,7 +58,6 @@ def create_groups(apps, schema_editor):
 
 
 def delete_groups(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
     Group.objects.using(schema_editor.connection.alias).filter(name__in=GROUPS).delete()
 
 
