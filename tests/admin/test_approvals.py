@@ -73,8 +73,7 @@ def test_another_approver_writes_one_entry(second_super_admin, super_admin, acco
     pending.refresh_from_db()
     entry = pending.entry
     assert messages_of(response) == [
-        f"Request #{pending.pk} approved: entry #{entry.pk}, alice@example.com balance now "
-        "6015.75."
+        f"Request #{pending.pk} approved: entry #{entry.pk}, alice@example.com balance now 6015.75."
     ]
     assert (entry.kind, entry.amount, entry.actor_id) == (
         EntryKind.GRANT,

@@ -89,9 +89,7 @@ def test_export_keeps_the_filters_and_search(credit_admin_client, account, other
     by_key = rows_of(credit_admin_client.get(EXPORT, {"q": "alice-usage-1"}))
 
     # then
-    assert [(row["user_email"], row["kind"]) for row in spends] == [
-        ("alice@example.com", "spend")
-    ]
+    assert [(row["user_email"], row["kind"]) for row in spends] == [("alice@example.com", "spend")]
     assert [(row["user_email"], row["kind"]) for row in bobs] == [("bob@example.com", "grant")]
     assert [row["amount"] for row in by_key] == ["-4.25"]
 
