@@ -95,10 +95,26 @@ class StaffAdjustForm(StaffAmountForm):
         return amount
 
 
+# (title, message on success, form, service) per kind.
 STAFF_ACTIONS = {
-    EntryKind.GRANT: ("Grant credits", "Granted", StaffAmountForm, credit_staff_grant),
-    EntryKind.REFUND: ("Refund credits", "Refunded", StaffAmountForm, credit_staff_refund),
-    EntryKind.ADJUSTMENT: ("Adjust balance", "Adjusted", StaffAdjustForm, credit_staff_adjust),
+    EntryKind.GRANT: (
+        "Grant credits",
+        "Granted {amount} credits to {email}; balance now {balance}.",
+        StaffAmountForm,
+        credit_staff_grant,
+    ),
+    EntryKind.REFUND: (
+        "Refund credits",
+        "Refunded {amount} credits of {email}; balance now {balance}.",
+        StaffAmountForm,
+        credit_staff_refund,
+    ),
+    EntryKind.ADJUSTMENT: (
+        "Adjust balance",
+        "Adjusted {email} by {amount} credits; balance now {balance}.",
+        StaffAdjustForm,
+        credit_staff_adjust,
+    ),
 }
 
 
@@ -222,6 +238,7 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/credits/creditaccount/staff_action.html", context)
 
     def _apply(self, request, accounts, kind, data, done, service):
+        # Messages never start with an email: the admin capitalises a message's first letter.
         for account in accounts:
             email = account.user.email or account.user.get_username()
             try:
@@ -233,29 +250,27 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     reason=data["reason"],
                 )
             except CreditError as error:
-                self.message_user(request, f"{email}: nothing written. {error.message}", "error")
+                self.message_user(request, f"Nothing written for {email}: {error.message}", "error")
                 continue
             if isinstance(result, CreditApprovalRequest):
                 self.message_user(
                     request,
-                    f"{email}: {abs(result.amount)} credits are above the approval threshold; "
-                    f"request #{result.pk} waits for another staff member's approval.",
+                    f"Request #{result.pk} for {email}: {abs(result.amount)} credits are above "
+                    "the approval threshold and wait for another staff member's approval.",
                     messages.WARNING,
                 )
             elif result.replayed:
                 self.message_user(
                     request,
-                    f"{email}: this form was already applied (entry #{result.pk}); "
-                    "nothing written again.",
+                    f"Nothing written again for {email}: this form was already applied "
+                    f"(entry #{result.pk}).",
                     messages.INFO,
                 )
             else:
-                self.message_user(
-                    request,
-                    f"{email}: {done.lower()} {abs(result.amount)} credits; "
-                    f"balance now {result.balance_after}.",
-                    messages.SUCCESS,
-                )
+                # Adjustments are signed; grants and refunds say how much in their words.
+                amount = result.amount if kind == EntryKind.ADJUSTMENT else abs(result.amount)
+                message = done.format(email=email, amount=amount, balance=result.balance_after)
+                self.message_user(request, message, messages.SUCCESS)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, object_id)

@@ -199,19 +199,23 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return None
 
     def _report(self, request, outcome):
+        # Messages never start with an email: the admin capitalises a message's first letter.
         email = _emails([outcome.user_id]).get(outcome.user_id, f"user {outcome.user_id}")
         who = f"{email} ({outcome.source})"
         if outcome.outcome == Outcome.ROLLED_BACK:
             extra = f"; {outcome.note}" if outcome.note else ""
-            message = f"{who}: rolled back, {-outcome.credits} credits reversed{extra}."
+            message = f"Rolled back {who}: {-outcome.credits} credits reversed{extra}."
             self.message_user(request, message, messages.SUCCESS)
         elif outcome.outcome == Outcome.MIGRATED:
-            message = f"{who}: migrated, {outcome.credits} credits granted."
+            message = f"Migrated {who}: {outcome.credits} credits granted."
             self.message_user(request, message, messages.SUCCESS)
         elif outcome.outcome in (Outcome.REFUSED, Outcome.FAILED):
-            self.message_user(request, f"{who}: {outcome.outcome}: {outcome.error}", "error")
+            self.message_user(
+                request, f"{outcome.outcome.title()} for {who}: {outcome.error}", "error"
+            )
         else:
-            self.message_user(request, f"{who}: {outcome.outcome}: {outcome.note}", messages.INFO)
+            message = f"Skipped {who}: {outcome.note}."
+            self.message_user(request, message, messages.INFO)
 
     # --- the dashboard --------------------------------------------------------------------
 

@@ -3,8 +3,11 @@ staff look at next (failures, recent runs), plus a bar chart of statuses drawn a
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 
+from credits.models import CENT
 from migrations_app.engine.status import migration_status
 from migrations_app.engine.verify import verify
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
@@ -17,10 +20,18 @@ STATUS_COLORS = {
     MigrationStatus.PENDING: "#cccccc",
     MigrationStatus.FAILED: "#ba2121",
 }
-CHART_WIDTH = 640
-CHART_LABEL_WIDTH = 110
-CHART_BAR_HEIGHT = 22
+STATUS_LABELS = {
+    "migration_needed": "Migration needed",
+    "in_progress": "In progress",
+    "up_to_date": "Up to date",
+}
+CHART_WIDTH = 420
+CHART_LABEL_WIDTH = 95
+CHART_BAR_HEIGHT = 24
 CHART_GAP = 10
+# Text is drawn without measuring it: a generous width per character of the 13px font.
+CHART_CHAR_WIDTH = 7.5
+CHART_LEGEND_ROW = 18
 
 
 def dashboard_sources() -> list[str]:
@@ -52,10 +63,10 @@ def migration_dashboard(*, failures: int = 20, runs: int = 10) -> dict:
                     for key, value in totals.items()
                     if key.startswith("legacy_") and key != "legacy_value"
                 ),
-                "legacy_value": totals.get("legacy_value"),
-                "credits_granted": totals.get("credits_granted"),
-                "rounding_remainder": totals.get("rounding_remainder"),
-                "ledger_net": totals.get("ledger_net"),
+                "legacy_value": _plain(totals.get("legacy_value")),
+                "credits_granted": _plain(totals.get("credits_granted", Decimal(0))),
+                "rounding_remainder": _plain(totals.get("rounding_remainder", Decimal(0))),
+                "ledger_net": _plain(totals.get("ledger_net", Decimal(0))),
                 "discrepancies": sum(
                     1 for item in verification.discrepancies if item.source == name
                 ),
@@ -63,6 +74,7 @@ def migration_dashboard(*, failures: int = 20, runs: int = 10) -> dict:
         )
     return {
         "status": status,
+        "status_label": STATUS_LABELS.get(status["status"], status["status"]),
         "sources": rows,
         "discrepancies": verification.discrepancies[:failures],
         "discrepancy_count": len(verification.discrepancies),
@@ -78,10 +90,19 @@ def migration_dashboard(*, failures: int = 20, runs: int = 10) -> dict:
     }
 
 
+def _plain(value: Decimal | None) -> Decimal | None:
+    """An exact figure with at least two places and no trailing zeros beyond them."""
+    if value is None:
+        return None
+    normalized = value.normalize()
+    return normalized if normalized.as_tuple().exponent < -2 else value.quantize(CENT)
+
+
 def status_chart(statuses_by_source: dict[str, dict[str, int]]) -> dict:
     """One horizontal bar per source, split by status, as rectangles with their coordinates."""
     biggest = max((sum(counts.values()) for counts in statuses_by_source.values()), default=0)
-    scale = (CHART_WIDTH - CHART_LABEL_WIDTH - 60) / biggest if biggest else 0
+    # Room on the right of the longest bar for its total.
+    scale = (CHART_WIDTH - CHART_LABEL_WIDTH - 45) / biggest if biggest else 0
     bars = []
     for index, (name, counts) in enumerate(statuses_by_source.items()):
         y = index * (CHART_BAR_HEIGHT + CHART_GAP)
@@ -112,15 +133,19 @@ def status_chart(statuses_by_source: dict[str, dict[str, int]]) -> dict:
             }
         )
     height = max(len(bars) * (CHART_BAR_HEIGHT + CHART_GAP), CHART_BAR_HEIGHT + CHART_GAP)
-    legend = [
-        {"x": CHART_LABEL_WIDTH + i * 105, "color": color, "label": MigrationStatus(status).label}
-        for i, (status, color) in enumerate(STATUS_COLORS.items())
-    ]
+    legend, x, y = [], 0.0, height + 10
+    for status, color in STATUS_COLORS.items():
+        label = MigrationStatus(status).label
+        item_width = 16 + len(label) * CHART_CHAR_WIDTH + 14
+        if x and x + item_width > CHART_WIDTH:
+            x, y = 0.0, y + CHART_LEGEND_ROW
+        legend.append(
+            {"x": x, "text_x": x + 16, "y": y, "text_y": y + 11, "color": color, "label": label}
+        )
+        x += item_width
     return {
         "width": CHART_WIDTH,
-        "height": height + 30,
-        "legend_y": height + 8,
-        "legend_text_y": height + 19,
+        "height": y + CHART_LEGEND_ROW,
         "bar_height": CHART_BAR_HEIGHT,
         "bars": bars,
         "legend": legend,

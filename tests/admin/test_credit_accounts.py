@@ -186,7 +186,9 @@ def test_credit_admin_grants_and_sees_the_result(credit_admin_client, credit_adm
 
     # then
     assert response.status_code == 302
-    assert messages_of(response) == ["alice@example.com: granted 50.00 credits; balance now 65.75."]
+    assert messages_of(response) == [
+        "Granted 50.00 credits to alice@example.com; balance now 65.75."
+    ]
     account.refresh_from_db()
     assert account.balance == Decimal("65.75") == ledger_sum(account=account)
     entry = account.entries.order_by("-id").first()
@@ -212,8 +214,8 @@ def test_submitting_the_same_form_twice_writes_once(credit_admin_client, account
 
     # then
     assert messages_of(again)[-1] == (
-        f"alice@example.com: this form was already applied (entry #{entry.pk}); "
-        "nothing written again."
+        f"Nothing written again for alice@example.com: this form was already applied "
+        f"(entry #{entry.pk})."
     )
     account.refresh_from_db()
     assert account.balance == Decimal("20.75")
@@ -245,8 +247,8 @@ def test_one_grant_for_many_accounts_reports_each(credit_admin_client, account, 
 
     # then
     assert messages_of(response) == [
-        "alice@example.com: granted 10.50 credits; balance now 26.25.",
-        "bob@example.com: granted 10.50 credits; balance now 30.50.",
+        "Granted 10.50 credits to alice@example.com; balance now 26.25.",
+        "Granted 10.50 credits to bob@example.com; balance now 30.50.",
     ]
     assert state(account, other_account)[0] == [Decimal("26.25"), Decimal("30.50")]
 
@@ -317,7 +319,7 @@ def test_credit_admin_is_refused_a_grant_over_the_limit(credit_admin_client, acc
 
     # then
     assert messages_of(response) == [
-        "alice@example.com: nothing written. The amount is above your limit per action "
+        "Nothing written for alice@example.com: The amount is above your limit per action "
         "(CREDITS_ADMIN_LIMIT); a billing super admin can do it."
     ]
     assert state(account) == before
@@ -359,8 +361,8 @@ def test_super_admin_refunds_and_a_failure_is_reported_per_account(
 
     # then
     assert messages_of(response) == [
-        "alice@example.com: nothing written. The account does not hold enough credits.",
-        "bob@example.com: refunded 18.00 credits; balance now 2.00.",
+        "Nothing written for alice@example.com: The account does not hold enough credits.",
+        "Refunded 18.00 credits of bob@example.com; balance now 2.00.",
     ]
     balances, _, _ = state(account, other_account)
     assert balances == [Decimal("15.75"), Decimal("2.00")]
@@ -387,7 +389,9 @@ def test_credit_admin_adjusts_down(credit_admin_client, account):
     )
 
     # then
-    assert messages_of(response) == ["alice@example.com: adjusted 5.75 credits; balance now 10.00."]
+    assert messages_of(response) == [
+        "Adjusted alice@example.com by -5.75 credits; balance now 10.00."
+    ]
     account.refresh_from_db()
     assert account.balance == Decimal("10.00") == ledger_sum(account=account)
 
@@ -425,8 +429,8 @@ def test_above_the_threshold_a_grant_waits_for_approval(super_admin_client, supe
     # then
     request = CreditApprovalRequest.objects.get()
     assert messages_of(response) == [
-        f"alice@example.com: 5000.01 credits are above the approval threshold; request "
-        f"#{request.pk} waits for another staff member's approval."
+        f"Request #{request.pk} for alice@example.com: 5000.01 credits are above the approval "
+        "threshold and wait for another staff member's approval."
     ]
     assert request.requested_by_id == super_admin.pk
     assert CreditTransaction.objects.count() == entries_before

@@ -169,8 +169,8 @@ def test_confirming_rolls_back_and_refuses_those_needing_force(
     # then
     assert response.status_code == 302
     assert messages_of(response) == [
-        "ada@example.com (usd_balance): rolled back, 30.00 credits reversed.",
-        "ben@example.com (usd_balance): refused: has spent migrated credits (12.50 granted, "
+        "Rolled back ada@example.com (usd_balance): 30.00 credits reversed.",
+        "Refused for ben@example.com (usd_balance): has spent migrated credits (12.50 granted, "
         "2.50 left); --force reverses what is left and records the shortfall",
     ]
     ada.refresh_from_db()
@@ -197,7 +197,7 @@ def test_a_super_admin_forces_the_rollback(super_admin_client, migrated):
 
     # then
     assert messages_of(response) == [
-        "ben@example.com (usd_balance): rolled back, 2.50 credits reversed; shortfall 10.00."
+        "Rolled back ben@example.com (usd_balance): 2.50 credits reversed; shortfall 10.00."
     ]
     ben.refresh_from_db()
     assert ben.status == MigrationStatus.ROLLED_BACK
@@ -263,7 +263,7 @@ def test_retry_failed_migrates_the_fixed_users(super_admin_client, super_admin, 
 
     # then
     assert messages_of(response) == [
-        "cy@example.com (usd_balance): migrated, 5.00 credits granted.",
+        "Migrated cy@example.com (usd_balance): 5.00 credits granted.",
         "1 selected migrations had not failed; left alone.",
     ]
     cy.refresh_from_db()
@@ -290,7 +290,7 @@ def test_retry_reports_a_user_that_fails_again(super_admin_client, migrated):
 
     # then
     assert messages_of(response) == [
-        "cy@example.com (usd_balance): failed: negative legacy balance (-5.00 USD, 0.00 UAH)"
+        "Failed for cy@example.com (usd_balance): negative legacy balance (-5.00 USD, 0.00 UAH)"
     ]
     cy.refresh_from_db()
     assert (cy.status, cy.attempts) == (MigrationStatus.FAILED, 2)
