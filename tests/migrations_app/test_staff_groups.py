@@ -23,9 +23,7 @@ def migrate_to(targets):
 
 def permissions_of(name):
     return set(
-        Group.objects.get(name=name).permissions.values_list(
-            "content_type__app_label", "codename"
-        )
+        Group.objects.get(name=name).permissions.values_list("content_type__app_label", "codename")
     )
 
 
