@@ -229,7 +229,6 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "accounts": accounts,
             "action": action,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "select_across": request.POST.get("select_across", "0"),
             "limit": limit,
             "threshold": _threshold(),
             "submit_label": title,
