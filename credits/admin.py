@@ -209,7 +209,7 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _staff_action(self, request, queryset, kind, action):
         title, done, form_class, service = STAFF_ACTIONS[kind]
-        accounts = list(queryset.select_related("user").order_by("pk"))
+        accounts = list(queryset.select_related("user__profile").order_by("pk"))
         if "apply" in request.POST:
             form = form_class(request.POST)
             if form.is_valid():

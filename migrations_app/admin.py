@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
+from credits.admin import ReadOnlyAdminMixin
 from migrations_app.engine.report import Outcome
 from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview, rollback_rows
 from migrations_app.engine.runs import retry_failed
@@ -34,17 +35,6 @@ def pretty_json(value) -> str:
         '<pre class="pretty-json">{}</pre>',
         json.dumps(value, indent=2, sort_keys=True, cls=DjangoJSONEncoder),
     )
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class RollbackForm(forms.Form):
