@@ -1,8 +1,52 @@
-"""Ledger admin: everything read-only. Balances change only through `credits.services`."""
+"""Ledger admin: balances and entries are read-only; staff move credits only through actions
+that call the staff services (`credits.services.staff`), which hold the roles, the limits and
+the two-person approval. The admin parses a form, calls a service per account, and reports.
 
-from django.contrib import admin
+An action's form carries a submission key (a UUID made when the form is rendered, in a hidden
+field); each account's idempotency key is built from it, so submitting the same form twice
+writes once.
+"""
 
-from credits.models import CreditAccount, CreditTransaction
+import csv
+import uuid
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from credits import selectors
+from credits.exceptions import CreditError
+from credits.models import (
+    AMOUNT_DIGITS,
+    AMOUNT_PLACES,
+    CENT,
+    CreditAccount,
+    CreditApprovalRequest,
+    CreditTransaction,
+    EntryKind,
+)
+from credits.services import (
+    MAX_AMOUNT,
+    credit_approval_approve,
+    credit_approval_reject,
+    credit_staff_adjust,
+    credit_staff_grant,
+    credit_staff_refund,
+)
+from credits.services.staff import PERMISSION_FOR_KIND, staff_limit
+
+LEDGER_PAGE_SIZE = 25
+EXPORT_CHUNK = 2000
 
 
 class ReadOnlyAdminMixin:
@@ -16,33 +60,285 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class EntryInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = CreditTransaction
-    fk_name = "account"
-    fields = [
-        "created_at",
-        "kind",
-        "amount",
-        "balance_before",
-        "balance_after",
-        "source",
-        "description",
-        "actor",
-        "reason",
-    ]
-    readonly_fields = fields
-    ordering = ["-id"]
-    extra = 0
-    show_change_link = True
+# --- staff action forms -------------------------------------------------------------------
+
+
+class StaffAmountForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=AMOUNT_DIGITS,
+        decimal_places=AMOUNT_PLACES,
+        min_value=CENT,
+        max_value=MAX_AMOUNT,
+        help_text="Credits for each selected account, at most 2 decimal places.",
+    )
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded on the ledger entry with your name.",
+    )
+    submission_key = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class StaffAdjustForm(StaffAmountForm):
+    amount = forms.DecimalField(
+        max_digits=AMOUNT_DIGITS,
+        decimal_places=AMOUNT_PLACES,
+        min_value=-MAX_AMOUNT,
+        max_value=MAX_AMOUNT,
+        help_text="Signed: positive adds credits, negative removes them. At most 2 decimal places.",
+    )
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("An adjustment must not be zero.")
+        return amount
+
+
+# (title, message on success, form, service) per kind.
+STAFF_ACTIONS = {
+    EntryKind.GRANT: (
+        "Grant credits",
+        "Granted {amount} credits to {email}; balance now {balance}.",
+        StaffAmountForm,
+        credit_staff_grant,
+    ),
+    EntryKind.REFUND: (
+        "Refund credits",
+        "Refunded {amount} credits of {email}; balance now {balance}.",
+        StaffAmountForm,
+        credit_staff_refund,
+    ),
+    EntryKind.ADJUSTMENT: (
+        "Adjust balance",
+        "Adjusted {email} by {amount} credits; balance now {balance}.",
+        StaffAdjustForm,
+        credit_staff_adjust,
+    ),
+}
+
+
+def admin_idempotency_key(kind: str, submission_key: uuid.UUID, account: CreditAccount) -> str:
+    return f"admin:{kind}:{submission_key}:{account.pk}"
+
+
+# --- credit accounts ----------------------------------------------------------------------
+
+
+class MigratedFilter(admin.SimpleListFilter):
+    title = "migrated"
+    parameter_name = "migrated"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(
+                user__profile__migration_completed_at__isnull=self.value() == "no"
+            )
+        return queryset
 
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "balance", "total_earned", "total_spent", "updated_at"]
+    list_display = [
+        "email",
+        "plan",
+        "balance",
+        "total_earned",
+        "total_spent",
+        "is_migrated",
+        "updated_at",
+    ]
+    list_display_links = ["email"]
     search_fields = ["user__email", "user__username", "=user__id"]
-    list_select_related = ["user"]
-    readonly_fields = ["user", "balance", "total_earned", "total_spent", "created_at", "updated_at"]
-    inlines = [EntryInline]
+    search_help_text = "Search by email, username or user id."
+    list_filter = [("user__profile__plan", admin.AllValuesFieldListFilter), MigratedFilter]
+    list_select_related = ["user__profile"]
+    readonly_fields = [
+        "user",
+        "email",
+        "plan",
+        "is_migrated",
+        "balance",
+        "total_earned",
+        "total_spent",
+        "created_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+    actions = ["grant_credits", "refund_credits", "adjust_credits"]
+    change_form_template = "admin/credits/creditaccount/change_form.html"
+
+    @admin.display(description="email", ordering="user__email")
+    def email(self, account):
+        return account.user.email
+
+    @admin.display(description="plan", ordering="user__profile__plan")
+    def plan(self, account):
+        profile = _profile(account)
+        return profile.plan if profile else "-"
+
+    @admin.display(description="migrated", boolean=True)
+    def is_migrated(self, account):
+        profile = _profile(account)
+        return profile.is_migrated if profile else None
+
+    # Actions are offered only to staff whose role allows them (admin.action permissions=...).
+    def has_grant_permission(self, request):
+        return request.user.has_perm(PERMISSION_FOR_KIND[EntryKind.GRANT])
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm(PERMISSION_FOR_KIND[EntryKind.REFUND])
+
+    def has_adjust_permission(self, request):
+        return request.user.has_perm(PERMISSION_FOR_KIND[EntryKind.ADJUSTMENT])
+
+    @admin.action(description="Grant credits", permissions=["grant"])
+    def grant_credits(self, request, queryset):
+        return self._staff_action(request, queryset, EntryKind.GRANT, "grant_credits")
+
+    @admin.action(description="Refund credits", permissions=["refund"])
+    def refund_credits(self, request, queryset):
+        return self._staff_action(request, queryset, EntryKind.REFUND, "refund_credits")
+
+    @admin.action(description="Adjust balance", permissions=["adjust"])
+    def adjust_credits(self, request, queryset):
+        return self._staff_action(request, queryset, EntryKind.ADJUSTMENT, "adjust_credits")
+
+    def _staff_action(self, request, queryset, kind, action):
+        title, done, form_class, service = STAFF_ACTIONS[kind]
+        accounts = list(queryset.select_related("user__profile").order_by("pk"))
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                self._apply(request, accounts, kind, form.cleaned_data, done, service)
+                return None  # back to the changelist, messages on top
+            self.message_user(
+                request, "Nothing was written: correct the errors below.", messages.ERROR
+            )
+        else:
+            form = form_class(initial={"submission_key": uuid.uuid4()})
+        limit = staff_limit(request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "form": form,
+            "accounts": accounts,
+            "action": action,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "limit": limit,
+            "threshold": _threshold(),
+            "submit_label": title,
+            "kind": kind,
+        }
+        return TemplateResponse(request, "admin/credits/creditaccount/staff_action.html", context)
+
+    def _apply(self, request, accounts, kind, data, done, service):
+        # Messages never start with an email: the admin capitalises a message's first letter.
+        for account in accounts:
+            email = account.user.email or account.user.get_username()
+            try:
+                result = service(
+                    account=account,
+                    amount=data["amount"],
+                    idempotency_key=admin_idempotency_key(kind, data["submission_key"], account),
+                    actor=request.user,
+                    reason=data["reason"],
+                )
+            except CreditError as error:
+                self.message_user(request, f"Nothing written for {email}: {error.message}", "error")
+                continue
+            if isinstance(result, CreditApprovalRequest):
+                self.message_user(
+                    request,
+                    f"Request #{result.pk} for {email}: {abs(result.amount)} credits are above "
+                    "the approval threshold and wait for another staff member's approval.",
+                    messages.WARNING,
+                )
+            elif result.replayed:
+                self.message_user(
+                    request,
+                    f"Nothing written again for {email}: this form was already applied "
+                    f"(entry #{result.pk}).",
+                    messages.INFO,
+                )
+            else:
+                # Adjustments are signed; grants and refunds say how much in their words.
+                amount = result.amount if kind == EntryKind.ADJUSTMENT else abs(result.amount)
+                message = done.format(email=email, amount=amount, balance=result.balance_after)
+                self.message_user(request, message, messages.SUCCESS)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if account is not None:
+            paginator = Paginator(
+                selectors.credit_history(account=account).select_related("actor"),
+                LEDGER_PAGE_SIZE,
+            )
+            extra_context["ledger_page"] = paginator.get_page(request.GET.get("entries_page"))
+            extra_context["ledger_url"] = (
+                reverse("admin:credits_credittransaction_changelist")
+                + f"?account__id__exact={account.pk}"
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def _profile(account):
+    try:
+        return account.user.profile
+    except account.user._meta.model.profile.RelatedObjectDoesNotExist:
+        return None
+
+
+def _threshold() -> Decimal:
+    return settings.CREDITS_APPROVAL_THRESHOLD
+
+
+# --- ledger entries -----------------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    ("id", "id"),
+    ("created_at", "created_at"),
+    ("account_id", "account_id"),
+    ("account__user__email", "user_email"),
+    ("kind", "kind"),
+    ("amount", "amount"),
+    ("balance_before", "balance_before"),
+    ("balance_after", "balance_after"),
+    ("source", "source"),
+    ("description", "description"),
+    ("idempotency_key", "idempotency_key"),
+    ("actor__email", "actor_email"),
+    ("reason", "reason"),
+    ("reverses_id", "reverses_id"),
+    ("migrated_from", "migrated_from"),
+    ("stripe_event_id", "stripe_event_id"),
+]
+# Free text that a spreadsheet could take for a formula (CSV injection) gets a leading quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+TEXT_COLUMNS = {"user_email", "description", "idempotency_key", "actor_email", "reason"}
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer feeds a generator."""
+
+    def write(self, value):
+        return value
+
+
+def _csv_cell(name, value):
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = str(value)
+    if name in TEXT_COLUMNS and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 @admin.register(CreditTransaction)
@@ -50,15 +346,145 @@ class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "created_at",
-        "account",
+        "user_email",
         "kind",
         "amount",
         "balance_after",
         "source",
         "actor",
+        "reason",
     ]
     list_filter = ["kind", "source", "created_at"]
     search_fields = ["idempotency_key", "account__user__email", "=account__user__id"]
+    search_help_text = "Search by user email, user id or idempotency key."
     list_select_related = ["account__user", "actor"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in CreditTransaction._meta.fields]
+    change_list_template = "admin/credits/credittransaction/change_list.html"
+
+    @admin.display(description="user", ordering="account__user__email")
+    def user_email(self, entry):
+        return entry.account.user.email or entry.account.user.get_username()
+
+    def get_urls(self):
+        return [
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_csv_view),
+                name="credits_credittransaction_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_csv_view(self, request):
+        """The filtered, searched list as CSV, streamed a chunk of rows at a time."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(
+                reverse("admin:credits_credittransaction_changelist") + "?e=1"
+            )
+        names = [name for name, _ in EXPORT_COLUMNS]
+        rows = changelist.queryset.values_list(*names).iterator(chunk_size=EXPORT_CHUNK)
+        writer = csv.writer(_Echo())
+
+        def lines():
+            yield writer.writerow([header for _, header in EXPORT_COLUMNS])
+            for row in rows:
+                yield writer.writerow(
+                    [
+                        _csv_cell(header, value)
+                        for (_, header), value in zip(EXPORT_COLUMNS, row, strict=True)
+                    ]
+                )
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        filename = f"ledger-entries-{timezone.now():%Y%m%d-%H%M%S}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+# --- approval requests --------------------------------------------------------------------
+
+
+@admin.register(CreditApprovalRequest)
+class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "requested_at",
+        "user_email",
+        "kind",
+        "amount",
+        "status",
+        "requested_by",
+        "decided_by",
+        "entry_link",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["account__user__email", "=account__user__id", "reason"]
+    list_select_related = ["account__user", "requested_by", "decided_by"]
+    readonly_fields = [
+        "account",
+        "kind",
+        "amount",
+        "reason",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "entry_link",
+        "idempotency_key",
+    ]
+    fields = readonly_fields
+    actions = ["approve_requests", "reject_requests"]
+
+    @admin.display(description="user", ordering="account__user__email")
+    def user_email(self, request_row):
+        return request_row.account.user.email
+
+    @admin.display(description="entry")
+    def entry_link(self, request_row):
+        if request_row.entry_id is None:
+            return "-"
+        url = reverse("admin:credits_credittransaction_change", args=[request_row.entry_id])
+        return format_html('<a href="{}">#{}</a>', url, request_row.entry_id)
+
+    def has_decide_permission(self, request):
+        return any(request.user.has_perm(name) for name in PERMISSION_FOR_KIND.values())
+
+    @admin.action(description="Approve selected requests", permissions=["decide"])
+    def approve_requests(self, request, queryset):
+        for approval in queryset.select_related("account__user").order_by("pk"):
+            try:
+                entry = credit_approval_approve(approval=approval, actor=request.user)
+            except CreditError as error:
+                self.message_user(
+                    request, f"Request #{approval.pk}: not approved. {error.message}", "error"
+                )
+                continue
+            if entry.replayed:
+                message = f"Request #{approval.pk} was already approved (entry #{entry.pk})."
+                self.message_user(request, message, messages.INFO)
+            else:
+                self.message_user(
+                    request,
+                    f"Request #{approval.pk} approved: entry #{entry.pk}, "
+                    f"{approval.account.user.email} balance now {entry.balance_after}.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Reject selected requests", permissions=["decide"])
+    def reject_requests(self, request, queryset):
+        for approval in queryset.order_by("pk"):
+            try:
+                credit_approval_reject(approval=approval, actor=request.user)
+            except CreditError as error:
+                self.message_user(
+                    request, f"Request #{approval.pk}: not rejected. {error.message}", "error"
+                )
+                continue
+            message = f"Request #{approval.pk} rejected; nothing written to the ledger."
+            self.message_user(request, message, messages.SUCCESS)

@@ -13,6 +13,10 @@ class ErrorCode(StrEnum):
     ACCOUNT_NOT_FOUND = "account_not_found"
     LEDGER_IMMUTABLE = "ledger_immutable"
     REASON_REQUIRED = "reason_required"
+    PERMISSION_DENIED = "permission_denied"
+    OVER_LIMIT = "over_limit"
+    SELF_APPROVAL = "self_approval"
+    APPROVAL_DECIDED = "approval_decided"
 
 
 class CreditError(Exception):
@@ -74,3 +78,30 @@ class ReasonRequired(CreditError):
 class LedgerEntryImmutable(CreditError):
     code = ErrorCode.LEDGER_IMMUTABLE
     message = "Ledger entries are append-only; write a reversal instead."
+
+
+class StaffPermissionDenied(CreditError):
+    code = ErrorCode.PERMISSION_DENIED
+    message = "You do not have the permission for this credit operation."
+    status_code = 403
+
+
+class OverLimit(CreditError):
+    code = ErrorCode.OVER_LIMIT
+    message = (
+        "The amount is above your limit per action (CREDITS_ADMIN_LIMIT); a billing super admin"
+        " can do it."
+    )
+    status_code = 403
+
+
+class SelfApproval(CreditError):
+    code = ErrorCode.SELF_APPROVAL
+    message = "Nobody approves or rejects their own request; another staff member must."
+    status_code = 403
+
+
+class ApprovalDecided(CreditError):
+    code = ErrorCode.APPROVAL_DECIDED
+    message = "This request has already been decided the other way."
+    status_code = 409

@@ -145,6 +145,8 @@ class CreditTransaction(models.Model):
         permissions = [
             ("grant_credits", "Can grant credits"),
             ("refund_credits", "Can refund credits"),
+            ("adjust_credits", "Can adjust balances"),
+            ("adjust_unlimited", "Can grant, refund or adjust above the admin limit"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="credits_entry_unique_key"),
@@ -204,3 +206,88 @@ class CreditTransaction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise LedgerEntryImmutable()
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+APPROVAL_KINDS = (EntryKind.GRANT, EntryKind.REFUND, EntryKind.ADJUSTMENT)
+
+
+class CreditApprovalRequest(models.Model):
+    """A staff grant, refund or adjustment above CREDITS_APPROVAL_THRESHOLD, waiting for a
+    second staff member. Only its approval writes the ledger entry, once: `entry` holds it.
+
+    The database refuses a request decided by the staff member who made it, an approved request
+    without its entry, and a decided one without a decider.
+    """
+
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="approval_requests"
+    )
+    kind = models.CharField(
+        max_length=20, choices=[(kind.value, kind.label) for kind in APPROVAL_KINDS]
+    )
+    # Signed like the entry it asks for: positive for a grant, negative for a refund.
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    reason = models.TextField()
+    idempotency_key = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        CreditTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approval_request",
+    )
+
+    # Set (not stored) by the staff services when a call replays an existing idempotency key.
+    replayed = False
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="credits_approval_unique_key"),
+            models.CheckConstraint(
+                condition=~Q(reason=""), name="credits_approval_reason_not_empty"
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="credits_approval_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="credits_approval_not_self_decided",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status=ApprovalStatus.PENDING, decided_by__isnull=True, entry__isnull=True)
+                    | Q(
+                        status=ApprovalStatus.APPROVED,
+                        decided_by__isnull=False,
+                        entry__isnull=False,
+                    )
+                    | Q(
+                        status=ApprovalStatus.REJECTED, decided_by__isnull=False, entry__isnull=True
+                    )
+                ),
+                name="credits_approval_status_matches_decision",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {abs(self.amount)} on account {self.account_id}"

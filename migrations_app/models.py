@@ -91,7 +91,10 @@ class UserMigration(models.Model):
             )
         ]
         indexes = [models.Index(fields=["source", "status"], name="user_migration_source_status")]
-        permissions = [("rollback_migration", "Can roll back a user's credit migration")]
+        permissions = [
+            ("rollback_migration", "Can roll back a user's credit migration"),
+            ("retry_migration", "Can retry a user's failed credit migration"),
+        ]
 
     def __str__(self):
         return f"{self.user_id} from {self.source}: {self.status}"

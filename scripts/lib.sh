@@ -52,3 +52,21 @@ ensure_redis() {
     echo "error: Redis is needed on 127.0.0.1:6379 and is not running or not installed" >&2
     exit 1
 }
+
+# Debian's chromium for the tests marked `browser`: Playwright drives this one and never
+# downloads a browser of its own.
+CHROMIUM="/usr/bin/chromium"
+
+ensure_chromium() {
+    [ -x "$CHROMIUM" ] && return 0
+    if command -v apt-get >/dev/null; then
+        echo "==> Installing Debian's chromium"
+        local sudo=""
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        $sudo apt-get update -qq || true
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+    fi
+    [ -x "$CHROMIUM" ] && return 0
+    echo "error: the browser tests need Debian's chromium at $CHROMIUM (apt-get install -y chromium)" >&2
+    exit 1
+}

@@ -3,9 +3,11 @@
 The suite runs twice (see scripts/test): on SQLite, and on PostgreSQL when DATABASE_URL points
 at one. Tests marked `postgres` need PostgreSQL's row locks, triggers and real concurrent
 connections; without it they skip with the reason, except under CI=true, where a missing
-service is a failure, never a silent skip.
+service is a failure, never a silent skip. Tests marked `browser` need the `playwright` package
+and Debian's chromium at CHROMIUM (never a browser Playwright downloads), under the same rule.
 """
 
+import importlib.util
 import os
 
 import pytest
@@ -18,6 +20,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _redis_answers() -> bool:
@@ -27,6 +30,15 @@ def _redis_answers() -> bool:
         return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def _browser_missing() -> str:
+    """Why a browser test cannot run here, or "" when it can."""
+    if importlib.util.find_spec("playwright") is None:
+        return "needs the playwright Python package: pip install 'playwright>=1.40,<2'"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"needs Debian's chromium at {CHROMIUM}: apt-get install chromium"
+    return ""
 
 
 def _missing_service(message):
@@ -42,6 +54,10 @@ def pytest_runtest_setup(item):
         )
     if item.get_closest_marker("redis") and not _redis_answers():
         _missing_service(f"needs Redis at {REDIS_URL} (set TEST_REDIS_URL)")
+    if item.get_closest_marker("browser"):
+        missing = _browser_missing()
+        if missing:
+            _missing_service(missing)
 
 
 @pytest.fixture

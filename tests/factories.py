@@ -70,3 +70,72 @@ class WebhookEndpointFactory(factory.django.DjangoModelFactory):
     status = "enabled"
     url = "https://credits.example.com/stripe/webhook/"
     djstripe_validation_method = "verify_signature"
+
+
+CREDIT_ADMINS = "Credit admins"
+BILLING_SUPER_ADMINS = "Billing super admins"
+
+
+def staff_group(name: str):
+    """A staff group made by the data migration migrations_app 0003_staff_groups.
+
+    Tests on a transactional database flush the tables after them, groups included; the
+    migration's own function makes them again, with the same permissions.
+    """
+    import importlib
+    from types import SimpleNamespace
+
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    group = Group.objects.filter(name=name).first()
+    if group is None:
+        migration = importlib.import_module("migrations_app.migrations.0003_staff_groups")
+        migration.create_groups(None, SimpleNamespace(connection=connection))
+        group = Group.objects.get(name=name)
+    return group
+
+
+class StaffUserFactory(UserFactory):
+    """A staff member; `groups=[...]` names staff groups, `permissions=["app.codename"]` adds
+    single permissions."""
+
+    is_staff = True
+
+    @factory.post_generation
+    def groups(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.groups.add(*[staff_group(name) for name in extracted])
+
+    @factory.post_generation
+    def permissions(obj, create, extracted, **kwargs):
+        if create and extracted:
+            from django.contrib.auth.models import Permission
+
+            for name in extracted:
+                app_label, codename = name.split(".")
+                obj.user_permissions.add(
+                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                )
+
+
+class CreditAdminFactory(StaffUserFactory):
+    """A member of "Credit admins": grants and adjusts up to CREDITS_ADMIN_LIMIT."""
+
+    username = factory.Sequence(lambda n: f"credit-admin{n}")
+
+    @factory.post_generation
+    def groups(obj, create, extracted, **kwargs):
+        if create:
+            obj.groups.add(*[staff_group(name) for name in extracted or [CREDIT_ADMINS]])
+
+
+class SuperAdminFactory(StaffUserFactory):
+    """A member of "Billing super admins": refunds, larger amounts, approvals, rollbacks."""
+
+    username = factory.Sequence(lambda n: f"super-admin{n}")
+
+    @factory.post_generation
+    def groups(obj, create, extracted, **kwargs):
+        if create:
+            obj.groups.add(*[staff_group(name) for name in extracted or [BILLING_SUPER_ADMINS]])

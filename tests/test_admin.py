@@ -139,7 +139,7 @@ def test_account_add_and_delete_are_refused(admin_client, account):
     assert CreditAccount.objects.count() == 1
 
 
-def test_account_page_shows_entries_inline_newest_first(admin_client, account):
+def test_account_page_shows_the_ledger_read_only_newest_first(admin_client, account):
     # given
     credit_grant(account=account, amount=Decimal("7.00"), idempotency_key="alice-bonus")
 
@@ -148,18 +148,33 @@ def test_account_page_shows_entries_inline_newest_first(admin_client, account):
 
     # then
     assert response.status_code == 200
-    (inline,) = response.context["inline_admin_formsets"]
-    assert inline.opts.model is CreditTransaction
-    shown = [form.instance.pk for form in inline.formset.forms]
+    assert response.context["inline_admin_formsets"] == []
+    page = response.context["ledger_page"]
+    shown = [entry.pk for entry in page]
     assert shown == list(account.entries.order_by("-id").values_list("pk", flat=True))
     assert len(shown) == 3
-    assert not inline.has_add_permission
-    assert not inline.has_change_permission
-    assert not inline.has_delete_permission
     content = response.content.decode()
     for amount in ("20.00", "-4.25", "7.00", "22.75"):
         assert amount in content
     assert 'name="entries-0-amount"' not in content
+    assert response.context["ledger_url"] in content
+
+
+def test_account_page_paginates_the_ledger(admin_client, account, settings):
+    # given: the signup grant and a spend, and 28 grants: 30 entries over two pages of 25
+    for number in range(28):
+        credit_grant(account=account, amount=Decimal("1.00"), idempotency_key=f"alice-{number}")
+    newest_first = list(account.entries.order_by("-id").values_list("pk", flat=True))
+
+    # when
+    first = admin_client.get(account_url("change", account.pk))
+    second = admin_client.get(account_url("change", account.pk), {"entries_page": 2})
+
+    # then
+    assert [entry.pk for entry in first.context["ledger_page"]] == newest_first[:25]
+    assert [entry.pk for entry in second.context["ledger_page"]] == newest_first[25:]
+    assert "Page 1 of 2 (30 entries)" in first.content.decode()
+    assert "?entries_page=2#ledger" in first.content.decode()
 
 
 # --- ledger entries -----------------------------------------------------------------------

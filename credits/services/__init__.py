@@ -11,6 +11,10 @@ callers with one key are settled by that constraint, not by the pre-check.
 These services are called on their own and from inside other units of work (a user's migration,
 a Stripe webhook), so they use `atomic()` (a savepoint when nested) rather than `durable=True`.
 Refunds give money back to a customer, so they remove credits (a negative entry).
+
+Staff actions go through `credits.services.staff` (`credit_staff_grant`, `credit_staff_refund`,
+`credit_staff_adjust`, approvals), which check the actor's permissions and limits first; the
+plain services above check nothing about their caller.
 """
 
 from credits.services._posting import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT
@@ -23,6 +27,13 @@ from credits.services.entries import (
     credit_reverse,
     credit_spend,
 )
+from credits.services.staff import (
+    credit_approval_approve,
+    credit_approval_reject,
+    credit_staff_adjust,
+    credit_staff_grant,
+    credit_staff_refund,
+)
 
 __all__ = [
     "IDEMPOTENCY_KEY_MAX_LENGTH",
@@ -30,9 +41,14 @@ __all__ = [
     "BatchEntry",
     "credit_account_open",
     "credit_adjust",
+    "credit_approval_approve",
+    "credit_approval_reject",
     "credit_grant",
     "credit_post_batch",
     "credit_refund",
     "credit_reverse",
     "credit_spend",
+    "credit_staff_adjust",
+    "credit_staff_grant",
+    "credit_staff_refund",
 ]

@@ -14,6 +14,7 @@ restore bring back what the older one had set.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import F
@@ -21,12 +22,13 @@ from django.utils import timezone
 
 from billing.models import UserProfile
 from credits.exceptions import InsufficientCredits
-from credits.models import CreditTransaction
+from credits.models import CreditAccount, CreditTransaction
 from credits.services import credit_reverse
 from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.execute import OnUser, _count_progress, migration_key
 from migrations_app.engine.report import Outcome, Report, UserOutcome
-from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.engine.runs import run_finish, run_start
+from migrations_app.models import MigrationRun, MigrationStatus, RunMode, UserMigration
 from migrations_app.sources import get_source
 from migrations_app.sources.user_fields import PROFILE_FIELDS
 
@@ -137,6 +139,89 @@ def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASO
         credits=-reversed_amount,
         note=f"shortfall {shortfall}" if shortfall else "",
     )
+
+
+@dataclass
+class RollbackLine:
+    """What rolling back one UserMigration row would do, for a confirmation page."""
+
+    row: UserMigration
+    credits: Decimal
+    balance: Decimal
+    is_possible: bool
+    needs_force: bool
+    note: str = ""
+
+
+def _rollback_order(rows):
+    return rows.order_by("user_id", F("migration_date").desc(nulls_last=True), "-pk")
+
+
+def rollback_preview(pks: list[int]) -> list[RollbackLine]:
+    """Say, row by row in the order `rollback` takes them, which credits would be reversed and
+    which rows need `force` because the user has spent migrated credits. Reads only."""
+    rows = list(_rollback_order(UserMigration.objects.filter(pk__in=pks).select_related("user")))
+    balances = dict(
+        CreditAccount.objects.filter(user_id__in={row.user_id for row in rows}).values_list(
+            "user_id", "balance"
+        )
+    )
+    amounts = dict(
+        CreditTransaction.objects.filter(
+            idempotency_key__in=[
+                migration_key(row.source, row.user_id, row.generation) for row in rows
+            ]
+        ).values_list("idempotency_key", "amount")
+    )
+    lines = []
+    for row in rows:
+        held = balances.get(row.user_id, Decimal("0.00"))
+        if row.status != MigrationStatus.COMPLETED:
+            note = (
+                "already rolled back"
+                if row.status == MigrationStatus.ROLLED_BACK
+                else f"not migrated ({row.get_status_display().lower()})"
+            )
+            lines.append(RollbackLine(row, Decimal("0.00"), held, False, False, note))
+            continue
+        credits = amounts.get(migration_key(row.source, row.user_id, row.generation), Decimal(0))
+        needs_force = credits > held
+        # The user's rows are undone one after the other: later ones see what is left.
+        balances[row.user_id] = held - min(credits, held)
+        note = f"has spent migrated credits ({held} of {credits} left)" if needs_force else ""
+        lines.append(RollbackLine(row, credits, held, True, needs_force, note))
+    return lines
+
+
+def rollback_rows(
+    pks: list[int],
+    *,
+    actor,
+    force: bool = False,
+    reason: str = ROLLBACK_REASON,
+    on_user: OnUser | None = None,
+) -> Report:
+    """Roll back these UserMigration rows (a staff member's selection) as one rollback run."""
+    rows = _rollback_order(UserMigration.objects.filter(pk__in=pks))
+    sources = sorted(set(rows.values_list("source", flat=True)))
+    run = run_start(
+        sources=sources,
+        mode=RunMode.ROLLBACK,
+        parameters={
+            "users": sorted(set(rows.values_list("user_id", flat=True))),
+            "force": force,
+            "reason": reason,
+        },
+        actor=actor,
+    )
+    report = Report(mode="rollback", sources=sources, run_id=run.pk)
+    for pk in rows.values_list("pk", flat=True):
+        outcome = rollback_one(pk, run=run, actor=actor, force=force, reason=reason)
+        report.add(outcome)
+        if on_user:
+            on_user(outcome)
+    run_finish(run, report)
+    return report
 
 
 def _restore_profile(user_id: int, rollback_data: dict) -> None:

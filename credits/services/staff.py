@@ -1,0 +1,293 @@
+"""Staff operations: grants, refunds and adjustments on a staff member's authority.
+
+The plain services (`credit_grant`, `credit_refund`, `credit_adjust`) serve system callers
+(Stripe webhooks, the migration, monthly grants) and check nothing about who calls them. These
+wrap them with the roles, so the admin and a staff API share one set of rules:
+
+- the actor needs the permission of the kind (`credits.grant_credits`, `credits.refund_credits`,
+  `credits.adjust_credits`) and a reason;
+- above `CREDITS_ADMIN_LIMIT` per action (per account) they also need `credits.adjust_unlimited`;
+- above `CREDITS_APPROVAL_THRESHOLD` nothing is written: a pending `CreditApprovalRequest` is
+  stored, and only its approval by another staff member with the same rights writes the entry,
+  once (the entry's key is derived from the request, and the request row is locked).
+
+Every refusal is raised before anything is written. Each call is its own transaction
+(`durable=True`): these are entry points, never steps of a larger unit of work.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from credits.exceptions import (
+    ApprovalDecided,
+    IdempotencyConflict,
+    OverLimit,
+    ReasonRequired,
+    SelfApproval,
+    StaffPermissionDenied,
+)
+from credits.models import (
+    ApprovalStatus,
+    CreditAccount,
+    CreditApprovalRequest,
+    CreditTransaction,
+    EntryKind,
+)
+from credits.services._posting import _check_key, _positive_amount, _signed_amount
+from credits.services.entries import credit_adjust, credit_grant, credit_refund
+
+STAFF_SOURCE = "staff"
+PERMISSION_FOR_KIND = {
+    EntryKind.GRANT: "credits.grant_credits",
+    EntryKind.REFUND: "credits.refund_credits",
+    EntryKind.ADJUSTMENT: "credits.adjust_credits",
+}
+UNLIMITED_PERMISSION = "credits.adjust_unlimited"
+
+StaffResult = CreditTransaction | CreditApprovalRequest
+
+
+def credit_staff_grant(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    actor: AbstractBaseUser,
+    reason: str,
+) -> StaffResult:
+    """Grant credits as staff: the entry, or a pending approval request above the threshold."""
+    return _staff_operation(
+        kind=EntryKind.GRANT,
+        account=account,
+        amount=_positive_amount(amount),
+        idempotency_key=idempotency_key,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def credit_staff_refund(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    actor: AbstractBaseUser,
+    reason: str,
+) -> StaffResult:
+    """Refund credits as staff: the entry, or a pending approval request above the threshold."""
+    return _staff_operation(
+        kind=EntryKind.REFUND,
+        account=account,
+        amount=-_positive_amount(amount),
+        idempotency_key=idempotency_key,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def credit_staff_adjust(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    actor: AbstractBaseUser,
+    reason: str,
+) -> StaffResult:
+    """Adjust a balance by a signed amount as staff, or ask for approval above the threshold."""
+    return _staff_operation(
+        kind=EntryKind.ADJUSTMENT,
+        account=account,
+        amount=_signed_amount(amount),
+        idempotency_key=idempotency_key,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def credit_approval_approve(
+    *, approval: CreditApprovalRequest, actor: AbstractBaseUser
+) -> CreditTransaction:
+    """Approve a pending request and write its entry; approving it again returns that entry."""
+    _check_actor(actor, "approval")
+    with transaction.atomic(durable=True):
+        locked = CreditApprovalRequest.objects.select_for_update().get(pk=approval.pk)
+        if locked.requested_by_id == actor.pk:
+            raise SelfApproval(approval_request=locked.pk)
+        if locked.status == ApprovalStatus.APPROVED:
+            entry = locked.entry
+            entry.replayed = True
+            return entry
+        if locked.status == ApprovalStatus.REJECTED:
+            raise ApprovalDecided(approval_request=locked.pk, status=locked.status)
+        _authorize(actor, locked.kind, locked.amount)
+        entry = _write_entry(
+            kind=locked.kind,
+            account=locked.account,
+            amount=locked.amount,
+            idempotency_key=approval_entry_key(locked),
+            actor=locked.requested_by,
+            reason=locked.reason,
+            metadata={"approval_request": locked.pk, "approved_by": actor.pk},
+        )
+        locked.status = ApprovalStatus.APPROVED
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.entry = entry
+        locked.save(update_fields=["status", "decided_by", "decided_at", "entry"])
+    _copy_decision(locked, approval)
+    return entry
+
+
+def credit_approval_reject(
+    *, approval: CreditApprovalRequest, actor: AbstractBaseUser
+) -> CreditApprovalRequest:
+    """Reject a pending request: nothing is written to the ledger; rejecting again is a no-op."""
+    _check_actor(actor, "rejection")
+    with transaction.atomic(durable=True):
+        locked = CreditApprovalRequest.objects.select_for_update().get(pk=approval.pk)
+        if locked.requested_by_id == actor.pk:
+            raise SelfApproval(approval_request=locked.pk)
+        if locked.status == ApprovalStatus.REJECTED:
+            return locked
+        if locked.status == ApprovalStatus.APPROVED:
+            raise ApprovalDecided(approval_request=locked.pk, status=locked.status)
+        _authorize(actor, locked.kind, locked.amount)
+        locked.status = ApprovalStatus.REJECTED
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "decided_by", "decided_at"])
+    _copy_decision(locked, approval)
+    return locked
+
+
+def approval_entry_key(approval: CreditApprovalRequest) -> str:
+    return f"approval:{approval.pk}"
+
+
+def staff_can(actor: AbstractBaseUser, kind: str) -> bool:
+    """Whether the actor may do this kind of staff operation at all (limits aside)."""
+    return actor.has_perm(PERMISSION_FOR_KIND[kind])
+
+
+def staff_limit(actor: AbstractBaseUser) -> Decimal | None:
+    """The most the actor may move per action, or None when they have no limit."""
+    return None if actor.has_perm(UNLIMITED_PERMISSION) else settings.CREDITS_ADMIN_LIMIT
+
+
+# --- internals ----------------------------------------------------------------------------
+
+
+def _check_actor(actor: AbstractBaseUser | None, what: str) -> None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise ReasonRequired(f"A staff {what} needs the staff member who makes it.")
+
+
+def _check_reason(reason: str, what: str) -> None:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReasonRequired(f"A staff {what} needs a reason.")
+
+
+def _authorize(actor: AbstractBaseUser, kind: str, amount: Decimal) -> None:
+    permission = PERMISSION_FOR_KIND[kind]
+    if not actor.has_perm(permission):
+        raise StaffPermissionDenied(permission=permission)
+    limit = staff_limit(actor)
+    if limit is not None and abs(amount) > limit:
+        raise OverLimit(limit=str(limit), amount=str(abs(amount)))
+
+
+def _staff_operation(
+    *,
+    kind: str,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    actor: AbstractBaseUser,
+    reason: str,
+) -> StaffResult:
+    what = str(EntryKind(kind).label).lower()
+    _check_actor(actor, what)
+    _check_reason(reason, what)
+    _check_key(idempotency_key)
+    _authorize(actor, kind, amount)
+    with transaction.atomic(durable=True):
+        if abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD:
+            return _request_approval(
+                kind=kind,
+                account=account,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                reason=reason,
+            )
+        return _write_entry(
+            kind=kind,
+            account=account,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            reason=reason,
+            metadata={},
+        )
+
+
+def _request_approval(*, kind, account, amount, idempotency_key, actor, reason):
+    existing = CreditApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return CreditApprovalRequest.objects.create(
+                    account=account,
+                    kind=kind,
+                    amount=amount,
+                    reason=reason,
+                    idempotency_key=idempotency_key,
+                    requested_by=actor,
+                )
+        except IntegrityError:
+            # Another submission with this key got there first: answer as its replay.
+            existing = CreditApprovalRequest.objects.get(idempotency_key=idempotency_key)
+    if (existing.account_id, existing.kind, existing.amount) != (account.pk, kind, amount):
+        raise IdempotencyConflict(idempotency_key=idempotency_key)
+    existing.replayed = True
+    return existing
+
+
+def _write_entry(*, kind, account, amount, idempotency_key, actor, reason, metadata):
+    if kind == EntryKind.GRANT:
+        return credit_grant(
+            account=account,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            reason=reason,
+            source=STAFF_SOURCE,
+            metadata=metadata,
+        )
+    if kind == EntryKind.REFUND:
+        return credit_refund(
+            account=account,
+            amount=-amount,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            reason=reason,
+            source=STAFF_SOURCE,
+            metadata=metadata,
+        )
+    return credit_adjust(
+        account=account,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        reason=reason,
+        metadata=metadata,
+    )
+
+
+def _copy_decision(locked: CreditApprovalRequest, approval: CreditApprovalRequest) -> None:
+    for name in ("status", "decided_by_id", "decided_at", "entry_id"):
+        setattr(approval, name, getattr(locked, name))

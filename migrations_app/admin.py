@@ -1,0 +1,273 @@
+"""Migration admin: users' migrations and runs, read-only, with two staff actions that call the
+engine ("Roll back" after a confirmation page, "Retry failed") and a dashboard page.
+
+Nothing here decides anything: the engine's `rollback_preview`, `rollback_rows` and
+`retry_failed` do the work, and the dashboard reads `migrations_app.selectors`.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html
+
+from credits.admin import ReadOnlyAdminMixin
+from migrations_app.engine.report import Outcome
+from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview, rollback_rows
+from migrations_app.engine.runs import retry_failed
+from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.selectors import migration_dashboard
+
+ROLLBACK_PERMISSION = "migrations_app.rollback_migration"
+RETRY_PERMISSION = "migrations_app.retry_migration"
+# Forcing reverses what is left of credits a user already spent: a larger adjustment.
+FORCE_PERMISSION = "credits.adjust_unlimited"
+
+
+def pretty_json(value) -> str:
+    return format_html(
+        '<pre class="pretty-json">{}</pre>',
+        json.dumps(value, indent=2, sort_keys=True, cls=DjangoJSONEncoder),
+    )
+
+
+class RollbackForm(forms.Form):
+    reason = forms.CharField(
+        max_length=1000,
+        initial=ROLLBACK_REASON,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Recorded on every reversal entry with your name.",
+    )
+    force = forms.BooleanField(
+        required=False,
+        label="Force",
+        help_text=(
+            "For users who spent migrated credits: reverse what is left and record the "
+            "shortfall. Without it they are refused and left as they are."
+        ),
+    )
+
+
+@admin.register(UserMigration)
+class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "user_email",
+        "source",
+        "status",
+        "initial_credits_granted",
+        "legacy",
+        "attempts",
+        "data_mismatch",
+        "migration_date",
+        "short_error",
+    ]
+    list_filter = ["status", "source", "data_mismatch"]
+    search_fields = ["user__email", "user__username", "=user__id"]
+    search_help_text = "Search by email, username or user id."
+    list_select_related = ["user"]
+    readonly_fields = [
+        "user",
+        "source",
+        "status",
+        "legacy_amount",
+        "legacy_currency",
+        "rate",
+        "pretty_legacy_amounts",
+        "pretty_rates",
+        "initial_credits_granted",
+        "rounding_remainder",
+        "historical_operations",
+        "data_mismatch",
+        "mismatch_detail",
+        "attempts",
+        "generation",
+        "run",
+        "migration_date",
+        "updated_at",
+        "pretty_error",
+        "pretty_rollback_data",
+    ]
+    fields = readonly_fields
+    actions = ["roll_back", "retry_failed"]
+    change_list_template = "admin/migrations_app/usermigration/change_list.html"
+
+    @admin.display(description="user", ordering="user__email")
+    def user_email(self, row):
+        return row.user.email or row.user.get_username()
+
+    @admin.display(description="legacy")
+    def legacy(self, row):
+        return ", ".join(f"{amount} {currency}" for currency, amount in row.legacy_amounts.items())
+
+    @admin.display(description="error")
+    def short_error(self, row):
+        return row.error_message[:80]
+
+    @admin.display(description="error")
+    def pretty_error(self, row):
+        return format_html("<pre>{}</pre>", row.error_message) if row.error_message else "-"
+
+    @admin.display(description="rollback data")
+    def pretty_rollback_data(self, row):
+        return pretty_json(row.rollback_data)
+
+    @admin.display(description="legacy amounts")
+    def pretty_legacy_amounts(self, row):
+        return pretty_json(row.legacy_amounts)
+
+    @admin.display(description="rates")
+    def pretty_rates(self, row):
+        return pretty_json(row.rates)
+
+    def has_rollback_permission(self, request):
+        return request.user.has_perm(ROLLBACK_PERMISSION)
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm(RETRY_PERMISSION)
+
+    @admin.action(description="Roll back selected migrations", permissions=["rollback"])
+    def roll_back(self, request, queryset):
+        pks = list(queryset.values_list("pk", flat=True))
+        can_force = request.user.has_perm(FORCE_PERMISSION)
+        if "apply" in request.POST:
+            form = RollbackForm(request.POST)
+            if form.is_valid() and form.cleaned_data["force"] and not can_force:
+                form.add_error("force", "Only a billing super admin may force a rollback.")
+            if form.is_valid():
+                rollback_rows(
+                    pks,
+                    actor=request.user,
+                    force=form.cleaned_data["force"],
+                    reason=form.cleaned_data["reason"],
+                    on_user=lambda outcome: self._report(request, outcome),
+                )
+                return None
+            self.message_user(
+                request, "Nothing was rolled back: correct the errors below.", messages.ERROR
+            )
+        else:
+            form = RollbackForm()
+        if not can_force:
+            form.fields["force"].disabled = True
+        lines = rollback_preview(pks)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Roll back migrations",
+            "opts": self.model._meta,
+            "form": form,
+            "lines": lines,
+            "to_reverse": sum(line.credits for line in lines if line.is_possible),
+            "possible": sum(1 for line in lines if line.is_possible),
+            "needing_force": sum(1 for line in lines if line.needs_force),
+            "action": "roll_back",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/migrations_app/usermigration/rollback_confirmation.html", context
+        )
+
+    @admin.action(description="Retry failed migrations", permissions=["retry"])
+    def retry_failed(self, request, queryset):
+        others = queryset.exclude(status=MigrationStatus.FAILED).count()
+        pks = list(queryset.filter(status=MigrationStatus.FAILED).values_list("pk", flat=True))
+        if not pks:
+            self.message_user(request, "None of the selected migrations failed.", messages.WARNING)
+            return None
+        retry_failed(
+            pks=pks, actor=request.user, on_user=lambda outcome: self._report(request, outcome)
+        )
+        if others:
+            self.message_user(
+                request, f"{others} selected migrations had not failed; left alone.", messages.INFO
+            )
+        return None
+
+    def _report(self, request, outcome):
+        # Messages never start with an email: the admin capitalises a message's first letter.
+        email = _emails([outcome.user_id]).get(outcome.user_id, f"user {outcome.user_id}")
+        who = f"{email} ({outcome.source})"
+        if outcome.outcome == Outcome.ROLLED_BACK:
+            extra = f"; {outcome.note}" if outcome.note else ""
+            message = f"Rolled back {who}: {-outcome.credits} credits reversed{extra}."
+            self.message_user(request, message, messages.SUCCESS)
+        elif outcome.outcome == Outcome.MIGRATED:
+            message = f"Migrated {who}: {outcome.credits} credits granted."
+            self.message_user(request, message, messages.SUCCESS)
+        elif outcome.outcome in (Outcome.REFUSED, Outcome.FAILED):
+            self.message_user(
+                request, f"{outcome.outcome.title()} for {who}: {outcome.error}", "error"
+            )
+        else:
+            message = f"Skipped {who}: {outcome.note}."
+            self.message_user(request, message, messages.INFO)
+
+    # --- the dashboard --------------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="migrations_app_dashboard",
+            ),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Credit migration dashboard",
+            "opts": self.model._meta,
+            **migration_dashboard(),
+        }
+        return TemplateResponse(request, "admin/migrations_app/dashboard.html", context)
+
+
+def _emails(user_ids):
+    return dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "email"))
+
+
+@admin.register(MigrationRun)
+class MigrationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "mode",
+        "source",
+        "status",
+        "processed",
+        "triggered_by",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["mode", "status"]
+    readonly_fields = [
+        "source",
+        "mode",
+        "status",
+        "processed",
+        "total",
+        "triggered_by",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+        "error",
+        "pretty_parameters",
+        "pretty_stats",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="parameters")
+    def pretty_parameters(self, run):
+        return pretty_json(run.parameters)
+
+    @admin.display(description="stats")
+    def pretty_stats(self, run):
+        return pretty_json(run.stats)

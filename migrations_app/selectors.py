@@ -1,0 +1,152 @@
+"""Reads for the migration dashboard: the engine's own status and verification, and the rows
+staff look at next (failures, recent runs), plus a bar chart of statuses drawn as SVG shapes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+
+from credits.models import CENT
+from migrations_app.engine.status import migration_status
+from migrations_app.engine.verify import verify
+from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.sources import SOURCES
+
+STATUS_COLORS = {
+    MigrationStatus.COMPLETED: "#417690",
+    MigrationStatus.ROLLED_BACK: "#79aec8",
+    MigrationStatus.IN_PROGRESS: "#f5dd5d",
+    MigrationStatus.PENDING: "#cccccc",
+    MigrationStatus.FAILED: "#ba2121",
+}
+STATUS_LABELS = {
+    "migration_needed": "Migration needed",
+    "in_progress": "In progress",
+    "up_to_date": "Up to date",
+}
+CHART_WIDTH = 420
+CHART_LABEL_WIDTH = 95
+CHART_BAR_HEIGHT = 24
+CHART_GAP = 10
+# Text is drawn without measuring it: a generous width per character of the 13px font.
+CHART_CHAR_WIDTH = 7.5
+CHART_LEGEND_ROW = 18
+
+
+def dashboard_sources() -> list[str]:
+    """The configured sources, then any other source that has migrated someone."""
+    used = UserMigration.objects.order_by().values_list("source", flat=True).distinct()
+    names = [*settings.CREDITS_MIGRATION_SOURCES, *sorted(used)]
+    return [name for name in dict.fromkeys(names) if name in SOURCES]
+
+
+def migration_dashboard(*, failures: int = 20, runs: int = 10) -> dict:
+    """Everything the dashboard shows, from the engine's status and verification."""
+    sources = dashboard_sources()
+    status = migration_status(sources)
+    verification = verify(sources)
+    rows = []
+    for name in sources:
+        facts = status["summary"]["sources"][name]
+        totals = verification.totals.get(name, {})
+        rows.append(
+            {
+                "source": name,
+                "statuses": [
+                    (label, facts["statuses"].get(value, 0))
+                    for value, label in MigrationStatus.choices
+                ],
+                "to_migrate": facts["to_migrate"],
+                "legacy": sorted(
+                    (key.removeprefix("legacy_"), value)
+                    for key, value in totals.items()
+                    if key.startswith("legacy_") and key != "legacy_value"
+                ),
+                "legacy_value": _plain(totals.get("legacy_value")),
+                "credits_granted": _plain(totals.get("credits_granted", Decimal(0))),
+                "rounding_remainder": _plain(totals.get("rounding_remainder", Decimal(0))),
+                "ledger_net": _plain(totals.get("ledger_net", Decimal(0))),
+                "discrepancies": sum(
+                    1 for item in verification.discrepancies if item.source == name
+                ),
+            }
+        )
+    return {
+        "status": status,
+        "status_label": STATUS_LABELS.get(status["status"], status["status"]),
+        "sources": rows,
+        "discrepancies": verification.discrepancies[:failures],
+        "discrepancy_count": len(verification.discrepancies),
+        "failures": list(
+            UserMigration.objects.filter(source__in=sources, status=MigrationStatus.FAILED)
+            .select_related("user")
+            .order_by("-updated_at", "-pk")[:failures]
+        ),
+        "runs": list(MigrationRun.objects.select_related("triggered_by").order_by("-pk")[:runs]),
+        "chart": status_chart(
+            {name: status["summary"]["sources"][name]["statuses"] for name in sources}
+        ),
+    }
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """An exact figure with at least two places and no trailing zeros beyond them."""
+    if value is None:
+        return None
+    normalized = value.normalize()
+    return normalized if normalized.as_tuple().exponent < -2 else value.quantize(CENT)
+
+
+def status_chart(statuses_by_source: dict[str, dict[str, int]]) -> dict:
+    """One horizontal bar per source, split by status, as rectangles with their coordinates."""
+    biggest = max((sum(counts.values()) for counts in statuses_by_source.values()), default=0)
+    # Room on the right of the longest bar for its total.
+    scale = (CHART_WIDTH - CHART_LABEL_WIDTH - 45) / biggest if biggest else 0
+    bars = []
+    for index, (name, counts) in enumerate(statuses_by_source.items()):
+        y = index * (CHART_BAR_HEIGHT + CHART_GAP)
+        x = CHART_LABEL_WIDTH
+        segments = []
+        for status, color in STATUS_COLORS.items():
+            count = counts.get(status, 0)
+            if not count:
+                continue
+            width = max(count * scale, 1)
+            segments.append(
+                {
+                    "x": round(x, 1),
+                    "width": round(width, 1),
+                    "color": color,
+                    "label": f"{MigrationStatus(status).label}: {count}",
+                }
+            )
+            x += width
+        bars.append(
+            {
+                "source": name,
+                "y": y,
+                "text_y": y + CHART_BAR_HEIGHT * 0.7,
+                "total": sum(counts.values()),
+                "total_x": round(x + 6, 1),
+                "segments": segments,
+            }
+        )
+    height = max(len(bars) * (CHART_BAR_HEIGHT + CHART_GAP), CHART_BAR_HEIGHT + CHART_GAP)
+    legend, x, y = [], 0.0, height + 10
+    for status, color in STATUS_COLORS.items():
+        label = MigrationStatus(status).label
+        item_width = 16 + len(label) * CHART_CHAR_WIDTH + 14
+        if x and x + item_width > CHART_WIDTH:
+            x, y = 0.0, y + CHART_LEGEND_ROW
+        legend.append(
+            {"x": x, "text_x": x + 16, "y": y, "text_y": y + 11, "color": color, "label": label}
+        )
+        x += item_width
+    return {
+        "width": CHART_WIDTH,
+        "height": y + CHART_LEGEND_ROW,
+        "bar_height": CHART_BAR_HEIGHT,
+        "bars": bars,
+        "legend": legend,
+    }

@@ -1,0 +1,165 @@
+"""Staff flows in a real browser (Debian's chromium driven by Playwright) against a live server:
+a credit admin finds a user by email and grants credits; a billing super admin rolls back a
+migrated user. Screenshots of the grant form and the dashboard go to test-artifacts/."""
+
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connections
+
+from credits.models import CreditAccount, EntryKind
+from migrations_app.models import MigrationStatus, UserMigration
+from tests.conftest import CHROMIUM
+from tests.factories import CreditAdminFactory, ProvisionedUserFactory, SuperAdminFactory
+from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+PASSWORD = "correct horse battery"  # tests.factories.UserFactory's
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between page steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+        # Database connections opened while Playwright's loop ran are not the test's own;
+        # close them, or the test database cannot be dropped at the end.
+        connections.close_all()
+
+
+@pytest.fixture
+def world(transactional_db, tmp_path):
+    """A signed-up customer, users migrated from user_fields and usd_balance (one of them
+    fails), and the two staff roles."""
+    customer = ProvisionedUserFactory(username="dora", email="dora@example.com")
+    migrated = LegacyBillingFactory(
+        user__username="eve", user__email="eve@example.com", balance_usd=Decimal("25.00")
+    ).user
+    LegacyBillingFactory(user__username="finn", balance_uah=Decimal("1000.00"))
+    LegacyBillingFactory(user__username="hal", balance_usd=Decimal("-3.00"))
+    for number in range(3):
+        LegacyAccountFactory(user__username=f"legacy{number}", credits_balance=Decimal("60.00"))
+    with pytest.raises(CommandError) as one_failed:  # hal's negative balance: exit 1
+        call_command(
+            "migrate_credits",
+            "--execute",
+            "--yes",
+            "--source=user_fields",
+            "--source=usd_balance",
+            f"--backup-dir={tmp_path}",
+            stdout=io.StringIO(),
+        )
+    assert one_failed.value.returncode == 1
+    credit_admin = CreditAdminFactory(username="carla", email="carla@example.com")
+    super_admin = SuperAdminFactory(username="sam", email="sam@example.com")
+    return customer, migrated, credit_admin, super_admin
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
+def test_credit_admin_grants_and_super_admin_rolls_back(live_server, world, browser):
+    customer, migrated, credit_admin, super_admin = world
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+
+    # given a credit admin, logged in, who finds the customer by email
+    log_in(page, live_server.url, credit_admin.username)
+    page.goto(f"{live_server.url}/admin/credits/creditaccount/")
+    page.fill("#searchbar", "dora@example.com")
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 1
+
+    # when they grant 50 credits with a reason
+    page.check("#result_list tbody tr input.action-select")
+    page.select_option("select[name=action]", "grant_credits")
+    page.click("button[name=index]")
+    page.wait_for_selector("#id_amount")
+    page.fill("#id_amount", "50")
+    page.fill("#id_reason", "Welcome back: outage on the 3rd")
+    page.screenshot(path=str(ARTIFACTS / "grant-form.png"), full_page=True)
+    page.click("input[type=submit][value='Grant credits']")
+
+    # then they see the new balance and the entry on the account page
+    page.wait_for_selector(".messagelist")
+    assert "Granted 50.00 credits to dora@example.com; balance now 70.00." in page.inner_text(
+        ".messagelist"
+    )
+    assert "70.00" in page.inner_text("#result_list")
+    page.click("#result_list a:text('dora@example.com')")
+    page.wait_for_selector("#ledger")
+    ledger = page.inner_text("#ledger")
+    assert "Welcome back: outage on the 3rd" in ledger
+    assert "carla@example.com" in ledger
+    page.screenshot(path=str(ARTIFACTS / "account-ledger.png"), full_page=True)
+    account = CreditAccount.objects.get(user=customer)
+    assert account.balance == Decimal("70.00")
+    grant = account.entries.order_by("-id").first()
+    assert (grant.kind, grant.amount, grant.actor_id) == (
+        EntryKind.GRANT,
+        Decimal("50.00"),
+        credit_admin.pk,
+    )
+    context.close()
+
+    # given a billing super admin on the migrations list
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, live_server.url, super_admin.username)
+    page.goto(f"{live_server.url}/admin/migrations_app/usermigration/?q=eve%40example.com")
+    page.wait_for_selector("#result_list")
+    assert "Completed" in page.inner_text("#result_list")
+
+    # when they roll back the migrated user, after the confirmation page
+    page.check("#result_list tbody tr input.action-select")
+    page.select_option("select[name=action]", "roll_back")
+    page.click("button[name=index]")
+    page.wait_for_selector("#rollback-lines")
+    lines = page.inner_text("#rollback-lines")
+    assert "eve@example.com" in lines
+    assert "25.00" in lines
+    page.screenshot(path=str(ARTIFACTS / "rollback-confirmation.png"), full_page=True)
+    page.fill("#id_reason", "Customer stays on the legacy plan")
+    page.click("input[type=submit][value='Yes, roll back']")
+
+    # then the status changes
+    page.wait_for_selector(".messagelist")
+    assert "Rolled back eve@example.com (usd_balance): 25.00 credits reversed." in (
+        page.inner_text(".messagelist")
+    )
+    assert "Rolled back" in page.inner_text("#result_list")
+    assert UserMigration.objects.get(user=migrated).status == MigrationStatus.ROLLED_BACK
+
+    # and the dashboard, linked from the admin index, shows it
+    page.goto(f"{live_server.url}/admin/")
+    page.click("a:text('Migration dashboard')")
+    page.wait_for_selector("#status-chart svg")
+    assert "usd_balance" in page.inner_text("#counts-by-source")
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    context.close()

@@ -1,0 +1,90 @@
+"""Approvals under concurrency on PostgreSQL: approvers in real threads, each with its own
+connection, race on one request; the row lock on the request makes exactly one entry."""
+
+from decimal import Decimal
+
+import pytest
+
+from credits.exceptions import ApprovalDecided
+from credits.models import ApprovalStatus, CreditAccount, CreditApprovalRequest, EntryKind
+from credits.selectors import ledger_sum
+from credits.services import (
+    credit_account_open,
+    credit_approval_approve,
+    credit_approval_reject,
+    credit_staff_grant,
+)
+from tests.credits.test_concurrency import run_in_threads
+from tests.factories import SuperAdminFactory, UserFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+THREADS = 8
+
+
+@pytest.fixture
+def pending():
+    account = credit_account_open(user=UserFactory())
+    return credit_staff_grant(
+        account=account,
+        amount=Decimal("6000.00"),
+        idempotency_key="big-grant",
+        actor=SuperAdminFactory(),
+        reason="Enterprise contract",
+    )
+
+
+def test_concurrent_approvals_write_one_entry(pending):
+    # given 8 other super admins approving at once
+    approvers = [SuperAdminFactory() for _ in range(THREADS)]
+
+    def approve(index):
+        request = CreditApprovalRequest.objects.get(pk=pending.pk)
+        return credit_approval_approve(approval=request, actor=approvers[index]).pk
+
+    # when
+    results, errors = run_in_threads(approve, THREADS)
+
+    # then
+    assert errors == []
+    assert len(set(results)) == 1
+    account = CreditAccount.objects.get(pk=pending.account_id)
+    assert account.balance == Decimal("6000.00") == ledger_sum(account=account)
+    assert account.entries.filter(kind=EntryKind.GRANT).count() == 1
+    pending.refresh_from_db()
+    assert pending.status == ApprovalStatus.APPROVED
+    assert pending.entry_id == results[0]
+
+
+def test_approval_racing_rejection_decides_once(pending):
+    # given half the threads approve and half reject
+    deciders = [SuperAdminFactory() for _ in range(THREADS)]
+
+    def decide(index):
+        request = CreditApprovalRequest.objects.get(pk=pending.pk)
+        try:
+            if index % 2:
+                credit_approval_approve(approval=request, actor=deciders[index])
+                return "approved"
+            credit_approval_reject(approval=request, actor=deciders[index])
+            return "rejected"
+        except ApprovalDecided:
+            return "refused"
+
+    # when
+    results, errors = run_in_threads(decide, THREADS)
+
+    # then
+    assert errors == []
+    pending.refresh_from_db()
+    account = CreditAccount.objects.get(pk=pending.account_id)
+    if pending.status == ApprovalStatus.APPROVED:
+        assert sorted(set(results)) == ["approved", "refused"]
+        assert account.balance == Decimal("6000.00")
+        assert account.entries.count() == 1
+    else:
+        assert pending.status == ApprovalStatus.REJECTED
+        assert sorted(set(results)) == ["refused", "rejected"]
+        assert account.balance == Decimal("0.00")
+        assert account.entries.count() == 0
+    assert results.count("refused") == THREADS // 2
