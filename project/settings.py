@@ -220,6 +220,7 @@ CREDITS_MIGRATION_SOURCES = env.list(
     "CREDITS_MIGRATION_SOURCES", default=["user_fields", "usd_balance"]
 )
 CREDITS_MIGRATION_BATCH_SIZE = env.int("CREDITS_MIGRATION_BATCH_SIZE", default=500)
+CREDITS_MIGRATION_WORKERS = env.int("CREDITS_MIGRATION_WORKERS", default=2)
 # Credits are quantized to 0.01 with this decimal rounding mode; the remainder is kept.
 CREDITS_ROUNDING = env.str("CREDITS_ROUNDING", default="ROUND_HALF_EVEN")
 CREDITS_RATE_LIMIT_BASE_GRANT = env_decimal("CREDITS_RATE_LIMIT_BASE_GRANT", default="20")

@@ -31,6 +31,7 @@ from credits.models import CreditAccount, EntryKind
 from credits.services import BatchEntry, credit_post_batch
 from migrations_app.engine.bulk import insert_for_users
 from migrations_app.engine.databases import unit_of_work
+from migrations_app.engine.parallel import run_in_order
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
@@ -48,6 +49,8 @@ class Selection:
     user_ids: list[int] | None = None
     percent: Decimal = Decimal(100)
     batch_size: int = field(default_factory=lambda: settings.CREDITS_MIGRATION_BATCH_SIZE)
+    # Batches in flight at once on PostgreSQL (see engine/parallel.py); 1 runs them in turn.
+    workers: int = field(default_factory=lambda: settings.CREDITS_MIGRATION_WORKERS)
     # Users named with --user are migrated again after a rollback; a run over everyone leaves
     # users that staff rolled back alone.
     include_rolled_back: bool = False
@@ -150,12 +153,19 @@ def execute(
     run: MigrationRun,
     on_user: OnUser | None = None,
 ) -> Report:
-    """Migrate every selected user of each source, a batch per transaction."""
+    """Migrate every selected user of each source, a batch per transaction, `selection.workers`
+    batches at a time."""
     report = Report(mode="execute", sources=sources, run_id=run.pk)
     for name in sources:
         source = get_source(name)
-        for user_ids in selection.batches(source):
-            batch = migrate_batch(source, user_ids, context, selection, run)
+        batches = run_in_order(
+            lambda user_ids, source=source: migrate_batch(
+                source, user_ids, context, selection, run
+            ),
+            selection.batches(source),
+            workers=selection.workers,
+        )
+        for batch in batches:
             for outcome in batch.outcomes:
                 report.add(outcome)
                 if on_user:

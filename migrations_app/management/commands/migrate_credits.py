@@ -29,6 +29,8 @@ MODES = ("analyze", "dry_run", "execute", "verify", "rollback", "status")
 LINES_WITHOUT_VERBOSE = 20
 USAGE = 2
 RATE_PLACES = 6
+# More batches in flight than this only queue on the database.
+MAX_WORKERS = 16
 
 
 def usage_error(message: str) -> CommandError:
@@ -75,6 +77,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--all", action="store_true", help="With --rollback: every user.")
         parser.add_argument("--batch-size", type=int, default=settings.CREDITS_MIGRATION_BATCH_SIZE)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.CREDITS_MIGRATION_WORKERS,
+            help="Batches migrated at once on PostgreSQL, each on its own connection "
+            "(1: one after another; SQLite always runs them one after another).",
+        )
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument("--keep-legacy", action="store_true", help="Leave legacy values.")
         parser.add_argument("--verbose", action="store_true", help="A line for every user.")
@@ -103,6 +112,8 @@ class Command(BaseCommand):
         user_ids = self._users(options["users"]) if options["users"] else None
         if options["batch_size"] < 1:
             raise usage_error("--batch-size must be at least 1.")
+        if not 1 <= options["workers"] <= MAX_WORKERS:
+            raise usage_error(f"--workers must be between 1 and {MAX_WORKERS}.")
         if mode == "rollback" and user_ids is None and not options["all"]:
             raise usage_error("--rollback needs --user ID|EMAIL (repeatable) or --all.")
         if options["all"] and mode != "rollback":
@@ -119,6 +130,7 @@ class Command(BaseCommand):
             user_ids=user_ids,
             percent=percent,
             batch_size=options["batch_size"],
+            workers=options["workers"],
             include_rolled_back=user_ids is not None,
         )
         parameters = {
@@ -126,6 +138,7 @@ class Command(BaseCommand):
             "percent": str(percent),
             "users": user_ids,
             "batch_size": options["batch_size"],
+            "workers": options["workers"],
             "keep_legacy": options["keep_legacy"],
             "notify": not options["no_notify"],
         }
@@ -384,7 +397,7 @@ class Command(BaseCommand):
             rates = ", ".join(f"{k}={v}" for k, v in parameters["rates"].items())
             self._line(
                 f"rates: {rates}; percent: {parameters['percent']}; "
-                f"batch size: {parameters['batch_size']}"
+                f"batch size: {parameters['batch_size']}; workers: {parameters['workers']}"
                 + ("; keeping legacy values" if parameters["keep_legacy"] else "")
             )
         self._printed_lines = 0
