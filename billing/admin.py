@@ -1,10 +1,15 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
+from billing.exceptions import BillingError
 from billing.models import CreditPack, PlanPrice, StripeEventIssue, UserProfile
 from billing.services import user_provision
+from billing.stripe.refunds import billing_staff_refund
 from billing.stripe.services import stripe_issues_resolve
+from credits.admin import STAFF_ACTIONS, CreditAccountAdmin, StaffAmountForm
+from credits.models import CreditAccount, EntryKind
 
 
 @admin.register(UserProfile)
@@ -106,3 +111,52 @@ class StripeEventIssueAdmin(admin.ModelAdmin):
             issue_ids=list(queryset.values_list("pk", flat=True)), actor=request.user
         )
         self.message_user(request, f"{resolved} issue(s) marked resolved.")
+
+
+# --- credit accounts: the refund action may give the money back through Stripe ------------
+
+
+class StaffRefundForm(StaffAmountForm):
+    stripe_refund = forms.BooleanField(
+        required=False,
+        label="Also refund the payment through Stripe",
+        help_text="Gives the customer's money back for a credit pack purchase, then takes its "
+        "credits off. Up to the approval threshold only.",
+    )
+    payment_intent_id = forms.CharField(
+        required=False,
+        max_length=255,
+        label="Payment intent",
+        help_text="The purchase's Stripe payment intent (pi_...), shown on its ledger entry.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("stripe_refund") and not data.get("payment_intent_id", "").strip():
+            self.add_error("payment_intent_id", "A Stripe refund needs the payment intent.")
+        return data
+
+    def service_arguments(self) -> dict:
+        return {
+            "stripe_refund": self.cleaned_data["stripe_refund"],
+            "payment_intent_id": self.cleaned_data["payment_intent_id"].strip(),
+        }
+
+
+admin.site.unregister(CreditAccount)
+
+
+@admin.register(CreditAccount)
+class BillingCreditAccountAdmin(CreditAccountAdmin):
+    """The ledger's account admin, with billing's refund (optionally through Stripe)."""
+
+    staff_actions = {
+        **STAFF_ACTIONS,
+        EntryKind.REFUND: (
+            STAFF_ACTIONS[EntryKind.REFUND][0],
+            STAFF_ACTIONS[EntryKind.REFUND][1],
+            StaffRefundForm,
+            billing_staff_refund,
+        ),
+    }
+    staff_errors = (BillingError,)

@@ -78,6 +78,10 @@ class StaffAmountForm(forms.Form):
     )
     submission_key = forms.UUIDField(widget=forms.HiddenInput)
 
+    def service_arguments(self) -> dict:
+        """Arguments of the service beyond account, amount, key, actor and reason."""
+        return {}
+
 
 class StaffAdjustForm(StaffAmountForm):
     amount = forms.DecimalField(
@@ -169,6 +173,10 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     fields = readonly_fields
     actions = ["grant_credits", "refund_credits", "adjust_credits"]
+    # (title, message, form, service) per kind; billing's admin extends the refund with Stripe.
+    staff_actions = STAFF_ACTIONS
+    # Errors of other apps' services that the actions report per account like CreditError.
+    staff_errors: tuple[type[Exception], ...] = ()
     change_form_template = "admin/credits/creditaccount/change_form.html"
 
     @admin.display(description="email", ordering="user__email")
@@ -208,12 +216,12 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return self._staff_action(request, queryset, EntryKind.ADJUSTMENT, "adjust_credits")
 
     def _staff_action(self, request, queryset, kind, action):
-        title, done, form_class, service = STAFF_ACTIONS[kind]
+        title, done, form_class, service = self.staff_actions[kind]
         accounts = list(queryset.select_related("user__profile").order_by("pk"))
         if "apply" in request.POST:
             form = form_class(request.POST)
             if form.is_valid():
-                self._apply(request, accounts, kind, form.cleaned_data, done, service)
+                self._apply(request, accounts, kind, form, done, service)
                 return None  # back to the changelist, messages on top
             self.message_user(
                 request, "Nothing was written: correct the errors below.", messages.ERROR
@@ -236,8 +244,9 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/credits/creditaccount/staff_action.html", context)
 
-    def _apply(self, request, accounts, kind, data, done, service):
+    def _apply(self, request, accounts, kind, form, done, service):
         # Messages never start with an email: the admin capitalises a message's first letter.
+        data = form.cleaned_data
         for account in accounts:
             email = account.user.email or account.user.get_username()
             try:
@@ -247,8 +256,9 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     idempotency_key=admin_idempotency_key(kind, data["submission_key"], account),
                     actor=request.user,
                     reason=data["reason"],
+                    **form.service_arguments(),
                 )
-            except CreditError as error:
+            except (CreditError, *self.staff_errors) as error:
                 self.message_user(request, f"Nothing written for {email}: {error.message}", "error")
                 continue
             if isinstance(result, CreditApprovalRequest):

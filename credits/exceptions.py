@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     OVER_LIMIT = "over_limit"
     SELF_APPROVAL = "self_approval"
     APPROVAL_DECIDED = "approval_decided"
+    APPROVAL_REQUIRED = "approval_required"
 
 
 class CreditError(Exception):
@@ -83,6 +84,15 @@ class LedgerEntryImmutable(CreditError):
 class StaffPermissionDenied(CreditError):
     code = ErrorCode.PERMISSION_DENIED
     message = "You do not have the permission for this credit operation."
+    status_code = 403
+
+
+class ApprovalRequired(CreditError):
+    code = ErrorCode.APPROVAL_REQUIRED
+    message = (
+        "The amount is above the approval threshold (CREDITS_APPROVAL_THRESHOLD) and this "
+        "operation cannot wait for a second staff member's approval."
+    )
     status_code = 403
 
 

@@ -22,8 +22,8 @@ from djstripe.settings import djstripe_settings
 from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRefundFailed
 from billing.stripe.services import lock_account, purchase_for_payment, refunded_for_payment
 from credits.exceptions import InsufficientCredits, InvalidAmount, ReasonRequired
-from credits.models import CENT, CreditAccount, CreditTransaction
-from credits.services import credit_refund
+from credits.models import CENT, CreditAccount, CreditApprovalRequest, CreditTransaction, EntryKind
+from credits.services import credit_refund, credit_staff_authorize, credit_staff_refund
 
 STRIPE_REFUND_SOURCE = "stripe_refund"
 
@@ -114,3 +114,42 @@ def stripe_refund_credits(
                 "purchase_entry_id": purchase.pk,
             },
         )
+
+
+def billing_staff_refund(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    idempotency_key: str,
+    actor: AbstractBaseUser,
+    reason: str,
+    stripe_refund: bool = False,
+    payment_intent_id: str = "",
+) -> CreditTransaction | CreditApprovalRequest:
+    """Refund credits as staff; with stripe_refund, give the purchase's money back too.
+
+    Without Stripe it is `credit_staff_refund` (limits, and approval above the threshold). With
+    Stripe the same roles and limits apply first, but above the approval threshold it is
+    refused: the money would leave before anyone approved it.
+    """
+    if not stripe_refund:
+        return credit_staff_refund(
+            account=account,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            reason=reason,
+        )
+    if not payment_intent_id:
+        raise PaymentNotFound("A Stripe refund needs the purchase's payment intent id.")
+    credit_staff_authorize(
+        actor=actor, kind=EntryKind.REFUND, amount=_credits(amount), reason=reason
+    )
+    return stripe_refund_credits(
+        account=account,
+        amount=amount,
+        payment_intent_id=payment_intent_id,
+        actor=actor,
+        reason=reason,
+        idempotency_key=idempotency_key,
+    )

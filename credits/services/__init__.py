@@ -31,6 +31,7 @@ from credits.services.staff import (
     credit_approval_approve,
     credit_approval_reject,
     credit_staff_adjust,
+    credit_staff_authorize,
     credit_staff_grant,
     credit_staff_refund,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "credit_reverse",
     "credit_spend",
     "credit_staff_adjust",
+    "credit_staff_authorize",
     "credit_staff_grant",
     "credit_staff_refund",
 ]

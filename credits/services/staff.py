@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from credits.exceptions import (
     ApprovalDecided,
+    ApprovalRequired,
     IdempotencyConflict,
     OverLimit,
     ReasonRequired,
@@ -162,6 +163,25 @@ def credit_approval_reject(
         locked.save(update_fields=["status", "decided_by", "decided_at"])
     _copy_decision(locked, approval)
     return locked
+
+
+def credit_staff_authorize(
+    *, actor: AbstractBaseUser, kind: str, amount: Decimal, reason: str
+) -> None:
+    """Check a staff operation that happens at once or not at all (a refund through Stripe).
+
+    The same rules as the operations above (permission, reason, limit per action), except that
+    above the approval threshold it is refused (`ApprovalRequired`) rather than queued, since
+    money that leaves through Stripe cannot wait for an approval.
+    """
+    what = str(EntryKind(kind).label).lower()
+    _check_actor(actor, what)
+    _check_reason(reason, what)
+    _authorize(actor, kind, amount)
+    if abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD:
+        raise ApprovalRequired(
+            threshold=str(settings.CREDITS_APPROVAL_THRESHOLD), amount=str(abs(amount))
+        )
 
 
 def approval_entry_key(approval: CreditApprovalRequest) -> str:

@@ -5,23 +5,42 @@ refund per idempotency key, the same refund again for a repeated key.
 """
 
 import json
+import uuid
 from decimal import Decimal
 from unittest import mock
 from urllib.parse import parse_qsl
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import OperationalError
+from django.test import Client
+from django.urls import reverse
 
 from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRefundFailed
 from billing.models import UserProfile
-from billing.stripe.refunds import stripe_idempotency_key, stripe_refund_credits
+from billing.stripe.refunds import (
+    billing_staff_refund,
+    stripe_idempotency_key,
+    stripe_refund_credits,
+)
 from billing.stripe.services import stripe_checkout_paid
-from credits.exceptions import InsufficientCredits, ReasonRequired
+from credits.exceptions import (
+    ApprovalRequired,
+    InsufficientCredits,
+    ReasonRequired,
+    StaffPermissionDenied,
+)
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from credits.services import credit_spend
 from tests.billing import stripe_events
-from tests.factories import CreditPackFactory, ProvisionedUserFactory
+from tests.factories import (
+    CreditAdminFactory,
+    CreditPackFactory,
+    ProvisionedUserFactory,
+    StaffUserFactory,
+    SuperAdminFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -268,3 +287,128 @@ def test_stripes_refund_event_afterwards_takes_nothing_more(
     account.refresh_from_db()
     assert account.balance == Decimal("0.00")
     assert refund_entries(account).count() == 1
+
+
+# --- staff refunds: the roles first, then Stripe (billing_staff_refund, and the admin) -----
+
+
+def staff_refund(account, actor, amount="40.00", key="staff:1", **kwargs):
+    return billing_staff_refund(
+        account=account,
+        amount=Decimal(amount),
+        idempotency_key=key,
+        actor=actor,
+        reason="Customer asked",
+        **kwargs,
+    )
+
+
+def test_a_super_admin_refunds_through_stripe(account, purchase, stripe_api):
+    # given
+    admin_user = SuperAdminFactory()
+    # when
+    entry = staff_refund(account, admin_user, stripe_refund=True, payment_intent_id="pi_bought")
+    # then
+    assert len(stripe_api.requests) == 1
+    assert entry.metadata["stripe_refund_id"] == "re_test_1"
+    assert entry.actor == admin_user
+    account.refresh_from_db()
+    assert account.balance == Decimal("60.00")
+
+
+@pytest.mark.parametrize(
+    ("make_actor", "error"),
+    [
+        (lambda: CreditAdminFactory(), StaffPermissionDenied),  # no refund permission
+        (lambda: StaffUserFactory(), StaffPermissionDenied),
+    ],
+    ids=["credit-admin", "staff-without-permissions"],
+)
+def test_a_stripe_refund_without_the_role_is_refused_before_stripe(
+    account, purchase, stripe_api, make_actor, error
+):
+    # given
+    entries = CreditTransaction.objects.count()
+    # when / then
+    with pytest.raises(error):
+        staff_refund(account, make_actor(), stripe_refund=True, payment_intent_id="pi_bought")
+    assert stripe_api.requests == []
+    assert CreditTransaction.objects.count() == entries
+
+
+def test_a_stripe_refund_above_the_approval_threshold_is_refused(
+    account, purchase, stripe_api, settings
+):
+    # given: money through Stripe cannot wait for a second person's approval
+    settings.CREDITS_APPROVAL_THRESHOLD = Decimal("30.00")
+    entries = CreditTransaction.objects.count()
+    # when / then
+    with pytest.raises(ApprovalRequired):
+        staff_refund(
+            account, SuperAdminFactory(), stripe_refund=True, payment_intent_id="pi_bought"
+        )
+    assert stripe_api.requests == []
+    assert CreditTransaction.objects.count() == entries
+
+
+def test_a_staff_refund_without_stripe_only_touches_the_ledger(account, purchase, stripe_api):
+    # when
+    entry = staff_refund(account, SuperAdminFactory())
+    # then
+    assert stripe_api.requests == []
+    assert "stripe_refund_id" not in entry.metadata
+    assert entry.amount == Decimal("-40.00")
+
+
+def test_the_admin_refund_action_refunds_through_stripe(account, purchase, stripe_api):
+    # given
+    client = Client()
+    client.force_login(SuperAdminFactory())
+    url = reverse("admin:credits_creditaccount_changelist")
+    form = {"action": "refund_credits", ACTION_CHECKBOX_NAME: [account.pk], "index": 0}
+    key = str(uuid.uuid4())
+    # when
+    response = client.post(
+        url,
+        {
+            **form,
+            "apply": "1",
+            "amount": "25.00",
+            "reason": "Duplicate purchase",
+            "submission_key": key,
+            "stripe_refund": "on",
+            "payment_intent_id": "pi_bought",
+        },
+    )
+    # then
+    assert response.status_code == 302
+    entry = CreditTransaction.objects.get(account=account, kind=EntryKind.REFUND)
+    assert entry.metadata["stripe_refund_id"] == "re_test_1"
+    assert entry.reason == "Duplicate purchase"
+    assert stripe_api.requests[0][1]["amount"] == "250"
+
+
+def test_the_admin_refund_form_needs_the_payment_intent_for_stripe(account, purchase, stripe_api):
+    # given
+    client = Client()
+    client.force_login(SuperAdminFactory())
+    entries = CreditTransaction.objects.count()
+    # when
+    response = client.post(
+        reverse("admin:credits_creditaccount_changelist"),
+        {
+            "action": "refund_credits",
+            ACTION_CHECKBOX_NAME: [account.pk],
+            "index": 0,
+            "apply": "1",
+            "amount": "25.00",
+            "reason": "Duplicate purchase",
+            "submission_key": str(uuid.uuid4()),
+            "stripe_refund": "on",
+        },
+    )
+    # then
+    assert response.status_code == 200
+    assert "A Stripe refund needs the payment intent." in response.content.decode()
+    assert stripe_api.requests == []
+    assert CreditTransaction.objects.count() == entries
