@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from credits.exceptions import DomainError
+
 
 class BillingErrorCode(StrEnum):
     PAYMENT_NOT_FOUND = "payment_not_found"
@@ -9,15 +11,9 @@ class BillingErrorCode(StrEnum):
     STRIPE_REFUND_FAILED = "stripe_refund_failed"
 
 
-class BillingError(Exception):
+class BillingError(DomainError):
     code: BillingErrorCode
     message: str = "The billing operation failed."
-    status_code = 400
-
-    def __init__(self, message: str | None = None, **details):
-        self.message = message or self.message
-        self.details = details
-        super().__init__(self.message)
 
 
 class PaymentNotFound(BillingError):

@@ -20,15 +20,25 @@ class ErrorCode(StrEnum):
     APPROVAL_REQUIRED = "approval_required"
 
 
-class CreditError(Exception):
-    code: ErrorCode
-    message: str = "The credit operation failed."
+class DomainError(Exception):
+    """An error the API answers in its error shape: a stable code, a message, details, a status.
+
+    The ledger's errors derive from it here, other apps' (billing) from it too, so the one
+    exception handler (credits.api.errors) answers all of them alike."""
+
+    code: str
+    message: str = "The operation failed."
     status_code = 400
 
     def __init__(self, message: str | None = None, **details):
         self.message = message or self.message
         self.details = details
         super().__init__(self.message)
+
+
+class CreditError(DomainError):
+    code: ErrorCode
+    message: str = "The credit operation failed."
 
 
 class InsufficientCredits(CreditError):

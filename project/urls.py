@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing.api import BalanceApi
+from billing.staff_api import StaffAdjustApi, StaffRefundApi
 from project.views import healthz
 
 urlpatterns = [
@@ -9,6 +10,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/credits/balance/", BalanceApi.as_view(), name="credits-balance"),
     path("api/credits/", include("credits.api.urls")),
+    path("api/admin/billing/credits/adjust", StaffAdjustApi.as_view(), name="staff-credits-adjust"),
+    path("api/admin/billing/refund", StaffRefundApi.as_view(), name="staff-refund"),
     # Stripe webhooks: /stripe/webhook/<WebhookEndpoint.djstripe_uuid>/ (see README).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]

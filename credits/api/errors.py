@@ -2,8 +2,8 @@
 
     {"error": {"code": "insufficient_credits", "message": "...", "details": {...}}}
 
-DRF's own exceptions keep their status codes and gain a code; domain errors from
-`credits.exceptions` map to their own status and code.
+DRF's own exceptions keep their status codes and gain a code; domain errors
+(`credits.exceptions.DomainError`: the ledger's, billing's) map to their own status and code.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -12,7 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from credits.exceptions import CreditError
+from credits.exceptions import DomainError
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
@@ -20,7 +20,7 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, CreditError):
+    if isinstance(exc, DomainError):
         return Response(error_body(str(exc.code), exc.message, exc.details), status=exc.status_code)
     # Django's own 404 and 403 become DRF's, as DRF's handler would do, so they get a code.
     if isinstance(exc, Http404):

@@ -1,0 +1,172 @@
+"""Staff endpoints that change a customer's credits: adjust and refund.
+
+Thin: parse, call the staff services, render. The roles and limits are the services' (the
+admin's actions call the same ones): a permission or limit refusal is a 403 in the error shape,
+and above the approval threshold the answer is 202 with a pending approval request instead of
+an entry. Every write carries an idempotency key (the body's `idempotency_key` or the
+`Idempotency-Key` header), scoped to the staff member, so a retried request writes once.
+"""
+
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.stripe.refunds import billing_staff_refund
+from credits.api.serializers import EntryOutputSerializer
+from credits.exceptions import AccountNotFound
+from credits.models import CreditApprovalRequest, CreditTransaction
+from credits.selectors import credit_account_for_user
+from credits.services import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT, credit_staff_adjust
+
+KEY_HEADER = "Idempotency-Key"
+
+
+def staff_idempotency_key(actor, action: str, client_key: str) -> str:
+    return f"staff-api:{actor.pk}:{action}:{client_key}"
+
+
+class StaffWriteInputSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1)
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT
+    )
+    reason = serializers.CharField(max_length=1000)
+    idempotency_key = serializers.CharField(
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH - 64,
+        required=False,
+        help_text=f"Or the {KEY_HEADER} header; one of them is required.",
+    )
+
+    def validate(self, data):
+        header = self.context["request"].headers.get(KEY_HEADER, "").strip()
+        key = data.get("idempotency_key", "").strip() or header
+        if not key:
+            raise serializers.ValidationError(
+                {"idempotency_key": [f"Send an idempotency_key or the {KEY_HEADER} header."]}
+            )
+        data["idempotency_key"] = key
+        return data
+
+
+class AdjustInputSerializer(StaffWriteInputSerializer):
+    def validate_amount(self, amount):
+        if amount == 0:
+            raise serializers.ValidationError("An adjustment must not be zero.")
+        return amount
+
+
+class RefundInputSerializer(StaffWriteInputSerializer):
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_AMOUNT
+    )
+    stripe_refund = serializers.BooleanField(default=False)
+    payment_intent_id = serializers.CharField(max_length=255, required=False, default="")
+
+    def validate(self, data):
+        data = super().validate(data)
+        if data["stripe_refund"] and not data["payment_intent_id"].strip():
+            raise serializers.ValidationError(
+                {"payment_intent_id": ["A Stripe refund needs the payment intent."]}
+            )
+        return data
+
+
+class ApprovalRequestOutputSerializer(serializers.ModelSerializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+
+    class Meta:
+        model = CreditApprovalRequest
+        fields = ["id", "kind", "amount", "reason", "status", "requested_at"]
+
+
+class StaffWriteOutputSerializer(serializers.Serializer):
+    transaction = EntryOutputSerializer(required=False)
+    approval_request = ApprovalRequestOutputSerializer(required=False)
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+
+
+def _account_of(user_id: int):
+    user = get_user_model().objects.filter(pk=user_id).first()
+    account = credit_account_for_user(user=user) if user is not None else None
+    if account is None:
+        raise AccountNotFound(user_id=user_id)
+    return account
+
+
+def _render(result, account) -> Response:
+    account.refresh_from_db(fields=["balance"])
+    if isinstance(result, CreditTransaction):
+        body = {"transaction": result, "balance": account.balance}
+        code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
+    else:
+        body = {"approval_request": result, "balance": account.balance}
+        code = status.HTTP_202_ACCEPTED
+    return Response(StaffWriteOutputSerializer(body).data, status=code)
+
+
+KEY_PARAMETER = OpenApiParameter(
+    KEY_HEADER, str, OpenApiParameter.HEADER, required=False, description="The write's key."
+)
+
+
+class StaffAdjustApi(APIView):
+    permission_classes = [IsAdminUser]
+    throttle_scope = "staff"
+
+    @extend_schema(
+        request=AdjustInputSerializer,
+        parameters=[KEY_PARAMETER],
+        responses={
+            201: StaffWriteOutputSerializer,
+            200: StaffWriteOutputSerializer,
+            202: StaffWriteOutputSerializer,
+        },
+    )
+    def post(self, request):
+        serializer = AdjustInputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        account = _account_of(data["user_id"])
+        result = credit_staff_adjust(
+            account=account,
+            amount=data["amount"],
+            idempotency_key=staff_idempotency_key(request.user, "adjust", data["idempotency_key"]),
+            actor=request.user,
+            reason=data["reason"],
+        )
+        return _render(result, account)
+
+
+class StaffRefundApi(APIView):
+    permission_classes = [IsAdminUser]
+    throttle_scope = "staff"
+
+    @extend_schema(
+        request=RefundInputSerializer,
+        parameters=[KEY_PARAMETER],
+        responses={
+            201: StaffWriteOutputSerializer,
+            200: StaffWriteOutputSerializer,
+            202: StaffWriteOutputSerializer,
+        },
+    )
+    def post(self, request):
+        serializer = RefundInputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        account = _account_of(data["user_id"])
+        result = billing_staff_refund(
+            account=account,
+            amount=data["amount"],
+            idempotency_key=staff_idempotency_key(request.user, "refund", data["idempotency_key"]),
+            actor=request.user,
+            reason=data["reason"],
+            stripe_refund=data["stripe_refund"],
+            payment_intent_id=data["payment_intent_id"].strip(),
+        )
+        return _render(result, account)

@@ -1,0 +1,234 @@
+"""Staff API: POST /api/admin/billing/credits/adjust and /api/admin/billing/refund.
+
+The same roles and limits as the admin's actions (the services hold them); every refusal is a
+4xx in the error shape with nothing written.
+"""
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from credits.models import CreditApprovalRequest, CreditTransaction, EntryKind
+from tests.factories import (
+    CreditAdminFactory,
+    ProvisionedUserFactory,
+    StaffUserFactory,
+    SuperAdminFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ADJUST = "/api/admin/billing/credits/adjust"
+REFUND = "/api/admin/billing/refund"
+
+
+@pytest.fixture
+def customer():
+    """A signed-up user holding the 20.00 signup grant."""
+    return ProvisionedUserFactory(email="customer@example.com")
+
+
+def client_for(user):
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+def state(customer):
+    account = customer.credit_account
+    account.refresh_from_db()
+    return account.balance, CreditTransaction.objects.count(), CreditApprovalRequest.objects.count()
+
+
+def test_a_credit_admin_adjusts_within_the_limit(customer):
+    # given
+    admin_user = CreditAdminFactory()
+    # when
+    response = client_for(admin_user).post(
+        ADJUST,
+        {"user_id": customer.pk, "amount": "15.50", "reason": "Goodwill", "idempotency_key": "a1"},
+        format="json",
+    )
+    # then
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["balance"] == "35.50"
+    assert body["transaction"]["amount"] == "15.50"
+    entry = CreditTransaction.objects.get(pk=body["transaction"]["id"])
+    assert (entry.kind, entry.actor, entry.reason) == (EntryKind.ADJUSTMENT, admin_user, "Goodwill")
+
+
+def test_a_replayed_adjustment_writes_once(customer):
+    # given
+    client = client_for(CreditAdminFactory())
+    payload = {"user_id": customer.pk, "amount": "-5.00", "reason": "Correction"}
+    first = client.post(ADJUST, payload, format="json", headers={"Idempotency-Key": "k1"})
+    # when
+    again = client.post(ADJUST, payload, format="json", headers={"Idempotency-Key": "k1"})
+    # then
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["transaction"]["id"] == first.json()["transaction"]["id"]
+    assert state(customer)[:2] == (Decimal("15.00"), 2)
+
+
+def test_an_adjustment_above_the_threshold_waits_for_approval(customer, settings):
+    # given
+    settings.CREDITS_APPROVAL_THRESHOLD = Decimal("100")
+    # when
+    response = client_for(SuperAdminFactory()).post(
+        ADJUST,
+        {"user_id": customer.pk, "amount": "150.00", "reason": "Big", "idempotency_key": "b"},
+        format="json",
+    )
+    # then
+    assert response.status_code == 202
+    assert response.json()["approval_request"]["status"] == "pending"
+    assert state(customer) == (Decimal("20.00"), 1, 1)
+
+
+def test_a_super_admin_refunds_on_the_ledger(customer):
+    # when
+    response = client_for(SuperAdminFactory()).post(
+        REFUND,
+        {"user_id": customer.pk, "amount": "7.25", "reason": "Asked", "idempotency_key": "r"},
+        format="json",
+    )
+    # then
+    assert response.status_code == 201, response.json()
+    assert response.json()["balance"] == "12.75"
+    assert response.json()["transaction"]["kind"] == "refund"
+
+
+def _error(response):
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    return body["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    ("make_user", "url", "payload", "status", "code"),
+    [
+        (
+            CreditAdminFactory,
+            REFUND,
+            {"amount": "1.00", "reason": "r", "idempotency_key": "x"},
+            403,
+            "permission_denied",
+        ),
+        (
+            CreditAdminFactory,
+            ADJUST,
+            {"amount": "1000.01", "reason": "r", "idempotency_key": "x"},
+            403,
+            "over_limit",
+        ),
+        (
+            lambda: ProvisionedUserFactory(),
+            ADJUST,
+            {"amount": "1.00", "reason": "r", "idempotency_key": "x"},
+            403,
+            "permission_denied",
+        ),
+        (
+            StaffUserFactory,
+            ADJUST,
+            {"amount": "1.00", "reason": "r", "idempotency_key": "x"},
+            403,
+            "permission_denied",
+        ),
+        (
+            SuperAdminFactory,
+            ADJUST,
+            {"amount": "0", "reason": "r", "idempotency_key": "x"},
+            400,
+            "invalid",
+        ),
+        (
+            SuperAdminFactory,
+            ADJUST,
+            {"amount": "abc", "reason": "r", "idempotency_key": "x"},
+            400,
+            "invalid",
+        ),
+        (
+            SuperAdminFactory,
+            ADJUST,
+            {"amount": "1.001", "reason": "r", "idempotency_key": "x"},
+            400,
+            "invalid",
+        ),
+        (
+            SuperAdminFactory,
+            ADJUST,
+            {"amount": "1.00", "reason": "", "idempotency_key": "x"},
+            400,
+            "invalid",
+        ),
+        (SuperAdminFactory, ADJUST, {"amount": "1.00", "reason": "r"}, 400, "invalid"),
+        (
+            SuperAdminFactory,
+            REFUND,
+            {"amount": "-1.00", "reason": "r", "idempotency_key": "x"},
+            400,
+            "invalid",
+        ),
+        (
+            SuperAdminFactory,
+            REFUND,
+            {"amount": "1.00", "reason": "r", "idempotency_key": "x", "stripe_refund": True},
+            400,
+            "invalid",
+        ),
+        (
+            SuperAdminFactory,
+            REFUND,
+            {"amount": "500.00", "reason": "r", "idempotency_key": "x"},
+            402,
+            "insufficient_credits",
+        ),
+    ],
+    ids=[
+        "credit-admin-refund",
+        "credit-admin-over-limit",
+        "customer",
+        "staff-without-permission",
+        "zero",
+        "not-a-number",
+        "three-places",
+        "empty-reason",
+        "no-key",
+        "negative-refund",
+        "stripe-without-payment-intent",
+        "refund-beyond-balance",
+    ],
+)
+def test_bad_requests_are_refused_in_the_error_shape_and_write_nothing(
+    customer, make_user, url, payload, status, code
+):
+    # given
+    client = client_for(make_user())
+    before = state(customer)
+    # when
+    response = client.post(url, {"user_id": customer.pk, **payload}, format="json")
+    # then
+    assert response.status_code == status, response.json()
+    assert _error(response) == code
+    assert state(customer) == before
+
+
+def test_an_unknown_user_is_404(customer):
+    response = client_for(SuperAdminFactory()).post(
+        ADJUST,
+        {"user_id": 999999, "amount": "1.00", "reason": "r", "idempotency_key": "x"},
+        format="json",
+    )
+    assert response.status_code == 404
+    assert _error(response) == "account_not_found"
+
+
+def test_anonymous_is_refused(customer):
+    response = APIClient().post(ADJUST, {}, format="json")
+    assert response.status_code in (401, 403)
+    _error(response)
