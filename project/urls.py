@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
+from migrations_app.staff_summary_api import UserSummaryApi
 from project.views import healthz
 
 urlpatterns = [
@@ -12,6 +13,11 @@ urlpatterns = [
     path("api/credits/", include("credits.api.urls")),
     path("api/admin/billing/credits/adjust", StaffAdjustApi.as_view(), name="staff-credits-adjust"),
     path("api/admin/billing/refund", StaffRefundApi.as_view(), name="staff-refund"),
+    path(
+        "api/admin/billing/user/<int:user_id>/summary",
+        UserSummaryApi.as_view(),
+        name="staff-user-summary",
+    ),
     # Stripe webhooks: /stripe/webhook/<WebhookEndpoint.djstripe_uuid>/ (see README).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]

@@ -232,3 +232,39 @@ def test_anonymous_is_refused(customer):
     response = APIClient().post(ADJUST, {}, format="json")
     assert response.status_code in (401, 403)
     _error(response)
+
+
+def test_the_summary_shows_profile_balance_entries_and_migrations(customer):
+    # given: a migrated user with a spend
+    from credits.services import credit_spend
+    from migrations_app.models import MigrationStatus, UserMigration
+
+    credit_spend(account=customer.credit_account, amount=Decimal("2.50"), idempotency_key="s")
+    UserMigration.objects.create(
+        user=customer,
+        source="usd_balance",
+        status=MigrationStatus.COMPLETED,
+        initial_credits_granted=Decimal("12.00"),
+    )
+    # when
+    response = client_for(CreditAdminFactory()).get(
+        f"/api/admin/billing/user/{customer.pk}/summary"
+    )
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"]["email"] == "customer@example.com"
+    assert body["profile"]["plan"] == "free"
+    assert body["account"]["balance"] == "17.50"
+    assert [entry["amount"] for entry in body["last_entries"]] == ["-2.50", "20.00"]
+    assert body["migrations"][0]["source"] == "usd_balance"
+    assert body["migrations"][0]["initial_credits_granted"] == "12.00"
+
+
+def test_the_summary_is_for_staff_only_and_404s_for_unknown_users(customer):
+    assert _error(client_for(customer).get(f"/api/admin/billing/user/{customer.pk}/summary")) == (
+        "permission_denied"
+    )
+    response = client_for(CreditAdminFactory()).get("/api/admin/billing/user/999999/summary")
+    assert response.status_code == 404
+    assert _error(response) == "not_found"
