@@ -215,6 +215,7 @@ class ApprovalStatus(models.TextChoices):
 
 
 APPROVAL_KINDS = (EntryKind.GRANT, EntryKind.REFUND, EntryKind.ADJUSTMENT)
+APPROVAL_KIND_CHOICES = [(kind.value, kind.label) for kind in APPROVAL_KINDS]
 
 
 class CreditApprovalRequest(models.Model):
@@ -228,9 +229,7 @@ class CreditApprovalRequest(models.Model):
     account = models.ForeignKey(
         CreditAccount, on_delete=models.PROTECT, related_name="approval_requests"
     )
-    kind = models.CharField(
-        max_length=20, choices=[(kind.value, kind.label) for kind in APPROVAL_KINDS]
-    )
+    kind = models.CharField(max_length=20, choices=APPROVAL_KIND_CHOICES)
     # Signed like the entry it asks for: positive for a grant, negative for a refund.
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     reason = models.TextField()

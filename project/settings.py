@@ -182,6 +182,13 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Credit ledger API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name per choice set, where two models' fields share a name ("kind", "status").
+    "ENUM_NAME_OVERRIDES": {
+        "EntryKindEnum": "credits.models.EntryKind",
+        "ApprovalKindEnum": "credits.models.APPROVAL_KIND_CHOICES",
+        "ApprovalStatusEnum": "credits.models.ApprovalStatus",
+        "MigrationStatusEnum": "migrations_app.models.MigrationStatus",
+    },
 }
 
 # --- Stripe (dj-stripe) -------------------------------------------------------------------

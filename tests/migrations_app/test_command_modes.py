@@ -53,7 +53,7 @@ OUTCOME_KEYS = {
     "error",
     "data_mismatch",
 }
-PARAMETER_KEYS = {"rates", "percent", "users", "batch_size", "keep_legacy", "notify"}
+PARAMETER_KEYS = {"rates", "percent", "users", "batch_size", "workers", "keep_legacy", "notify"}
 
 
 class Terminal(io.StringIO):

@@ -15,6 +15,14 @@ AFTER = [("migrations_app", "0003_staff_groups")]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def back_to_the_latest_migrations():
+    """Leave the schema as every later test expects it: all migrations applied."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def migrate_to(targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
