@@ -105,6 +105,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="migrate_credits --batch-size (default: the command's, CREDITS_MIGRATION_BATCH_SIZE)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="migrate_credits --workers: batches in flight at once (default: the command's, "
+        "CREDITS_MIGRATION_WORKERS)",
+    )
     args = parser.parse_args(argv)
     for name in ("users", "small_users", "naive_users"):
         if not 0 < getattr(args, name) <= MAX_USERS:
@@ -115,6 +121,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--seed must be 0 or more")
     if args.batch_size is not None and args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.workers is not None and not 1 <= args.workers <= 16:
+        parser.error("--workers must be between 1 and 16")
     return args
 
 
@@ -374,11 +382,13 @@ def naive_migrate() -> tuple[int, int, float]:
     return migrated, failed, time.perf_counter() - started
 
 
-def engine_arguments(backup_dir: str, batch_size: int | None) -> list[str]:
+def engine_arguments(backup_dir: str, batch_size: int | None, workers: int | None) -> list[str]:
     arguments = ["migrate_credits", "--execute", "--yes", "--source", SOURCE]
     arguments += ["--format", "json", "--backup-dir", backup_dir]
     if batch_size is not None:
         arguments += ["--batch-size", str(batch_size)]
+    if workers is not None:
+        arguments += ["--workers", str(workers)]
     return arguments
 
 
@@ -445,7 +455,7 @@ def engine_scenario(
         backup_dir = tempfile.mkdtemp(prefix="bench_migrate_backup_")
         try:
             progress(f"{label}: migrate_credits --execute")
-            child = run_manage(engine_arguments(backup_dir, args.batch_size), env)
+            child = run_manage(engine_arguments(backup_dir, args.batch_size, args.workers), env)
         finally:
             shutil.rmtree(backup_dir, ignore_errors=True)
         expected_failed = seeding["negative"]
@@ -577,8 +587,10 @@ def run(args: argparse.Namespace, scratch: ScratchDatabases) -> int:
         cursor.execute("SHOW synchronous_commit")
         (synchronous_commit,) = cursor.fetchone()
     batch_size = args.batch_size or settings.CREDITS_MIGRATION_BATCH_SIZE
+    workers = args.workers or settings.CREDITS_MIGRATION_WORKERS
     print(
-        f"bench_migrate: source {SOURCE}; engine batch size {batch_size}; rates USD="
+        f"bench_migrate: source {SOURCE}; engine batch size {batch_size}, {workers} batch "
+        f"worker{'s' if workers > 1 else ''} (connections); rates USD="
         f"{settings.CREDITS_RATE_USD}, UAH={settings.CREDITS_RATE_UAH} "
         f"({settings.CREDITS_ROUNDING}); seed {args.seed}"
     )
@@ -588,9 +600,9 @@ def run(args: argparse.Namespace, scratch: ScratchDatabases) -> int:
     )
     print(
         f"  engine: {args.small_users:,} and {args.users:,} users, each `manage.py "
-        f"{' '.join(engine_arguments('<tmp>', args.batch_size))}` in a child; timed: the "
-        "child's wall clock (start-up and CSV backup included; 'run s' is the MigrationRun's "
-        "own span); peak RSS: the child's ru_maxrss (os.wait4)"
+        f"{' '.join(engine_arguments('<tmp>', args.batch_size, args.workers))}` in a child; "
+        "timed: the child's wall clock (start-up and CSV backup included; 'run s' is the "
+        "MigrationRun's own span); peak RSS: the child's ru_maxrss (os.wait4)"
     )
     print(
         f"PostgreSQL {server_version} (synchronous_commit {synchronous_commit}), a fresh "
