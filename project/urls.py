@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.api import BalanceApi
+from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
 from project.views import healthz
 
 urlpatterns = [
@@ -9,6 +11,11 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/credits/balance/", BalanceApi.as_view(), name="credits-balance"),
     path("api/credits/", include("credits.api.urls")),
+    path("api/migrate/user-credits/", MigrationStatusApi.as_view(), name="migrate-status"),
+    path("api/migrate/runs/<int:run_id>/", MigrationRunApi.as_view(), name="migrate-run"),
+    path("api/admin/billing/health", BillingHealthApi.as_view(), name="billing-health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Stripe webhooks: /stripe/webhook/<WebhookEndpoint.djstripe_uuid>/ (see README).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]
