@@ -20,7 +20,17 @@ from tests.subprocesses import python
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Only what an interpreter needs to start; every setting comes from the test itself.
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP", "PYTHONPATH")
+PASSED_THROUGH = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "SYSTEMROOT",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "PYTHONPATH",
+)
 TIMEOUT_SECONDS = 120
 
 PRODUCTION_ENV = {
