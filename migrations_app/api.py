@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +25,7 @@ from migrations_app.services import migration_run_launch, run_parameters
 from migrations_app.sources import SOURCES
 
 RATE_CURRENCIES = ("USD", "UAH")
+MAX_ID = 2**63 - 1
 
 
 class StaffApi(APIView):
@@ -210,6 +212,8 @@ class MigrationRunApi(StaffApi):
         responses={200: RunOutputSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, run_id: int):
+        if run_id > MAX_ID:  # beyond a bigint: no such run (and no database error)
+            raise Http404
         run = get_object_or_404(MigrationRun, pk=run_id)
         return Response(RunOutputSerializer(run_progress(run=run)).data)
 
