@@ -132,6 +132,8 @@ class MigrationBatch(models.Model):
     # When the batch falls back to one transaction per user: the users already recorded.
     recorded_user_ids = models.JSONField(default=list, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The worker that last took the batch (Celery's hostname), for following a stuck batch.
+    worker = models.CharField(max_length=255, blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from migrations_app import engine
@@ -319,7 +319,7 @@ class NotifyHooks(BatchHooks):
         notifications_queue_for_batch(run=self.run, outcomes=outcomes)
 
 
-def migration_batch_process(*, batch_id: int) -> str:
+def migration_batch_process(*, batch_id: int, worker: str = "") -> str:
     """Migrate one batch of a run (a no-op when it is done); finish the run after its last."""
     batch = MigrationBatch.objects.select_related("run").filter(pk=batch_id).first()
     if batch is None:
@@ -330,7 +330,7 @@ def migration_batch_process(*, batch_id: int) -> str:
         return "done already"
     if run.status != RunStatus.RUNNING:
         return f"run {run.status}"
-    MigrationBatch.objects.filter(pk=batch_id).update(attempts=batch.attempts + 1)
+    MigrationBatch.objects.filter(pk=batch_id).update(attempts=F("attempts") + 1, worker=worker)
     engine.migrate_batch(
         get_source(batch.source),
         batch.user_ids,

@@ -3,7 +3,8 @@
 Every task acknowledges late and is rejected back to the queue when its worker dies, so a
 killed worker's batch comes back for another worker (with Redis, after the broker's
 visibility timeout, CELERY_VISIBILITY_TIMEOUT). That is safe because each task is idempotent.
-A lost database connection is retried with backoff.
+A lost database connection is retried with backoff. With Redis, set the broker's sweep for
+unacknowledged messages (CELERY_UNACKED_RESTORE_INTERVAL) well below the visibility timeout.
 """
 
 from celery import shared_task
@@ -27,10 +28,10 @@ def plan_run(run_id: int) -> int:
     return len(services.migration_run_fan_out(run_id=run_id))
 
 
-@shared_task(name="migrations_app.tasks.process_batch", **RELIABLE)
-def process_batch(batch_id: int) -> str:
+@shared_task(name="migrations_app.tasks.process_batch", bind=True, **RELIABLE)
+def process_batch(self, batch_id: int) -> str:
     """Migrate one batch of a run."""
-    return services.migration_batch_process(batch_id=batch_id)
+    return services.migration_batch_process(batch_id=batch_id, worker=self.request.hostname or "")
 
 
 @shared_task(name="migrations_app.tasks.finalize_run", **RELIABLE)

@@ -161,7 +161,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # the queue after this many seconds, for another worker. Longer than the longest task (one
 # migration batch), or a slow task would be delivered twice (harmless, but wasted work).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker looks for such messages (every look scans: throttle 1).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=60),
+    "unacked_restore_throttle": 1,
 }
 # Periodic tasks (the monthly grant) live in the database, so staff see and change them in the
 # admin; a data migration creates the schedule. Run `celery -A project beat` next to the workers.
