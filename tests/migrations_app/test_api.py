@@ -29,7 +29,7 @@ from migrations_app.models import (
 )
 from migrations_app.services import migration_run_start
 from tests.credits.test_api import assert_error_shape
-from tests.factories import UserFactory
+from tests.factories import MigrationRunFactory, UserFactory
 from tests.migrations_app.factories import LegacyBillingFactory
 from tests.migrations_app.helpers import table_contents
 
@@ -97,12 +97,7 @@ def test_status_is_up_to_date_after_a_run_and_in_progress_during_one(staff_clien
     assert start({"sources": ["usd_balance"]}).status_code == 202
     # when
     after = staff_client.get(STATUS_URL, {"unused": "1"}).json()
-    MigrationRun.objects.create(
-        source="usd_balance",
-        mode=RunMode.EXECUTE,
-        status=RunStatus.RUNNING,
-        heartbeat_at=timezone.now(),
-    )
+    MigrationRunFactory()
     during = staff_client.get(STATUS_URL).json()
     # then
     assert after["summary"]["sources"]["usd_balance"]["to_migrate"] == 0
@@ -264,13 +259,7 @@ def test_a_body_that_is_not_json_is_refused(staff_client):
 
 
 def live_run(source="usd_balance", **fields):
-    return MigrationRun.objects.create(
-        source=source,
-        mode=RunMode.EXECUTE,
-        status=RunStatus.RUNNING,
-        heartbeat_at=timezone.now(),
-        **fields,
-    )
+    return MigrationRunFactory(source=source, **fields)
 
 
 def test_a_second_execute_run_of_a_running_source_is_refused_with_409(start):

@@ -22,9 +22,14 @@ from rest_framework.test import APIClient
 from billing.models import StripeEventIssue
 from credits.models import CreditAccount, CreditTransaction, SpendRefusal
 from credits.services import credit_grant
-from migrations_app.models import MigrationRun, MigrationStatus, RunMode, RunStatus, UserMigration
+from migrations_app.models import MigrationStatus
 from tests.credits.test_api import assert_error_shape
-from tests.factories import ProvisionedUserFactory, UserFactory
+from tests.factories import (
+    MigrationRunFactory,
+    ProvisionedUserFactory,
+    UserFactory,
+    UserMigrationFactory,
+)
 
 HEALTH_URL = reverse("billing-health")
 CHECKS = {
@@ -163,21 +168,9 @@ def test_failed_webhooks_and_stripe_event_issues_of_the_last_hour_are_reported()
 def test_failed_migrations_and_stuck_runs_are_reported(settings):
     # given: a FAILED user migration, a run silent for longer than the threshold, a live one
     settings.CREDITS_MIGRATION_STALE_AFTER = 60
-    UserMigration.objects.create(
-        user=UserFactory(), source="usd_balance", status=MigrationStatus.FAILED, error_message="x"
-    )
-    stuck = MigrationRun.objects.create(
-        source="usd_balance",
-        mode=RunMode.EXECUTE,
-        status=RunStatus.RUNNING,
-        heartbeat_at=timezone.now() - timedelta(minutes=5),
-    )
-    MigrationRun.objects.create(
-        source="user_fields",
-        mode=RunMode.EXECUTE,
-        status=RunStatus.RUNNING,
-        heartbeat_at=timezone.now(),
-    )
+    UserMigrationFactory(status=MigrationStatus.FAILED, error_message="x")
+    stuck = MigrationRunFactory(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    MigrationRunFactory(source="user_fields")
     # when
     code, text = check()
     _, printed = check("--format", "json")
@@ -194,9 +187,7 @@ def test_failed_migrations_and_stuck_runs_are_reported(settings):
 
 def test_staff_endpoint_gives_the_same_facts(staff_user):
     # given: one FAILED migration
-    UserMigration.objects.create(
-        user=UserFactory(), source="usd_balance", status=MigrationStatus.FAILED
-    )
+    UserMigrationFactory(status=MigrationStatus.FAILED)
     client = APIClient()
     client.force_authenticate(user=staff_user)
     # when
