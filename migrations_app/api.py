@@ -165,6 +165,7 @@ class MigrationStatusApi(StaffApi):
             triggered_by=request.user,
             now=timezone.now(),
         )
+        run.refresh_from_db(fields=["status"])  # eager Celery (no broker) has run it already
         url = reverse("migrate-run", kwargs={"run_id": run.pk})
         body = {"run_id": run.pk, "mode": run.mode, "status": run.status, "status_url": url}
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
