@@ -335,3 +335,14 @@ def test_two_workers_on_the_same_batches_at_once_migrate_everyone_once():
     )
     assert sorted(row["n"] for row in per_account) == [1] * 40
     assert not LegacyBilling.objects.exclude(balance_usd=0).exists()
+
+
+@pytest.mark.parametrize("mode", [(), ("--dry-run",), ("--verify",), ("--status",)])
+def test_async_goes_with_execute_only(migrate, mode):
+    # given
+    LegacyBillingFactory(balance_usd=Decimal("8.00"))
+    # when
+    _, output = migrate(*mode, "--async", "--yes", *sources_args("usd_balance"), expect=2)
+    # then
+    assert "--async goes with --execute" in output
+    assert not MigrationRun.objects.exists()

@@ -99,7 +99,7 @@ class Command(BaseCommand):
             "--async",
             action="store_true",
             dest="run_async",
-            help="With --execute (or alone): queue the run on Celery workers and return.",
+            help="With --execute: queue the run on Celery workers and return.",
         )
         parser.add_argument(
             "--backup-dir",
@@ -126,7 +126,7 @@ class Command(BaseCommand):
         if options["force"] and mode != "rollback":
             raise usage_error("--force goes with --rollback.")
         if options["run_async"]:
-            if mode not in ("execute", "dry_run") or (mode == "dry_run" and options["dry_run"]):
+            if mode != "execute":
                 raise usage_error("--async goes with --execute (the run is queued on Celery).")
             mode = "execute_async"
         self.now = timezone.now()
