@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.selectors import profile_for_user
+from credits.api.schema import error_responses
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES
 from credits.selectors import credit_account_for_user
 
@@ -24,7 +25,7 @@ class BalanceOutputSerializer(serializers.Serializer):
 
 
 class BalanceApi(APIView):
-    @extend_schema(responses=BalanceOutputSerializer)
+    @extend_schema(responses={200: BalanceOutputSerializer, **error_responses(401)})
     def get(self, request):
         account = credit_account_for_user(user=request.user)
         profile = profile_for_user(user=request.user)

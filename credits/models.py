@@ -290,3 +290,23 @@ class CreditApprovalRequest(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} of {abs(self.amount)} on account {self.account_id}"
+
+
+class SpendRefusal(models.Model):
+    """A spend the ledger refused for want of credits: kept (outside the ledger, which holds
+    only what happened to balances) so monitoring can count them (`check_credits`)."""
+
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.CASCADE, related_name="spend_refusals"
+    )
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    balance = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    code = models.CharField(max_length=32)
+    source = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.code}: {self.amount} on account {self.account_id}"

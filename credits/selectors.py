@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Round
 
-from credits.models import AMOUNT_PLACES, CENT, CreditAccount, CreditTransaction
+from credits.models import AMOUNT_PLACES, CENT, CreditAccount, CreditTransaction, SpendRefusal
 
 
 def credit_account_for_user(*, user: AbstractBaseUser) -> CreditAccount | None:
@@ -32,3 +32,13 @@ def accounts_out_of_balance() -> QuerySet[CreditAccount]:
     return CreditAccount.objects.annotate(
         ledger_total=Round(Coalesce(Sum("entries__amount"), Value(Decimal("0"))), AMOUNT_PLACES)
     ).exclude(balance=F("ledger_total"))
+
+
+def accounts_with_negative_balance() -> QuerySet[CreditAccount]:
+    """Accounts below zero: the database CHECK makes this impossible; monitoring still looks."""
+    return CreditAccount.objects.filter(balance__lt=0)
+
+
+def spend_refusals_since(*, since) -> QuerySet[SpendRefusal]:
+    """Spends refused (too little credit) since a moment."""
+    return SpendRefusal.objects.filter(created_at__gte=since)

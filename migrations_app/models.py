@@ -98,3 +98,102 @@ class UserMigration(models.Model):
 
     def __str__(self):
         return f"{self.user_id} from {self.source}: {self.status}"
+
+
+class MigrationLock(models.Model):
+    """One row per source. Starting an execute run locks the rows of its sources, so two
+    starts of the same source are serialized and the second sees the first (never a
+    check-then-insert race)."""
+
+    source = models.CharField(max_length=64, unique=True)
+
+    def __str__(self):
+        return self.source
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+
+
+class MigrationBatch(models.Model):
+    """One batch of an execute run fanned out over Celery workers: its users, and once done
+    what it did (a report, merged into the run's stats when the run finishes).
+
+    The batch row is locked inside the batch's own transaction and marked done in it, so a
+    batch delivered twice, retried or processed by two workers at once is recorded once."""
+
+    run = models.ForeignKey(MigrationRun, on_delete=models.CASCADE, related_name="batches")
+    source = models.CharField(max_length=64)
+    number = models.PositiveIntegerField()
+    user_ids = models.JSONField(default=list)
+    size = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.PENDING
+    )
+    stats = models.JSONField(default=dict, blank=True)
+    # When the batch falls back to one transaction per user: the users already recorded.
+    recorded_user_ids = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # The worker that last took the batch (Celery's hostname), for following a stuck batch.
+    worker = models.CharField(max_length=255, blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="migration_batch_once_per_run")
+        ]
+        indexes = [models.Index(fields=["run", "status"], name="migration_batch_run_status")]
+
+    def __str__(self):
+        return f"run {self.run_id} batch {self.number} ({self.source}, {self.status})"
+
+
+class NotificationKind(models.TextChoices):
+    ANNOUNCEMENT = "migration_announcement", "Migration announcement"
+    COMPLETE = "migration_complete", "Migration complete"
+    PROBLEM = "migration_problem", "Migration problem"
+    ROLLED_BACK = "migration_rolled_back", "Migration rolled back"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Notification(models.Model):
+    """An email to a user about their migration. The row is claimed (pending -> sent) before
+    the email leaves, under a unique (user, kind, key): a retried task or a batch processed
+    twice sends nothing twice."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="migration_notifications"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    # What makes a second notification of a kind a different one (e.g. the run that
+    # completed the migration); empty when a user gets this kind once.
+    key = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    context = models.JSONField(default=dict, blank=True)
+    run = models.ForeignKey(
+        MigrationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind", "key"], name="migration_notification_once"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "run"], name="migration_notification_status")]
+
+    def __str__(self):
+        return f"{self.kind} to {self.user_id} ({self.status})"

@@ -1,16 +1,27 @@
 """Reads for the migration dashboard: the engine's own status and verification, and the rows
-staff look at next (failures, recent runs), plus a bar chart of statuses drawn as SVG shapes."""
+staff look at next (failures, recent runs), plus a bar chart of statuses drawn as SVG shapes;
+and a run's progress as the API shows it."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
 from credits.models import CENT
+from migrations_app.engine.report import Report
 from migrations_app.engine.status import migration_status
 from migrations_app.engine.verify import verify
-from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.models import (
+    BatchStatus,
+    MigrationBatch,
+    MigrationRun,
+    MigrationStatus,
+    RunMode,
+    RunStatus,
+    UserMigration,
+)
 from migrations_app.sources import SOURCES
 
 STATUS_COLORS = {
@@ -149,4 +160,49 @@ def status_chart(statuses_by_source: dict[str, dict[str, int]]) -> dict:
         "bar_height": CHART_BAR_HEIGHT,
         "bars": bars,
         "legend": legend,
+    }
+
+
+ERRORS_SHOWN = 100
+
+
+def run_progress(*, run: MigrationRun) -> dict[str, Any]:
+    """What GET /api/migrate/runs/<id>/ answers."""
+    batches = MigrationBatch.objects.filter(run=run)
+    batches_total = batches.count()
+    batches_done = batches.filter(status=BatchStatus.DONE).count()
+    stats = run.stats
+    if run.mode == RunMode.EXECUTE and run.status == RunStatus.RUNNING and batches_total:
+        # Live: the reports of the batches done so far.
+        report = Report(mode="execute", sources=run.source.split(","), run_id=run.pk)
+        for batch_stats in batches.filter(status=BatchStatus.DONE).values_list("stats", flat=True):
+            report.absorb(batch_stats)
+        stats = report.as_dict()
+    errors = [
+        {"user_id": item["user_id"], "source": item["source"], "error": item["error"]}
+        for item in stats.get("failures", [])[:ERRORS_SHOWN]
+    ]
+    summary = {key: value for key, value in stats.items() if key not in ("failures", "parameters")}
+    processed = min(run.processed, run.total) if run.total else run.processed
+    return {
+        "id": run.pk,
+        "sources": [name for name in run.source.split(",") if name],
+        "mode": run.mode,
+        "status": run.status,
+        "parameters": {key: value for key, value in run.parameters.items() if key != "process"},
+        "progress": {
+            "processed": processed,
+            "total": run.total,
+            "percent": round(100 * processed / run.total, 1) if run.total else None,
+            "batches_done": batches_done,
+            "batches_total": batches_total,
+        },
+        "stats": summary,
+        "errors": errors,
+        "failed": len(stats.get("failures", [])),
+        "error": run.error,
+        "triggered_by": run.triggered_by_id,
+        "started_at": run.started_at,
+        "heartbeat_at": run.heartbeat_at,
+        "finished_at": run.finished_at,
     }

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "djstripe",
     "django_celery_beat",
     "credits",
@@ -154,6 +155,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Workers and producers of one deployment share a queue; tests give theirs a unique name.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Redis: a task taken by a worker that dies before acknowledging it (acks_late) goes back to
+# the queue after this many seconds, for another worker. Longer than the longest task (one
+# migration batch), or a slow task would be delivered twice (harmless, but wasted work).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker looks for such messages (every look scans: throttle 1).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=60),
+    "unacked_restore_throttle": 1,
+}
 # Periodic tasks (the monthly grant) live in the database, so staff see and change them in the
 # admin; a data migration creates the schedule. Run `celery -A project beat` next to the workers.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -172,7 +184,15 @@ REST_FRAMEWORK = {
     # Amounts leave as strings ("260.00"), never floats.
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Scoped throttles (views name their scope); counts live in the default cache.
+    "DEFAULT_THROTTLE_RATES": {
+        "spend": env.str("THROTTLE_RATE_SPEND", default="120/minute"),
+        "staff": env.str("THROTTLE_RATE_STAFF", default="300/minute"),
+    },
 }
+# Throttle counts (and nothing else yet). Several web processes need a shared cache
+# (e.g. redis://127.0.0.1:6379/2) for the rates to hold across them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
         "rest_framework.renderers.BrowsableAPIRenderer"
@@ -180,6 +200,10 @@ if DEBUG:
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Credit ledger API",
+    "DESCRIPTION": (
+        "The credit ledger, the migration from legacy billing and its monitoring. Every error "
+        'answers {"error": {"code", "message", "details"}}; amounts are strings ("260.00").'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # One name per choice set, where two models' fields share a name ("kind", "status").
@@ -189,6 +213,11 @@ SPECTACULAR_SETTINGS = {
         "ApprovalStatusEnum": "credits.models.ApprovalStatus",
         "MigrationStatusEnum": "migrations_app.models.MigrationStatus",
     },
+    # Swagger UI's files come from drf-spectacular-sidecar, served by us: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Stripe (dj-stripe) -------------------------------------------------------------------
@@ -236,6 +265,12 @@ CREDITS_RATE_LIMIT_POWER_OPS_PER_DAY = env_decimal(
     "CREDITS_RATE_LIMIT_POWER_OPS_PER_DAY", default="10"
 )
 CREDITS_RATE_LIMIT_WINDOW_DAYS = env.int("CREDITS_RATE_LIMIT_WINDOW_DAYS", default=30)
+# A running migration run whose heartbeat (moved by every batch) is older than this many
+# seconds is taken as dead: status and check_credits report it stuck, and a new execute run
+# of its sources may start.
+CREDITS_MIGRATION_STALE_AFTER = env.int("CREDITS_MIGRATION_STALE_AFTER", default=600)
+# check_credits: more refused spends than this in the last hour need attention.
+CREDITS_CHECK_FAILED_SPENDS_PER_HOUR = env.int("CREDITS_CHECK_FAILED_SPENDS_PER_HOUR", default=50)
 CREDITS_MIGRATION_BACKUP_DIR = env.path(
     "CREDITS_MIGRATION_BACKUP_DIR", default=str(VAR_DIR / "migration-backups")
 )

@@ -27,3 +27,9 @@ STORAGES["staticfiles"] = {  # noqa: F405
 }
 # Serve static files from the apps' folders; the tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
+# High rates, so no test is throttled by accident; tests/test_throttling.py sets a low one.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"spend": "100000/minute", "staff": "100000/minute"},
+}

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
+from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
 from migrations_app.staff_summary_api import UserSummaryApi
 from project.views import healthz
 
@@ -18,6 +20,11 @@ urlpatterns = [
         UserSummaryApi.as_view(),
         name="staff-user-summary",
     ),
+    path("api/migrate/user-credits/", MigrationStatusApi.as_view(), name="migrate-status"),
+    path("api/migrate/runs/<int:run_id>/", MigrationRunApi.as_view(), name="migrate-run"),
+    path("api/admin/billing/health", BillingHealthApi.as_view(), name="billing-health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Stripe webhooks: /stripe/webhook/<WebhookEndpoint.djstripe_uuid>/ (see README).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -139,3 +140,25 @@ class SuperAdminFactory(StaffUserFactory):
     def groups(obj, create, extracted, **kwargs):
         if create:
             obj.groups.add(*[staff_group(name) for name in extracted or [BILLING_SUPER_ADMINS]])
+
+
+class MigrationRunFactory(factory.django.DjangoModelFactory):
+    """A migration run as the command or the API leaves it; running, with a fresh heartbeat,
+    unless told otherwise."""
+
+    class Meta:
+        model = "migrations_app.MigrationRun"
+
+    source = "usd_balance"
+    mode = "execute"
+    status = "running"
+    heartbeat_at = factory.LazyFunction(timezone.now)
+
+
+class UserMigrationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "migrations_app.UserMigration"
+
+    user = factory.SubFactory(UserFactory)
+    source = "usd_balance"
+    status = "COMPLETED"

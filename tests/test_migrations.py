@@ -8,7 +8,6 @@ that the project's own migrations reverse.
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +15,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from django.db import connection
+
+from tests.subprocesses import python
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,7 @@ def manage(*args, database_url):
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "project.settings"}
     env.pop("CELERY_BROKER_URL", None)
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [*python(), "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

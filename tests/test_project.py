@@ -11,15 +11,26 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
+from tests.subprocesses import python
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Only what an interpreter needs to start; every setting comes from the test itself.
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP")
+PASSED_THROUGH = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "SYSTEMROOT",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "PYTHONPATH",
+)
 TIMEOUT_SECONDS = 120
 
 PRODUCTION_ENV = {
@@ -75,7 +86,7 @@ def run_python(*args, env=None):
     clean["DJANGO_SETTINGS_MODULE"] = "project.settings"
     clean.update(env or {})
     return subprocess.run(
-        [sys.executable, *args],
+        [*python(), *args],
         cwd=PROJECT_ROOT,
         env=clean,
         capture_output=True,

@@ -3,8 +3,12 @@
     {"error": {"code": "insufficient_credits", "message": "...", "details": {...}}}
 
 DRF's own exceptions keep their status codes and gain a code; domain errors
-(`credits.exceptions.DomainError`: the ledger's, billing's) map to their own status and code.
+(`credits.exceptions.DomainError`: the ledger's, billing's, and any other exception
+marked `is_domain_error` with the same code, message, status_code and details) map to
+their own status and code.
 """
+
+import math
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
@@ -20,7 +24,7 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, DomainError):
+    if isinstance(exc, DomainError) or getattr(exc, "is_domain_error", False):
         return Response(error_body(str(exc.code), exc.message, exc.details), status=exc.status_code)
     # Django's own 404 and 403 become DRF's, as DRF's handler would do, so they get a code.
     if isinstance(exc, Http404):
@@ -33,6 +37,12 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body("invalid", "The request is not valid.", details)
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = error_body(
+            str(exc.default_code),
+            "Too many requests; try again later.",
+            {"wait_seconds": math.ceil(exc.wait)} if exc.wait else {},
+        )
     else:
         response.data = error_body(str(exc.default_code), str(exc.detail))
     return response

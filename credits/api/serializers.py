@@ -9,7 +9,7 @@ CLIENT_KEY_MAX_LENGTH = 100
 
 
 class EntryOutputSerializer(serializers.ModelSerializer):
-    reverses = serializers.PrimaryKeyRelatedField(read_only=True)
+    reverses = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = CreditTransaction

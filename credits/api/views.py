@@ -5,16 +5,19 @@ from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from credits import selectors, services
+from credits.api.schema import error_responses
 from credits.api.serializers import (
     EntryOutputSerializer,
     SpendInputSerializer,
     SpendOutputSerializer,
 )
-from credits.exceptions import AccountNotFound
+from credits.exceptions import AccountNotFound, InsufficientCredits
 from credits.models import CreditTransaction
+from credits.services.refusals import spend_refusal_record
 
 
 def api_idempotency_key(user, client_key: str) -> str:
@@ -29,6 +32,7 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 200
 
 
+@extend_schema(responses={200: EntryOutputSerializer(many=True), **error_responses(400, 401, 404)})
 class TransactionListApi(ListAPIView):
     serializer_class = EntryOutputSerializer
     pagination_class = NewestFirstPagination
@@ -41,9 +45,16 @@ class TransactionListApi(ListAPIView):
 
 
 class SpendApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "spend"
+
     @extend_schema(
         request=SpendInputSerializer,
-        responses={201: SpendOutputSerializer, 200: SpendOutputSerializer},
+        responses={
+            201: SpendOutputSerializer,
+            200: SpendOutputSerializer,
+            **error_responses(400, 401, 402, 404, 409, 429),
+        },
     )
     def post(self, request):
         serializer = SpendInputSerializer(data=request.data)
@@ -52,13 +63,20 @@ class SpendApi(APIView):
         account = selectors.credit_account_for_user(user=request.user)
         if account is None:
             raise AccountNotFound()
-        entry = services.credit_spend(
-            account=account,
-            amount=data["amount"],
-            idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
-            description=data["description"],
-            source="api",
-        )
+        try:
+            entry = services.credit_spend(
+                account=account,
+                amount=data["amount"],
+                idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
+                description=data["description"],
+                source="api",
+            )
+        except InsufficientCredits as refused:
+            # Counted by check_credits; the spend itself wrote nothing.
+            spend_refusal_record(
+                account=account, amount=data["amount"], code=str(refused.code), source="api"
+            )
+            raise
         account.refresh_from_db(fields=["balance"])
         body = SpendOutputSerializer({"transaction": entry, "balance": account.balance}).data
         return Response(

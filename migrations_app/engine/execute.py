@@ -146,12 +146,31 @@ def _outcome(plan: UserPlan, outcome: str) -> UserOutcome:
 # --- execute ------------------------------------------------------------------------------
 
 
+class BatchHooks:
+    """What a caller adds to each batch's transaction. `begin` runs first, once the transaction
+    is open, and says which of the users are still to do (none when the work is already done,
+    so nothing is migrated or counted twice); `record` runs last, with the outcomes, before the
+    commit. The Celery fan-out records each batch's result there and notifications are queued
+    there, so both commit or roll back with the users they are about."""
+
+    def begin(self, user_ids: list[int]) -> list[int]:
+        """The users of `user_ids` still to do (empty: nothing to do)."""
+        return user_ids
+
+    def record(self, outcomes: list[UserOutcome]) -> None:
+        pass
+
+
+NO_HOOKS = BatchHooks()
+
+
 def execute(
     sources: list[str],
     context: Context,
     selection: Selection,
     run: MigrationRun,
     on_user: OnUser | None = None,
+    hooks: BatchHooks = NO_HOOKS,
 ) -> Report:
     """Migrate every selected user of each source, a batch per transaction, `selection.workers`
     batches at a time."""
@@ -160,7 +179,7 @@ def execute(
         source = get_source(name)
         batches = run_in_order(
             lambda user_ids, source=source: migrate_batch(
-                source, user_ids, context, selection, run
+                source, user_ids, context, selection, run, hooks
             ),
             selection.batches(source),
             workers=selection.workers,
@@ -174,21 +193,30 @@ def execute(
 
 
 def migrate_batch(
-    source: Source, user_ids: list[int], context: Context, selection: Selection, run: MigrationRun
+    source: Source,
+    user_ids: list[int],
+    context: Context,
+    selection: Selection,
+    run: MigrationRun,
+    hooks: BatchHooks = NO_HOOKS,
 ) -> Batch:
     """Migrate one batch in one transaction; on a write error, retry it user by user."""
     try:
         with unit_of_work():
-            outcomes = _migrate_users(source, user_ids, context, selection, run)
+            todo = hooks.begin(user_ids)
+            if not todo:
+                return Batch([])
+            outcomes = _migrate_users(source, todo, context, selection, run)
             _count_progress(run, outcomes)
+            hooks.record(outcomes)
             return Batch(outcomes)
     except Exception as error:
         if len(user_ids) == 1:
-            outcome = _record_failure(source, user_ids[0], error, run, selection)
-            return Batch([outcome])
+            outcome = _record_failure(source, user_ids[0], error, run, selection, hooks)
+            return Batch([outcome] if outcome else [])
     outcomes = []
     for user_id in user_ids:
-        outcomes += migrate_batch(source, [user_id], context, selection, run).outcomes
+        outcomes += migrate_batch(source, [user_id], context, selection, run, hooks).outcomes
     return Batch(outcomes)
 
 
@@ -382,26 +410,35 @@ def _is_to_migrate(status: str, selection: Selection) -> bool:
 
 
 def _record_failure(
-    source: Source, user_id: int, error: Exception, run, selection: Selection
-) -> UserOutcome:
-    """Record a user FAILED with the error that stopped their migration, in its own commit."""
+    source: Source, user_id: int, error: Exception, run, selection: Selection, hooks: BatchHooks
+) -> UserOutcome | None:
+    """Record a user FAILED with the error that stopped their migration, in its own commit
+    (None when the hooks say this user is already recorded)."""
     message = f"{type(error).__name__}: {error}"[:2000]
-    if user_id not in _existing_users([user_id]):
-        return UserOutcome(user_id, source.name, Outcome.SKIPPED, note="no such user")
     with unit_of_work():
+        if not hooks.begin([user_id]):
+            return None  # recorded already, by another delivery of this batch
+        if user_id not in _existing_users([user_id]):
+            outcome = UserOutcome(user_id, source.name, Outcome.SKIPPED, note="no such user")
+            hooks.record([outcome])
+            return outcome
         row, _ = UserMigration.objects.select_for_update().get_or_create(
             user_id=user_id, source=source.name
         )
         # A rolled-back user named with --user was being migrated again: that failed too.
         if not _is_to_migrate(row.status, selection):
-            return UserOutcome(user_id, source.name, Outcome.SKIPPED, note="already migrated")
+            outcome = UserOutcome(user_id, source.name, Outcome.SKIPPED, note="already migrated")
+            hooks.record([outcome])
+            return outcome
         row.status = MigrationStatus.FAILED
         row.error_message = message
         row.attempts += 1
         row.run = run
         row.save(update_fields=["status", "error_message", "attempts", "run", "updated_at"])
         _count_progress(run, [None])
-    return UserOutcome(user_id, source.name, Outcome.FAILED, error=message)
+        outcome = UserOutcome(user_id, source.name, Outcome.FAILED, error=message)
+        hooks.record([outcome])
+    return outcome
 
 
 def _count_progress(run: MigrationRun, outcomes: list[Any]) -> None:

@@ -42,6 +42,22 @@ class UserOutcome:
             "data_mismatch": self.data_mismatch,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "UserOutcome":
+        """The outcome `as_dict` described (reports of batches are stored as JSON)."""
+        return cls(
+            user_id=data["user_id"],
+            source=data["source"],
+            outcome=data["outcome"],
+            credits=Decimal(data["credits"]),
+            legacy_amounts={key: Decimal(value) for key, value in data["legacy_amounts"].items()},
+            remainder=Decimal(data["rounding_remainder"]),
+            history=data["history_entries"],
+            note=data["note"],
+            error=data["error"],
+            data_mismatch=data["data_mismatch"],
+        )
+
 
 @dataclass
 class Report:
@@ -75,6 +91,20 @@ class Report:
             self.history += outcome.history
         if outcome.data_mismatch:
             self.mismatches.append(outcome)
+
+    def absorb(self, data: dict[str, Any]) -> None:
+        """Add the totals of another report, given as its `as_dict()` (a batch's report)."""
+        self.counts.update(data.get("users", {}))
+        for name, counts in data.get("per_source", {}).items():
+            self.per_source[name].update(counts)
+        self.skipped.update(data.get("skipped", {}))
+        for currency, amount in data.get("legacy_totals", {}).items():
+            self.legacy_totals[currency] += Decimal(amount)
+        self.credits += Decimal(data.get("credits", "0"))
+        self.remainder += Decimal(data.get("rounding_remainder", "0"))
+        self.history += data.get("history_entries", 0)
+        self.failures += [UserOutcome.from_dict(item) for item in data.get("failures", [])]
+        self.mismatches += [UserOutcome.from_dict(item) for item in data.get("data_mismatches", [])]
 
     @property
     def failed(self) -> int:

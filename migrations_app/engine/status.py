@@ -17,7 +17,6 @@ from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, UserMigration
 from migrations_app.sources import Context, get_source
 
-STALE_AFTER = timedelta(minutes=10)
 DONE = [MigrationStatus.COMPLETED, MigrationStatus.ROLLED_BACK]
 
 
@@ -49,8 +48,9 @@ def migration_status(sources: list[str] | None = None) -> dict:
         ).count(),
         "sources": per_source,
     }
+    stale_after = timedelta(seconds=settings.CREDITS_MIGRATION_STALE_AFTER)
     running = MigrationRun.objects.filter(
-        status=RunStatus.RUNNING, heartbeat_at__gte=timezone.now() - STALE_AFTER
+        status=RunStatus.RUNNING, heartbeat_at__gte=timezone.now() - stale_after
     ).exists()
     if running:
         status = "in_progress"

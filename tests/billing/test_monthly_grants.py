@@ -6,7 +6,6 @@ grants the month; a re-run, a second worker or a real Celery worker grants nothi
 
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from tests.billing import stripe_events
 from tests.factories import PlanPriceFactory, ProvisionedUserFactory
+from tests.subprocesses import python
 
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = "2025-12"
@@ -265,7 +265,7 @@ def test_a_real_celery_worker_grants_the_month(redis_url):
         "DJANGO_SETTINGS_MODULE": "project.settings",
         "CELERY_BROKER_URL": redis_url,
     }
-    args = [sys.executable, "-m", "celery", "-A", "project", "worker", "--pool=solo", "-Q", queue]
+    args = [*python(), "-m", "celery", "-A", "project", "worker", "--pool=solo", "-Q", queue]
     args += ["--concurrency=1", "--without-gossip", "--without-mingle", "--loglevel=WARNING"]
     worker = subprocess.Popen(
         args,

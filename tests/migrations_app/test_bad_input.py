@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from credits.models import CreditAccount, CreditTransaction
 from migrations_app.models import MigrationRun, UserMigration
 from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
 from tests.migrations_app.helpers import table_contents
+from tests.subprocesses import python
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,7 @@ def test_execute_and_dry_run_together_exit_2_from_the_command_line():
     # given: a real command line, where argparse itself exits
     # when
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate_credits", "--execute", "--dry-run"],
+        [*python(), "manage.py", "migrate_credits", "--execute", "--dry-run"],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings_test"},
         capture_output=True,

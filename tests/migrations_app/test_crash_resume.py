@@ -4,7 +4,6 @@ migrated exactly once and the totals exact (PostgreSQL: real processes, real com
 import os
 import signal
 import subprocess
-import sys
 import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.db.models import Count, Sum
 from billing.models import LegacyBilling
 from credits.models import CreditTransaction, EntryKind
 from migrations_app.models import MigrationStatus, UserMigration
+from tests.subprocesses import python
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 3000
@@ -32,7 +32,7 @@ def command(tmp_path):
         url = url.replace("@", f":{db['PASSWORD']}@", 1)
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "project.settings"}
     env.pop("CELERY_BROKER_URL", None)
-    args = [sys.executable, "manage.py", "migrate_credits", "--execute", "--yes"]
+    args = [*python(), "manage.py", "migrate_credits", "--execute", "--yes"]
     args += ["--source", "usd_balance", "--batch-size", "10", f"--backup-dir={tmp_path}"]
     return args, env
 

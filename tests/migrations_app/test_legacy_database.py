@@ -5,10 +5,11 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.subprocesses import python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def test_a_migration_reads_and_changes_legacy_rows_in_their_own_database(tmp_pat
 
     def manage(*args, expect=(0,)):
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+            [*python(), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
         )
         assert result.returncode in expect, result.stdout + result.stderr
         return result.stdout

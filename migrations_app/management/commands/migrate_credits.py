@@ -20,12 +20,22 @@ from django.db.models import Q
 from django.utils import timezone
 
 from migrations_app import engine
+from migrations_app.engine.execute import NO_HOOKS
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.selection import count_candidates
-from migrations_app.models import MigrationRun, RunMode, RunStatus
+from migrations_app.exceptions import RunAlreadyActive
+from migrations_app.models import RunMode, RunStatus
+from migrations_app.notifications import notifications_queue_rolled_back
+from migrations_app.services import (
+    NotifyHooks,
+    migration_run_launch,
+    migration_run_start,
+    run_parameters,
+)
 from migrations_app.sources import SOURCES, Context, get_source
 
 MODES = ("analyze", "dry_run", "execute", "verify", "rollback", "status")
+# --async turns --execute into "execute_async".
 LINES_WITHOUT_VERBOSE = 20
 USAGE = 2
 RATE_PLACES = 6
@@ -95,6 +105,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-notify", action="store_true", help="Send no notifications.")
         parser.add_argument(
+            "--async",
+            action="store_true",
+            dest="run_async",
+            help="With --execute: queue the run on Celery workers and return.",
+        )
+        parser.add_argument(
             "--backup-dir",
             default=str(settings.CREDITS_MIGRATION_BACKUP_DIR),
             help="Where --execute writes the CSV backup of the legacy rows it changes.",
@@ -120,9 +136,14 @@ class Command(BaseCommand):
             raise usage_error("--all goes with --rollback.")
         if options["force"] and mode != "rollback":
             raise usage_error("--force goes with --rollback.")
+        if options["run_async"]:
+            if mode != "execute":
+                raise usage_error("--async goes with --execute (the run is queued on Celery).")
+            mode = "execute_async"
+        self.now = timezone.now()
         context = Context(
             rates=rates,
-            now=timezone.now(),
+            now=self.now,
             keep_legacy=options["keep_legacy"],
             rounding=settings.CREDITS_ROUNDING,
         )
@@ -133,15 +154,15 @@ class Command(BaseCommand):
             workers=options["workers"],
             include_rolled_back=user_ids is not None,
         )
-        parameters = {
-            "rates": {key: str(value) for key, value in rates.items()},
-            "percent": str(percent),
-            "users": user_ids,
-            "batch_size": options["batch_size"],
-            "workers": options["workers"],
-            "keep_legacy": options["keep_legacy"],
-            "notify": not options["no_notify"],
-        }
+        parameters = run_parameters(
+            rates=rates,
+            percent=percent,
+            user_ids=user_ids,
+            batch_size=options["batch_size"],
+            workers=options["workers"],
+            keep_legacy=options["keep_legacy"],
+            notify=not options["no_notify"],
+        )
         return getattr(self, f"_{mode}")(sources, context, selection, parameters)
 
     def _sources(self, names):
@@ -228,13 +249,7 @@ class Command(BaseCommand):
             answer = input("Migrate these users now? Type yes to go on: ").strip().lower()
             if answer != "yes":
                 raise usage_error("Not confirmed; nothing was written.")
-        run = MigrationRun.objects.create(
-            source=",".join(sources),
-            mode=RunMode.EXECUTE,
-            parameters=parameters,
-            status=RunStatus.RUNNING,
-            heartbeat_at=timezone.now(),
-        )
+        run = self._start(sources, RunMode.EXECUTE, parameters)
         backups = self._backup(sources, selection, context, run)
         if not self.json:
             self._header(f"Execute (run {run.pk})", sources, parameters)
@@ -242,7 +257,14 @@ class Command(BaseCommand):
                 self._line(f"Backup of the legacy rows to change: {path}")
         report = self._run(
             run,
-            lambda on_user: engine.execute(sources, context, selection, run, on_user=on_user),
+            lambda on_user: engine.execute(
+                sources,
+                context,
+                selection,
+                run,
+                on_user=on_user,
+                hooks=NotifyHooks(run) if parameters["notify"] else NO_HOOKS,
+            ),
             sources,
             selection,
         )
@@ -250,29 +272,72 @@ class Command(BaseCommand):
         report.extra["backups"] = [str(path) for path in backups]
         return self._finish(run, report)
 
-    def _rollback(self, sources, context, selection, parameters):
-        run = MigrationRun.objects.create(
-            source=",".join(sources),
-            mode=RunMode.ROLLBACK,
-            parameters={**parameters, "force": self.options["force"]},
-            status=RunStatus.RUNNING,
-            heartbeat_at=timezone.now(),
+    def _execute_async(self, sources, context, selection, parameters):
+        if not self.options["yes"]:
+            if not sys.stdin.isatty():
+                raise usage_error(
+                    "Refusing to execute without a terminal to confirm on; pass --yes."
+                )
+            answer = input("Queue this migration on the workers? Type yes to go on: ")
+            if answer.strip().lower() != "yes":
+                raise usage_error("Not confirmed; nothing was written.")
+        try:
+            run = migration_run_launch(
+                sources=sources, dry_run=False, parameters=parameters, now=context.now
+            )
+        except RunAlreadyActive as refused:
+            raise usage_error(f"{refused.message} (run {refused.details['run_id']})") from None
+        run.refresh_from_db()
+        if self.json:
+            return self._print_json(
+                {
+                    "run_id": run.pk,
+                    "status": run.status,
+                    "status_url": f"/api/migrate/runs/{run.pk}/",
+                }
+            )
+        self._line(f"Run {run.pk} queued on Celery ({run.status}).")
+        self._line(
+            "Watch it: python manage.py migrate_credits --status, or "
+            f"GET /api/migrate/runs/{run.pk}/ (staff); verify with --verify when it completes."
         )
+
+    def _start(self, sources, mode, parameters):
+        try:
+            return migration_run_start(
+                sources=sources,
+                mode=mode,
+                parameters=parameters,
+                now=self.now,
+                in_this_process=True,
+            )
+        except RunAlreadyActive as refused:
+            raise usage_error(f"{refused.message} (run {refused.details['run_id']})") from None
+
+    def _rollback(self, sources, context, selection, parameters):
+        run = self._start(sources, RunMode.ROLLBACK, {**parameters, "force": self.options["force"]})
         if not self.json:
             self._header(f"Rollback (run {run.pk})", sources, parameters)
-        report = self._run(
-            run,
-            lambda on_user: engine.rollback(
+        rolled_back = []
+
+        def rollback(on_user):
+            def each(outcome):
+                if outcome.outcome == Outcome.ROLLED_BACK:
+                    rolled_back.append(outcome.user_id)
+                on_user(outcome)
+
+            return engine.rollback(
                 sources=sources,
                 user_ids=selection.user_ids,
                 run=run,
                 force=self.options["force"],
-                on_user=on_user,
-            ),
-            sources,
-            None,
-        )
+                on_user=each,
+            )
+
+        report = self._run(run, rollback, sources, None)
         report.parameters = parameters
+        if parameters["notify"]:
+            notifications_queue_rolled_back(run=run, user_ids=rolled_back)
         return self._finish(run, report)
 
     def _verify(self, sources, context, selection, parameters):

@@ -1,0 +1,244 @@
+"""The migration over HTTP, for staff: where it stands, start a run, follow a run; and the
+monitoring checks. Thin: parse, call a service or selector, render."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from credits.api.schema import error_responses
+from migrations_app import engine
+from migrations_app.health import credits_health
+from migrations_app.models import MigrationRun
+from migrations_app.selectors import run_progress
+from migrations_app.services import migration_run_launch, run_parameters
+from migrations_app.sources import SOURCES
+
+RATE_CURRENCIES = ("USD", "UAH")
+MAX_ID = 2**63 - 1
+
+
+class StaffApi(APIView):
+    permission_classes = [IsAdminUser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "staff"
+
+
+# --- status and start ---------------------------------------------------------------------
+
+
+class SourceStatusSerializer(serializers.Serializer):
+    statuses = serializers.DictField(child=serializers.IntegerField())
+    to_migrate = serializers.IntegerField()
+
+
+class StatusSummarySerializer(serializers.Serializer):
+    users = serializers.IntegerField()
+    profiles = serializers.IntegerField()
+    pro_users = serializers.IntegerField()
+    pro_profiles = serializers.IntegerField()
+    users_to_migrate = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    data_mismatches = serializers.IntegerField()
+    sources = serializers.DictField(child=SourceStatusSerializer())
+
+
+class StatusOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["migration_needed", "in_progress", "up_to_date"])
+    summary = StatusSummarySerializer()
+    recommendation = serializers.CharField()
+
+
+class RunInputSerializer(serializers.Serializer):
+    sources = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(SOURCES)),
+        required=False,
+        allow_empty=False,
+        max_length=len(SOURCES),
+        help_text="Default: CREDITS_MIGRATION_SOURCES.",
+    )
+    dry_run = serializers.BooleanField(default=False)
+    percent = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        default=Decimal("100"),
+        help_text="Staged rollout: users whose stable bucket is below P percent.",
+    )
+    rates = serializers.DictField(
+        child=serializers.DecimalField(
+            max_digits=12, decimal_places=6, min_value=Decimal("0.000001")
+        ),
+        required=False,
+        help_text='Credits per unit, e.g. {"USD": "1.0", "UAH": "0.024"}.',
+    )
+    users = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_empty=False,
+        max_length=1000,
+        help_text="Only these user ids (they are migrated again after a rollback).",
+    )
+    batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+    keep_legacy = serializers.BooleanField(default=False)
+    notify = serializers.BooleanField(default=True, help_text="False: send no emails.")
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+    def validate_rates(self, value):
+        unknown = [currency for currency in value if currency not in RATE_CURRENCIES]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown currency {', '.join(unknown)}; rates are for USD and UAH."
+            )
+        return value
+
+    def validate_users(self, value):
+        ids = sorted(set(value))
+        found = set(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
+        missing = [user_id for user_id in ids if user_id not in found]
+        if missing:
+            raise serializers.ValidationError(f"No such users: {missing[:20]}.")
+        return ids
+
+
+class RunStartedSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField()
+    mode = serializers.CharField()
+    status = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class MigrationStatusApi(StaffApi):
+    @extend_schema(
+        summary="Where the migration stands",
+        responses={200: StatusOutputSerializer, **error_responses(401, 403, 429)},
+    )
+    def get(self, request):
+        return Response(StatusOutputSerializer(engine.migration_status()).data)
+
+    @extend_schema(
+        summary="Start a migration run (execute, or a dry run)",
+        description=(
+            "Answers 202 at once; the run goes on on Celery workers (inline when Celery is "
+            "eager). A dry run keeps its report on the run and writes nothing else. A second "
+            "execute run of a source while one is running is refused with 409."
+        ),
+        request=RunInputSerializer,
+        responses={202: RunStartedSerializer, **error_responses(400, 401, 403, 409, 429)},
+    )
+    def post(self, request):
+        serializer = RunInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        sources = list(dict.fromkeys(data.get("sources") or settings.CREDITS_MIGRATION_SOURCES))
+        rates = {"USD": settings.CREDITS_RATE_USD, "UAH": settings.CREDITS_RATE_UAH}
+        rates.update(data.get("rates", {}))
+        parameters = run_parameters(
+            rates=rates,
+            percent=data["percent"],
+            user_ids=data.get("users"),
+            batch_size=data.get("batch_size") or settings.CREDITS_MIGRATION_BATCH_SIZE,
+            keep_legacy=data["keep_legacy"],
+            notify=data["notify"],
+        )
+        run = migration_run_launch(
+            sources=sources,
+            dry_run=data["dry_run"],
+            parameters=parameters,
+            triggered_by=request.user,
+            now=timezone.now(),
+        )
+        run.refresh_from_db(fields=["status"])  # eager Celery (no broker) has run it already
+        url = reverse("migrate-run", kwargs={"run_id": run.pk})
+        body = {"run_id": run.pk, "mode": run.mode, "status": run.status, "status_url": url}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+
+
+# --- one run ------------------------------------------------------------------------------
+
+
+class RunProgressSerializer(serializers.Serializer):
+    processed = serializers.IntegerField()
+    total = serializers.IntegerField()
+    percent = serializers.FloatField(allow_null=True)
+    batches_done = serializers.IntegerField()
+    batches_total = serializers.IntegerField()
+
+
+class RunErrorSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    source = serializers.CharField()
+    error = serializers.CharField()
+
+
+class RunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sources = serializers.ListField(child=serializers.CharField())
+    mode = serializers.CharField()
+    status = serializers.CharField()
+    parameters = serializers.DictField()
+    progress = RunProgressSerializer()
+    stats = serializers.DictField(
+        help_text="Users by outcome, legacy totals, credits (strings), skipped reasons."
+    )
+    errors = RunErrorSerializer(many=True, help_text="The first 100 users that failed.")
+    failed = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    triggered_by = serializers.IntegerField(allow_null=True)
+    started_at = serializers.DateTimeField()
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class MigrationRunApi(StaffApi):
+    @extend_schema(
+        summary="A migration run: progress, stats and errors",
+        responses={200: RunOutputSerializer, **error_responses(401, 403, 404, 429)},
+    )
+    def get(self, request, run_id: int):
+        if run_id > MAX_ID:  # beyond a bigint: no such run (and no database error)
+            raise Http404
+        run = get_object_or_404(MigrationRun, pk=run_id)
+        return Response(RunOutputSerializer(run_progress(run=run)).data)
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+
+class HealthCheckSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    needs_attention = serializers.BooleanField()
+    examples = serializers.ListField(child=serializers.DictField())
+    meaning = serializers.CharField()
+
+
+class HealthOutputSerializer(serializers.Serializer):
+    needs_attention = serializers.BooleanField()
+    checked_at = serializers.DateTimeField()
+    checks = serializers.DictField(child=HealthCheckSerializer())
+
+
+class BillingHealthApi(StaffApi):
+    @extend_schema(
+        summary="What needs attention (the facts of `check_credits`)",
+        responses={200: HealthOutputSerializer, **error_responses(401, 403, 429)},
+    )
+    def get(self, request):
+        return Response(HealthOutputSerializer(credits_health()).data)

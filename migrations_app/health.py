@@ -1,0 +1,116 @@
+"""Monitoring: what needs a person's attention, for `check_credits` (cron, alerting) and
+GET /api/admin/billing/health. Each check has a count, whether it needs attention, and a few
+examples; the whole needs attention when any check does.
+
+It sits in migrations_app because it reads all three apps (the dependency direction is
+migrations_app -> billing -> credits).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from djstripe.models import WebhookEventTrigger
+
+from billing.models import StripeEventIssue
+from credits.selectors import (
+    accounts_out_of_balance,
+    accounts_with_negative_balance,
+    spend_refusals_since,
+)
+from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, UserMigration
+
+EXAMPLES = 10
+WINDOW = timedelta(hours=1)
+
+
+def _check(count: int, attention: bool, examples: list, meaning: str) -> dict[str, Any]:
+    return {
+        "count": count,
+        "needs_attention": attention,
+        "examples": examples[:EXAMPLES],
+        "meaning": meaning,
+    }
+
+
+def credits_health(*, now=None) -> dict[str, Any]:
+    """Every check, and `needs_attention` when any check does."""
+    now = now or timezone.now()
+    since = now - WINDOW
+    stale_before = now - timedelta(seconds=settings.CREDITS_MIGRATION_STALE_AFTER)
+
+    out_of_balance = accounts_out_of_balance()
+    negative = accounts_with_negative_balance()
+    refusals = spend_refusals_since(since=since)
+    refusal_count = refusals.count()
+    webhooks = WebhookEventTrigger.objects.filter(created__gte=since).filter(
+        ~Q(exception="") | Q(processed=False)
+    )
+    issues = StripeEventIssue.objects.filter(created_at__gte=since)
+    failed = UserMigration.objects.filter(status=MigrationStatus.FAILED)
+    stuck = MigrationRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
+    )
+    checks = {
+        "ledger_mismatches": _check(
+            out_of_balance.count(),
+            out_of_balance.exists(),
+            [
+                {"account_id": a.pk, "user_id": a.user_id, "balance": str(a.balance)}
+                for a in out_of_balance.order_by("pk")[:EXAMPLES]
+            ],
+            "accounts whose balance differs from the sum of their ledger entries",
+        ),
+        "negative_balances": _check(
+            negative.count(),
+            negative.exists(),
+            [{"account_id": a.pk, "balance": str(a.balance)} for a in negative[:EXAMPLES]],
+            "accounts below zero (the database refuses them; checked anyway)",
+        ),
+        "failed_spends_last_hour": _check(
+            refusal_count,
+            refusal_count > settings.CREDITS_CHECK_FAILED_SPENDS_PER_HOUR,
+            [
+                {"account_id": r.account_id, "amount": str(r.amount), "code": r.code}
+                for r in refusals.order_by("-pk")[:EXAMPLES]
+            ],
+            "spends refused for too little credit in the last hour "
+            f"(attention above {settings.CREDITS_CHECK_FAILED_SPENDS_PER_HOUR})",
+        ),
+        "failed_webhooks_last_hour": _check(
+            webhooks.count() + issues.count(),
+            webhooks.exists() or issues.exists(),
+            [{"webhook_trigger_id": w.pk, "exception": w.exception} for w in webhooks[:EXAMPLES]]
+            + [{"stripe_event_id": i.stripe_event_id, "issue": i.kind} for i in issues[:EXAMPLES]],
+            "Stripe webhook deliveries that failed or were not processed, and Stripe event "
+            "issues, in the last hour",
+        ),
+        "failed_migrations": _check(
+            failed.count(),
+            failed.exists(),
+            [
+                {"user_id": m.user_id, "source": m.source, "error": m.error_message[:200]}
+                for m in failed.order_by("pk")[:EXAMPLES]
+            ],
+            "users whose migration from a source is FAILED",
+        ),
+        "stuck_migration_runs": _check(
+            stuck.count(),
+            stuck.exists(),
+            [
+                {"run_id": r.pk, "source": r.source, "heartbeat_at": r.heartbeat_at}
+                for r in stuck.order_by("pk")[:EXAMPLES]
+            ],
+            "running migration runs with no heartbeat for "
+            f"{settings.CREDITS_MIGRATION_STALE_AFTER} seconds",
+        ),
+    }
+    return {
+        "needs_attention": any(check["needs_attention"] for check in checks.values()),
+        "checked_at": now,
+        "checks": checks,
+    }

@@ -1,0 +1,375 @@
+"""Migration runs: started race-free, fanned out over Celery workers, finished once.
+
+Starting an execute run is one short transaction that locks its sources' `MigrationLock` rows
+(in name order) and only then looks for a live execute run of any of those sources: two starts
+at once queue on the lock, and the second sees the first and is refused (`RunAlreadyActive`,
+HTTP 409). A run counts as live while its process is alive (a `migrate_credits --execute` on
+this host) or its heartbeat, moved by every batch, is younger than
+`CREDITS_MIGRATION_STALE_AFTER`; a dead one is marked failed and no longer blocks.
+
+An asynchronous run (the API, `migrate_credits --async`) is then split by a coordinator task
+into `MigrationBatch` rows, the same keyset batches `--execute` walks, and one Celery task per
+batch; any number of workers take them. A batch task runs the engine's `migrate_batch` with
+hooks that lock the batch row inside the batch's transaction and mark it done there, with its
+report: a redelivered, retried or concurrently processed batch finds it done and changes
+nothing (and beneath that, the engine's claim of UserMigration rows migrates nobody twice).
+Whichever task finishes the last batch queues the finalizer, which merges the batches'
+reports into the run's stats; it may be queued twice and finishes the run once. There is no
+chord: it would need a result backend, and the batch rows already hold what a chord counts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from migrations_app import engine
+from migrations_app.engine.execute import BatchHooks
+from migrations_app.engine.report import Report, UserOutcome
+from migrations_app.exceptions import RunAlreadyActive
+from migrations_app.models import (
+    BatchStatus,
+    MigrationBatch,
+    MigrationLock,
+    MigrationRun,
+    RunMode,
+    RunStatus,
+)
+from migrations_app.notifications import (
+    notifications_queue_for_batch,
+    notifications_queue_pending,
+)
+from migrations_app.sources import Context, get_source
+
+ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+def run_parameters(
+    *,
+    rates: dict[str, Decimal],
+    percent: Decimal,
+    user_ids: list[int] | None,
+    batch_size: int,
+    keep_legacy: bool,
+    notify: bool,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """A run's parameters as stored on MigrationRun (JSON: decimals as strings)."""
+    return {
+        "rates": {key: str(value) for key, value in rates.items()},
+        "percent": str(percent),
+        "users": user_ids,
+        "batch_size": batch_size,
+        "workers": workers if workers is not None else settings.CREDITS_MIGRATION_WORKERS,
+        "keep_legacy": keep_legacy,
+        "notify": notify,
+    }
+
+
+def run_context(run: MigrationRun) -> Context:
+    parameters = run.parameters
+    return Context(
+        rates={key: Decimal(value) for key, value in parameters["rates"].items()},
+        now=datetime.fromisoformat(parameters["now"]) if "now" in parameters else run.started_at,
+        keep_legacy=parameters.get("keep_legacy", False),
+        rounding=settings.CREDITS_ROUNDING,
+    )
+
+
+def run_selection(run: MigrationRun) -> engine.Selection:
+    parameters = run.parameters
+    user_ids = parameters.get("users")
+    return engine.Selection(
+        user_ids=user_ids,
+        percent=Decimal(parameters.get("percent", "100")),
+        batch_size=parameters.get("batch_size") or settings.CREDITS_MIGRATION_BATCH_SIZE,
+        workers=parameters.get("workers") or settings.CREDITS_MIGRATION_WORKERS,
+        include_rolled_back=user_ids is not None,
+    )
+
+
+def run_sources(run: MigrationRun) -> list[str]:
+    return [name for name in run.source.split(",") if name]
+
+
+# --- starting -----------------------------------------------------------------------------
+
+
+def migration_run_start(
+    *,
+    sources: list[str],
+    mode: str,
+    parameters: dict[str, Any],
+    triggered_by=None,
+    now: datetime | None = None,
+    in_this_process: bool = False,
+) -> MigrationRun:
+    """Create a running run; refuse an execute run while another of its sources is live.
+
+    `now` is the moment every batch of the run computes against (usage periods, activity
+    windows). `in_this_process`: the caller runs it itself (the command), so its liveness is
+    this process's, not only its heartbeat."""
+    parameters = {**parameters, "now": (now or timezone.now()).isoformat()}
+    if in_this_process:
+        parameters = {**parameters, "process": {"host": socket.gethostname(), "pid": os.getpid()}}
+    with transaction.atomic(durable=True):
+        if mode == RunMode.EXECUTE:
+            _lock_sources(sources)
+            for other in MigrationRun.objects.filter(mode=RunMode.EXECUTE, status__in=ACTIVE):
+                if not set(run_sources(other)) & set(sources):
+                    continue
+                if _is_live(other):
+                    raise RunAlreadyActive(run_id=other.pk, sources=run_sources(other))
+                _mark_abandoned(other)
+        now = timezone.now()
+        return MigrationRun.objects.create(
+            source=",".join(sources),
+            mode=mode,
+            parameters=parameters,
+            status=RunStatus.RUNNING,
+            heartbeat_at=now,
+            triggered_by=triggered_by,
+        )
+
+
+def _lock_sources(sources: list[str]) -> None:
+    MigrationLock.objects.bulk_create(
+        [MigrationLock(source=name) for name in sources], ignore_conflicts=True
+    )
+    list(MigrationLock.objects.select_for_update().filter(source__in=sources).order_by("source"))
+
+
+def _is_live(run: MigrationRun) -> bool:
+    process = run.parameters.get("process")
+    if process and process.get("host") == socket.gethostname():
+        return _process_alive(process["pid"])
+    beat = run.heartbeat_at or run.started_at
+    return beat >= timezone.now() - timedelta(seconds=settings.CREDITS_MIGRATION_STALE_AFTER)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _mark_abandoned(run: MigrationRun) -> None:
+    run.status = RunStatus.FAILED
+    run.error = f"Abandoned: no sign of life since {run.heartbeat_at or run.started_at}."
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
+def migration_run_launch(
+    *,
+    sources: list[str],
+    dry_run: bool,
+    parameters: dict[str, Any],
+    triggered_by=None,
+    now: datetime | None = None,
+) -> MigrationRun:
+    """Start a run and queue it on Celery (inline when Celery is eager), after the commit."""
+    from migrations_app import tasks
+
+    mode = RunMode.DRY_RUN if dry_run else RunMode.EXECUTE
+    run = migration_run_start(
+        sources=sources, mode=mode, parameters=parameters, triggered_by=triggered_by, now=now
+    )
+    task = tasks.dry_run if dry_run else tasks.plan_run
+    transaction.on_commit(lambda: task.delay(run.pk))
+    return run
+
+
+# --- dry run ------------------------------------------------------------------------------
+
+
+def migration_run_dry(*, run_id: int) -> None:
+    """Plan the run's users and keep the report on the run row: the only row it writes."""
+    run = MigrationRun.objects.get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return
+    try:
+        report = engine.plan_users(run_sources(run), run_context(run), run_selection(run))
+    except Exception as error:
+        _fail(run, error)
+        raise
+    report.parameters = run.parameters
+    count = sum(report.counts.values())
+    MigrationRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        stats=report.as_dict(),
+        processed=count,
+        total=count,
+        status=RunStatus.COMPLETED,
+        finished_at=timezone.now(),
+    )
+
+
+def _fail(run: MigrationRun, error: BaseException) -> None:
+    MigrationRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED,
+        error=f"{type(error).__name__}: {error}"[:2000],
+        finished_at=timezone.now(),
+    )
+
+
+# --- fan-out ------------------------------------------------------------------------------
+
+
+def migration_run_fan_out(*, run_id: int) -> list[int]:
+    """Split the run into batch rows (once) and queue a task for each batch not done."""
+    from migrations_app import tasks
+
+    try:
+        with transaction.atomic():
+            return _fan_out(run_id, tasks)
+    except Exception as error:
+        _fail(MigrationRun(pk=run_id), error)
+        raise
+
+
+def _fan_out(run_id: int, tasks) -> list[int]:
+    run = MigrationRun.objects.select_for_update().get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return []
+    if not run.batches.exists():
+        _plan_batches(run)
+    pending = list(
+        run.batches.filter(status=BatchStatus.PENDING)
+        .order_by("number")
+        .values_list("pk", flat=True)
+    )
+    if pending:
+        transaction.on_commit(lambda: [tasks.process_batch.delay(batch_id) for batch_id in pending])
+    else:
+        transaction.on_commit(lambda: tasks.finalize_run.delay(run.pk))
+    return pending
+
+
+def _plan_batches(run: MigrationRun) -> None:
+    selection = run_selection(run)
+    number, total, rows = 0, 0, []
+    for name in run_sources(run):
+        for user_ids in selection.batches(get_source(name)):
+            rows.append(
+                MigrationBatch(
+                    run=run, source=name, number=number, user_ids=user_ids, size=len(user_ids)
+                )
+            )
+            number += 1
+            total += len(user_ids)
+            if len(rows) >= 500:
+                MigrationBatch.objects.bulk_create(rows)
+                rows = []
+    MigrationBatch.objects.bulk_create(rows)
+    run.total = total
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["total", "heartbeat_at"])
+
+
+class FanOutHooks(BatchHooks):
+    """Record one batch of a fanned-out run in the batch's own transaction."""
+
+    def __init__(self, batch: MigrationBatch, run: MigrationRun):
+        self.batch_id = batch.pk
+        self.run = run
+        self.notify = run.parameters.get("notify", True)
+
+    def begin(self, user_ids: list[int]) -> list[int]:
+        batch = MigrationBatch.objects.select_for_update().get(pk=self.batch_id)
+        if batch.status == BatchStatus.DONE:
+            return []
+        recorded = set(batch.recorded_user_ids)
+        return [user_id for user_id in user_ids if user_id not in recorded]
+
+    def record(self, outcomes: list[UserOutcome]) -> None:
+        batch = MigrationBatch.objects.get(pk=self.batch_id)  # locked by begin()
+        report = Report(mode="execute", sources=[batch.source])
+        report.absorb(batch.stats)
+        for outcome in outcomes:
+            report.add(outcome)
+        recorded = set(batch.recorded_user_ids) | {outcome.user_id for outcome in outcomes}
+        batch.stats = report.as_dict()
+        if recorded >= set(batch.user_ids):
+            batch.status = BatchStatus.DONE
+            batch.finished_at = timezone.now()
+            batch.recorded_user_ids = []
+        else:  # the batch fell back to a transaction per user: some are still to do
+            batch.recorded_user_ids = sorted(recorded)
+        batch.save(update_fields=["stats", "status", "finished_at", "recorded_user_ids"])
+        if self.notify:
+            notifications_queue_for_batch(run=self.run, outcomes=outcomes)
+
+
+class NotifyHooks(BatchHooks):
+    """For `migrate_credits --execute`: notifications queued in each batch's transaction."""
+
+    def __init__(self, run: MigrationRun):
+        self.run = run
+
+    def record(self, outcomes: list[UserOutcome]) -> None:
+        notifications_queue_for_batch(run=self.run, outcomes=outcomes)
+
+
+def migration_batch_process(*, batch_id: int, worker: str = "") -> str:
+    """Migrate one batch of a run (a no-op when it is done); finish the run after its last."""
+    batch = MigrationBatch.objects.select_related("run").filter(pk=batch_id).first()
+    if batch is None:
+        return "missing"
+    run = batch.run
+    if batch.status == BatchStatus.DONE:
+        _finalize_when_done(run)
+        return "done already"
+    if run.status != RunStatus.RUNNING:
+        return f"run {run.status}"
+    MigrationBatch.objects.filter(pk=batch_id).update(attempts=F("attempts") + 1, worker=worker)
+    engine.migrate_batch(
+        get_source(batch.source),
+        batch.user_ids,
+        run_context(run),
+        run_selection(run),
+        run,
+        FanOutHooks(batch, run),
+    )
+    _finalize_when_done(run)
+    return "processed"
+
+
+def _finalize_when_done(run: MigrationRun) -> None:
+    from migrations_app import tasks
+
+    if not MigrationBatch.objects.filter(run=run).exclude(status=BatchStatus.DONE).exists():
+        tasks.finalize_run.delay(run.pk)
+
+
+def migration_run_finalize(*, run_id: int) -> bool:
+    """Merge the batches' reports into the run's stats and finish it, once."""
+    with transaction.atomic():
+        run = MigrationRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING or run.mode != RunMode.EXECUTE:
+            return False
+        batches = MigrationBatch.objects.filter(run=run)
+        if batches.filter(~Q(status=BatchStatus.DONE)).exists():
+            return False
+        report = Report(mode="execute", sources=run_sources(run), run_id=run.pk)
+        for stats in batches.order_by("number").values_list("stats", flat=True):
+            report.absorb(stats)
+        report.parameters = run.parameters
+        run.stats = report.as_dict()
+        run.status = RunStatus.COMPLETED_WITH_ERRORS if report.failed else RunStatus.COMPLETED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["stats", "status", "finished_at"])
+        if run.parameters.get("notify", True):
+            notifications_queue_pending(run=run)
+    return True

@@ -1,0 +1,149 @@
+"""The OpenAPI schema, its docs, and the API held to it.
+
+The schema is read from the live `/api/schema/` and schemathesis drives every operation with
+generated requests, valid and invalid, as a user and as staff, through the Django WSGI app:
+no 5xx, and every response (status, content type, body) as the schema says.
+"""
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.factories import ProvisionedUserFactory, UserFactory
+from tests.migrations_app.factories import LegacyBillingFactory
+
+pytestmark = pytest.mark.django_db
+
+OPERATIONS = {
+    ("GET", "/api/credits/balance/"),
+    ("GET", "/api/credits/transactions/"),
+    ("POST", "/api/credits/spend/"),
+    ("GET", "/api/migrate/user-credits/"),
+    ("POST", "/api/migrate/user-credits/"),
+    ("GET", "/api/migrate/runs/{run_id}/"),
+    ("GET", "/api/admin/billing/health"),
+}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+EXAMPLES = 8
+
+
+@pytest.fixture
+def schema_document(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_every_endpoint_is_in_the_schema(schema_document):
+    operations = {
+        (method.upper(), path) for path, item in schema_document["paths"].items() for method in item
+    }
+    assert operations == OPERATIONS
+    assert schema_document["openapi"].startswith("3.")
+
+
+def test_the_error_shape_is_a_component_and_every_refusal_is_described(schema_document):
+    components = schema_document["components"]["schemas"]
+    assert components["Error"]["properties"]["error"]["$ref"].endswith("/ErrorDetail")
+    assert set(components["ErrorDetail"]["required"]) == {"code", "message", "details"}
+    paths = schema_document["paths"]
+    expected = {
+        ("post", "/api/credits/spend/"): {"400", "401", "402", "404", "409", "429"},
+        ("post", "/api/migrate/user-credits/"): {"400", "401", "403", "409", "429"},
+        ("get", "/api/migrate/user-credits/"): {"401", "403", "429"},
+        ("get", "/api/migrate/runs/{run_id}/"): {"401", "403", "404", "429"},
+        ("get", "/api/admin/billing/health"): {"401", "403", "429"},
+        ("get", "/api/credits/balance/"): {"401"},
+    }
+    for (method, path), codes in expected.items():
+        responses = paths[path][method]["responses"]
+        assert codes <= set(responses), (method, path)
+        for code in codes:
+            schema = responses[code]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+
+
+def test_the_docs_are_served_with_local_assets(client):
+    # when
+    page = client.get("/api/docs/")
+    # then: Swagger UI from our static files, nothing from a CDN
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    for cdn in ("cdn.jsdelivr", "unpkg.com", "cdnjs"):
+        assert cdn not in html
+    asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == 200
+
+
+def exercise(operation, mode, headers, calls):
+    """Send EXAMPLES generated requests to the operation and hold each response to the schema."""
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def one(case):
+        # when
+        response = case.call(headers=headers)
+        calls.append(response.status_code)
+        # then
+        case.validate_response(response, checks=CHECKS, headers=headers)
+
+    try:
+        one()
+    except Unsatisfiable:
+        # An operation without parameters or body has no invalid request to make.
+        assert mode == GenerationMode.NEGATIVE, operation.path
+
+
+@pytest.fixture
+def keep_the_test_connection():
+    """As Django's test client does: a request must not close the connection that holds
+    the test's transaction (schemathesis calls the WSGI app itself)."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("keep_the_test_connection")
+def test_the_api_answers_as_its_schema_says_for_users_and_staff():
+    # given: a user with credits and a ledger, staff, and legacy data to migrate
+    user = ProvisionedUserFactory()
+    staff = UserFactory(is_staff=True)
+    LegacyBillingFactory(balance_usd="5.00")
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {(op.method.upper(), op.path) for op in operations} == OPERATIONS
+    calls = []
+    for who in (user, staff):
+        headers = {"Authorization": f"Token {Token.objects.create(user=who).key}"}
+        for operation in operations:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                exercise(operation, mode, headers, calls)
+    assert len(calls) >= len(operations) * 2
+    assert all(code < 500 for code in calls)

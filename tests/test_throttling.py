@@ -1,0 +1,63 @@
+"""Throttles: the spend endpoint and the staff endpoints have scoped rates (settings and the
+environment; high in the test settings). With a low rate, the next request is refused with
+429 in the error shape and changes nothing."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
+
+from credits.models import CreditAccount, CreditTransaction
+from tests.credits.test_api import assert_error_shape
+from tests.factories import ProvisionedUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def low_rates(monkeypatch):
+    # DRF reads the rates once, into the throttle class: set them there.
+    monkeypatch.setattr(
+        ScopedRateThrottle, "THROTTLE_RATES", {"spend": "2/hour", "staff": "1/hour"}
+    )
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_the_third_spend_in_the_window_is_throttled(low_rates):
+    # given: a user with 20 credits who spent twice
+    user = ProvisionedUserFactory()
+    client = APIClient()
+    client.force_authenticate(user=user)
+    url = reverse("credits-spend")
+    for n in range(2):
+        response = client.post(url, {"amount": "1.00", "idempotency_key": f"k{n}"}, format="json")
+        assert response.status_code == 201
+    entries = CreditTransaction.objects.count()
+    # when
+    response = client.post(url, {"amount": "1.00", "idempotency_key": "k2"}, format="json")
+    # then
+    error = assert_error_shape(response, 429, "throttled")
+    assert error["details"]["wait_seconds"] > 0
+    assert CreditTransaction.objects.count() == entries
+    assert CreditAccount.objects.get(user=user).balance == Decimal("18.00")
+
+
+def test_staff_endpoints_share_the_staff_rate(low_rates, staff_user):
+    # given
+    client = APIClient()
+    client.force_authenticate(user=staff_user)
+    assert client.get(reverse("migrate-status")).status_code == 200
+    # when
+    response = client.get(reverse("billing-health"))
+    # then
+    assert_error_shape(response, 429, "throttled")
+
+
+def test_the_test_settings_rates_are_high(settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    assert rates == {"spend": "100000/minute", "staff": "100000/minute"}
