@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.stripe.refunds import billing_staff_refund
+from credits.api.schema import error_responses
 from credits.api.serializers import EntryOutputSerializer
 from credits.exceptions import AccountNotFound
 from credits.models import CreditApprovalRequest, CreditTransaction
@@ -24,6 +25,7 @@ from credits.selectors import credit_account_for_user
 from credits.services import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT, credit_staff_adjust
 
 KEY_HEADER = "Idempotency-Key"
+MAX_ID = 2**63 - 1  # a bigint primary key
 
 
 def staff_idempotency_key(actor, action: str, client_key: str) -> str:
@@ -31,7 +33,7 @@ def staff_idempotency_key(actor, action: str, client_key: str) -> str:
 
 
 class StaffWriteInputSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField(min_value=1)
+    user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT
     )
@@ -125,6 +127,7 @@ class StaffAdjustApi(APIView):
             201: StaffWriteOutputSerializer,
             200: StaffWriteOutputSerializer,
             202: StaffWriteOutputSerializer,
+            **error_responses(400, 401, 402, 403, 404, 409, 429),
         },
     )
     def post(self, request):
@@ -153,6 +156,7 @@ class StaffRefundApi(APIView):
             201: StaffWriteOutputSerializer,
             200: StaffWriteOutputSerializer,
             202: StaffWriteOutputSerializer,
+            **error_responses(400, 401, 402, 403, 404, 409, 429, 502),
         },
     )
     def post(self, request):

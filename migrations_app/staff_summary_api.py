@@ -15,12 +15,14 @@ from rest_framework.views import APIView
 
 from billing.models import UserProfile
 from billing.selectors import profile_for_user
+from credits.api.schema import error_responses
 from credits.api.serializers import EntryOutputSerializer
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, ApprovalStatus, CreditApprovalRequest
 from credits.selectors import credit_account_for_user, credit_history
 from migrations_app.models import UserMigration
 
 LAST_ENTRIES = 20
+MAX_ID = 2**63 - 1  # a bigint primary key
 
 
 def _amount(**kwargs):
@@ -102,9 +104,11 @@ class UserSummaryApi(APIView):
     permission_classes = [IsAdminUser]
     throttle_scope = "staff"
 
-    @extend_schema(responses=UserSummaryOutputSerializer)
+    @extend_schema(
+        responses={200: UserSummaryOutputSerializer, **error_responses(401, 403, 404, 429)}
+    )
     def get(self, request, user_id: int):
-        user = get_user_model().objects.filter(pk=user_id).first()
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id <= MAX_ID else None
         if user is None:
             raise NotFound(f"No user {user_id}.")
         account = credit_account_for_user(user=user)

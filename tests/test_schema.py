@@ -34,6 +34,9 @@ OPERATIONS = {
     ("POST", "/api/migrate/user-credits/"),
     ("GET", "/api/migrate/runs/{run_id}/"),
     ("GET", "/api/admin/billing/health"),
+    ("POST", "/api/admin/billing/credits/adjust"),
+    ("POST", "/api/admin/billing/refund"),
+    ("GET", "/api/admin/billing/user/{user_id}/summary"),
 }
 CHECKS = [
     not_a_server_error,
@@ -71,6 +74,9 @@ def test_the_error_shape_is_a_component_and_every_refusal_is_described(schema_do
         ("get", "/api/migrate/runs/{run_id}/"): {"401", "403", "404", "429"},
         ("get", "/api/admin/billing/health"): {"401", "403", "429"},
         ("get", "/api/credits/balance/"): {"401"},
+        ("post", "/api/admin/billing/credits/adjust"): {"400", "401", "403", "404", "409", "429"},
+        ("post", "/api/admin/billing/refund"): {"400", "401", "402", "403", "404", "429", "502"},
+        ("get", "/api/admin/billing/user/{user_id}/summary"): {"401", "403", "404", "429"},
     }
     for (method, path), codes in expected.items():
         responses = paths[path][method]["responses"]

@@ -29,6 +29,8 @@ MEANINGS = {
     404: "Not found (code `not_found`).",
     409: "A conflict; nothing written.",
     429: "Throttled (code `throttled`, `wait_seconds` in details).",
+    502: "Stripe refused or could not make the refund (code `stripe_refund_failed`); nothing "
+    "written.",
 }
 
 
