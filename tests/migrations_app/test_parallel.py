@@ -5,10 +5,13 @@ transactional. Every user must be migrated exactly once, the totals exact, and a
 same users at the same time from another process-like caller must add nothing.
 """
 
+import io
 import threading
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connections
 from django.db.models import Count, Sum
 
@@ -79,15 +82,16 @@ def test_workers_migrate_every_user_once_with_exact_totals(migrate, balances):
     assert_migrated_once(balances)
 
 
-def test_two_parallel_runs_of_the_same_users_migrate_each_once(migrate, balances):
-    # given: two runs started together, each with 2 workers
+def test_two_runs_started_together_migrate_each_user_once(balances, tmp_path):
+    # given: two runs of the same source started at once, each with 2 workers
     barrier = threading.Barrier(2)
-    errors = []
+    exit_codes, errors = [], []
 
     def run():
         try:
             barrier.wait()
-            migrate(
+            call_command(
+                "migrate_credits",
                 "--execute",
                 "--yes",
                 "--source",
@@ -96,8 +100,13 @@ def test_two_parallel_runs_of_the_same_users_migrate_each_once(migrate, balances
                 "5",
                 "--workers",
                 "2",
-                expect=1,
+                f"--backup-dir={tmp_path}",
+                stdout=io.StringIO(),
+                stderr=io.StringIO(),
             )
+            exit_codes.append(0)
+        except CommandError as error:
+            exit_codes.append(error.returncode)
         except BaseException as error:  # reported below, in the test's thread
             errors.append(error)
         finally:
@@ -109,8 +118,10 @@ def test_two_parallel_runs_of_the_same_users_migrate_each_once(migrate, balances
         thread.start()
     for thread in threads:
         thread.join()
-    # then: whichever run claimed a user migrated them; the other saw them taken
+    # then: one run migrated everyone (exit 1: the rule breaker failed); the other was refused
+    # while it ran (exit 2), or came after it and found nothing left but the rule breaker
     assert errors == []
+    assert sorted(exit_codes) in ([1, 1], [1, 2])
     assert_migrated_once(balances)
 
 
