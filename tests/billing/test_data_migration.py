@@ -13,6 +13,15 @@ AFTER = [("billing", "0003_profiles_for_existing_users")]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def back_to_the_latest_migrations():
+    """Leave the test database fully migrated: later transactional tests need the tables of
+    the migrations after AFTER (billing's Stripe tables among them)."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def migrate_to(targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
