@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -234,6 +234,8 @@ def migration_run_fan_out(*, run_id: int) -> list[int]:
     try:
         with transaction.atomic():
             return _fan_out(run_id, tasks)
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the task retries, the run stays running
     except Exception as error:
         _fail(MigrationRun(pk=run_id), error)
         raise
@@ -251,7 +253,12 @@ def _fan_out(run_id: int, tasks) -> list[int]:
         .values_list("pk", flat=True)
     )
     if pending:
-        transaction.on_commit(lambda: [tasks.process_batch.delay(batch_id) for batch_id in pending])
+
+        def queue_batches():
+            for batch_id in pending:
+                tasks.process_batch.delay(batch_id)
+
+        transaction.on_commit(queue_batches)
     else:
         transaction.on_commit(lambda: tasks.finalize_run.delay(run.pk))
     return pending

@@ -32,7 +32,7 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 200
 
 
-@extend_schema(responses={200: EntryOutputSerializer(many=True), **error_responses(400, 401, 404)})
+@extend_schema(responses={200: EntryOutputSerializer(many=True), **error_responses(401, 404)})
 class TransactionListApi(ListAPIView):
     serializer_class = EntryOutputSerializer
     pagination_class = NewestFirstPagination

@@ -107,7 +107,7 @@ def test_a_killed_execute_finishes_on_the_next_run_with_every_user_once(tmp_path
         .exists()
     )
     verify = subprocess.run(
-        [*args[:3], "--verify", "--source", "usd_balance"],
+        [*args[: args.index("migrate_credits") + 1], "--verify", "--source", "usd_balance"],
         cwd=ROOT,
         env=env,
         capture_output=True,

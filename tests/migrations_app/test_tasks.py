@@ -346,3 +346,17 @@ def test_async_goes_with_execute_only(migrate, mode):
     # then
     assert "--async goes with --execute" in output
     assert not MigrationRun.objects.exists()
+
+
+def test_a_run_that_cannot_be_planned_is_failed_with_the_reason():
+    # given: a run of a source that no longer exists (renamed between start and planning)
+    run = migration_run_start(sources=["usd_balance"], mode="execute", parameters=parameters())
+    MigrationRun.objects.filter(pk=run.pk).update(source="retired_source")
+    # when
+    with pytest.raises(KeyError):
+        migration_run_fan_out(run_id=run.pk)
+    # then
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "retired_source" in run.error
+    assert not MigrationBatch.objects.filter(run=run).exists()

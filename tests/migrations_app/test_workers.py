@@ -142,7 +142,7 @@ def wait_for(run_id, until, workers) -> MigrationRun:
         run = MigrationRun.objects.get(pk=run_id)
         if until(run):
             return run
-        time.sleep(0.05)
+        time.sleep(0.02)
     pytest.fail(
         f"run {run_id} did not get there in time: {run.status} {run.processed}/"
         f"{run.total}\n{workers.stop()}"
