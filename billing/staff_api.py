@@ -10,7 +10,7 @@ an entry. Every write carries an idempotency key (the body's `idempotency_key` o
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -116,61 +116,81 @@ KEY_PARAMETER = OpenApiParameter(
 )
 
 
-class StaffAdjustApi(APIView):
+def _write_responses(*errors: int) -> dict:
+    return {
+        201: StaffWriteOutputSerializer,
+        200: StaffWriteOutputSerializer,
+        202: StaffWriteOutputSerializer,
+        **error_responses(*errors),
+    }
+
+
+class StaffWriteApi(APIView):
+    """Parse the body, find the user's account, call the service, answer 201/200/202."""
+
     permission_classes = [IsAdminUser]
     throttle_scope = "staff"
+    input_serializer: type[StaffWriteInputSerializer]
+    action: str
 
-    @extend_schema(
-        request=AdjustInputSerializer,
-        parameters=[KEY_PARAMETER],
-        responses={
-            201: StaffWriteOutputSerializer,
-            200: StaffWriteOutputSerializer,
-            202: StaffWriteOutputSerializer,
-            **error_responses(400, 401, 402, 403, 404, 409, 429),
-        },
-    )
+    def write(self, *, data, account, idempotency_key, actor):
+        raise NotImplementedError
+
     def post(self, request):
-        serializer = AdjustInputSerializer(data=request.data, context={"request": request})
+        serializer = self.input_serializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         account = _account_of(data["user_id"])
-        result = credit_staff_adjust(
+        result = self.write(
+            data=data,
             account=account,
-            amount=data["amount"],
-            idempotency_key=staff_idempotency_key(request.user, "adjust", data["idempotency_key"]),
+            idempotency_key=staff_idempotency_key(
+                request.user, self.action, data["idempotency_key"]
+            ),
             actor=request.user,
-            reason=data["reason"],
         )
         return _render(result, account)
 
 
-class StaffRefundApi(APIView):
-    permission_classes = [IsAdminUser]
-    throttle_scope = "staff"
-
-    @extend_schema(
-        request=RefundInputSerializer,
+@extend_schema_view(
+    post=extend_schema(
+        request=AdjustInputSerializer,
         parameters=[KEY_PARAMETER],
-        responses={
-            201: StaffWriteOutputSerializer,
-            200: StaffWriteOutputSerializer,
-            202: StaffWriteOutputSerializer,
-            **error_responses(400, 401, 402, 403, 404, 409, 429, 502),
-        },
+        responses=_write_responses(400, 401, 402, 403, 404, 409, 429),
     )
-    def post(self, request):
-        serializer = RefundInputSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        account = _account_of(data["user_id"])
-        result = billing_staff_refund(
+)
+class StaffAdjustApi(StaffWriteApi):
+    input_serializer = AdjustInputSerializer
+    action = "adjust"
+
+    def write(self, *, data, account, idempotency_key, actor):
+        return credit_staff_adjust(
             account=account,
             amount=data["amount"],
-            idempotency_key=staff_idempotency_key(request.user, "refund", data["idempotency_key"]),
-            actor=request.user,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            reason=data["reason"],
+        )
+
+
+@extend_schema_view(
+    post=extend_schema(
+        request=RefundInputSerializer,
+        parameters=[KEY_PARAMETER],
+        responses=_write_responses(400, 401, 402, 403, 404, 409, 429, 502),
+    )
+)
+class StaffRefundApi(StaffWriteApi):
+    input_serializer = RefundInputSerializer
+    action = "refund"
+
+    def write(self, *, data, account, idempotency_key, actor):
+        return billing_staff_refund(
+            account=account,
+            amount=data["amount"],
+            idempotency_key=idempotency_key,
+            actor=actor,
             reason=data["reason"],
             stripe_refund=data["stripe_refund"],
             payment_intent_id=data["payment_intent_id"].strip(),
         )
-        return _render(result, account)

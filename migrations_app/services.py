@@ -34,6 +34,7 @@ from django.utils import timezone
 from migrations_app import engine
 from migrations_app.engine.execute import BatchHooks
 from migrations_app.engine.report import Report, UserOutcome
+from migrations_app.engine.runs import run_start
 from migrations_app.exceptions import RunAlreadyActive
 from migrations_app.models import (
     BatchStatus,
@@ -129,15 +130,7 @@ def migration_run_start(
                 if _is_live(other):
                     raise RunAlreadyActive(run_id=other.pk, sources=run_sources(other))
                 _mark_abandoned(other)
-        now = timezone.now()
-        return MigrationRun.objects.create(
-            source=",".join(sources),
-            mode=mode,
-            parameters=parameters,
-            status=RunStatus.RUNNING,
-            heartbeat_at=now,
-            triggered_by=triggered_by,
-        )
+        return run_start(sources=sources, mode=mode, parameters=parameters, actor=triggered_by)
 
 
 def _lock_sources(sources: list[str]) -> None:

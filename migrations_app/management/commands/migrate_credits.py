@@ -22,6 +22,7 @@ from django.utils import timezone
 from migrations_app import engine
 from migrations_app.engine.execute import NO_HOOKS
 from migrations_app.engine.report import Outcome, Report, UserOutcome
+from migrations_app.engine.runs import run_finish
 from migrations_app.engine.selection import count_candidates
 from migrations_app.exceptions import RunAlreadyActive
 from migrations_app.models import RunMode, RunStatus
@@ -418,12 +419,7 @@ class Command(BaseCommand):
         return tqdm(total=total, unit="user", file=sys.stderr, leave=False)
 
     def _finish(self, run, report: Report):
-        run.refresh_from_db(fields=["processed"])
-        run.total = run.processed
-        run.stats = report.as_dict()
-        run.status = RunStatus.COMPLETED_WITH_ERRORS if report.failed else RunStatus.COMPLETED
-        run.finished_at = timezone.now()
-        run.save(update_fields=["total", "stats", "status", "finished_at"])
+        run_finish(run, report)
         if self.json:
             self._print_json(report.as_dict())
         else:
