@@ -18,9 +18,9 @@ deleted, the surplus users stay, without legacy billing):
   `manage.py migrate_credits --execute --yes --source usd_balance --format json --backup-dir
   <tmp> --no-notify` as a child process against the scratch database (no emails: the naive
   loop sends none, and with a broker they are a worker's job, not the migration's). Timed: the
-  child's wall clock, Django start-up and the CSV backup included (the MigrationRun's own span is printed beside it). Its
-  peak memory is the child's ru_maxrss read with os.wait4() on that child alone, so one run's
-  peak never hides in another's.
+  child's wall clock, Django start-up and the CSV backup included (the MigrationRun's own span
+  is printed beside it). Its peak memory is the child's ru_maxrss read with os.wait4() on that
+  child alone, so one run's peak never hides in another's.
 
 After every scenario `migrate_credits --verify --source usd_balance` runs as a child too; the
 figures are printed only if every verification is clean and every user ended COMPLETED or, for

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class CreditsConfig(AppConfig):
     name = "credits"
     verbose_name = "Credits ledger"
+
+    def ready(self):
+        from project import lookups
+
+        lookups.register()

@@ -41,7 +41,7 @@ def notifications_queue_for_batch(*, run: MigrationRun, outcomes: list[UserOutco
     failed = [item.user_id for item in outcomes if item.outcome == Outcome.FAILED]
     complete = list(
         UserProfile.objects.filter(
-            user_id__in=migrated, migration_completed_at__isnull=False
+            user_id__any_of=migrated, migration_completed_at__isnull=False
         ).values_list("user_id", flat=True)
     )
     credits = _credits_granted(complete)
@@ -80,7 +80,7 @@ def notifications_announce(*, user_ids: list[int], key: str = "") -> int:
     with transaction.atomic():
         known = set(
             Notification.objects.filter(
-                kind=NotificationKind.ANNOUNCEMENT, key=key, user_id__in=user_ids
+                kind=NotificationKind.ANNOUNCEMENT, key=key, user_id__any_of=user_ids
             ).values_list("user_id", flat=True)
         )
         new = [user_id for user_id in user_ids if user_id not in known]
@@ -114,7 +114,7 @@ def _queue(rows: list[Notification]) -> None:
     ids = []
     for (kind, key), user_ids in by_kind.items():
         ids += Notification.objects.filter(
-            kind=kind, key=key, user_id__in=user_ids, status=NotificationStatus.PENDING
+            kind=kind, key=key, user_id__any_of=user_ids, status=NotificationStatus.PENDING
         ).values_list("pk", flat=True)
     _send_after_commit(sorted(ids))
 
@@ -129,7 +129,7 @@ def _send_after_commit(ids: list[int]) -> None:
 
 def _credits_granted(user_ids: list[int]) -> dict[int, Decimal]:
     totals = dict(
-        UserMigration.objects.filter(user_id__in=user_ids, status=MigrationStatus.COMPLETED)
+        UserMigration.objects.filter(user_id__any_of=user_ids, status=MigrationStatus.COMPLETED)
         .values("user_id")
         .annotate(total=Sum("initial_credits_granted"))
         .order_by()

@@ -6,9 +6,13 @@ binding cursor writes PostgreSQL arrays as literals, each element escaped by a r
 expression, the whole statement parsed again for placeholders. On PostgreSQL these helpers
 skip both: rows are streamed with COPY, and updates send each column once, as a typed array in
 binary through a server-side binding cursor (`UPDATE ... FROM unnest(...)`). Values are taken
-from the instances as they are, already of their column's Python type (Decimal, int, str,
-aware datetime); JSON is serialised with the field's encoder, as Django would. Elsewhere
-(SQLite, the embedded default) they fall back to Django's bulk methods.
+as they are, already of their column's Python type (Decimal, int, str, aware datetime); JSON is
+serialised with the field's encoder, as Django would. Elsewhere (SQLite, the embedded default)
+inserts fall back to Django's bulk_create and updates to one UPDATE per row (executemany).
+
+Each write comes in two forms: from model instances (`copy_rows`, `update_rows`), or column by
+column (`copy_columns`, `update_columns`) for a caller that never builds the instances: at
+hundreds of rows a batch, constructing them is a good part of the cost.
 
 The helpers run in the caller's transaction and raise Django's database errors
 (IntegrityError for a broken constraint), like the ORM.
@@ -44,15 +48,47 @@ def copy_rows(model: type[models.Model], objs: Sequence[models.Model]) -> None:
     """Insert these new instances (primary keys left to the database, not read back)."""
     if not objs:
         return
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, batch_size=1000)
-        return
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    fields = _insert_fields(model)
     for field in fields:
         _fill_automatic(field, objs, add=True)
-    columns = [_column(field, objs, connection) for field in fields]
-    table = connection.ops.quote_name(model._meta.db_table)
+    copy_columns(
+        model, {field.attname: [getattr(obj, field.attname) for obj in objs] for field in fields}
+    )
+
+
+def copy_columns(model: type[models.Model], columns: dict[str, Sequence]) -> None:
+    """Insert rows given column by column, `{field name or attname: values}`, every list as
+    long as the others. A field left out takes its default (auto_now fields: now) in every
+    row; the primary key is left to the database."""
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+    count = lengths.pop() if lengths else 0
+    if not count:
+        return
+    opts = model._meta
+    given = {opts.get_field(name).attname: values for name, values in columns.items()}
+    fields = _insert_fields(model)
+    unknown = set(given) - {field.attname for field in fields}
+    if unknown:
+        raise ValueError(f"not insertable fields of {opts.label}: {sorted(unknown)}")
+    now = timezone.now()
+    for field in fields:
+        if field.attname not in given:
+            automatic = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            given[field.attname] = (
+                [now] * count if automatic else [field.get_default() for _ in range(count)]
+            )
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        objs = [
+            model(**{field.attname: given[field.attname][index] for field in fields})
+            for index in range(count)
+        ]
+        model.objects.bulk_create(objs, batch_size=1000)
+        return
+    values = [_prepare(field, given[field.attname], connection) for field in fields]
+    table = connection.ops.quote_name(opts.db_table)
     names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     connection.ensure_connection()
     with (
@@ -60,7 +96,7 @@ def copy_rows(model: type[models.Model], objs: Sequence[models.Model]) -> None:
         psycopg.Cursor(connection.connection) as cursor,
         cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
     ):
-        for row in zip(*columns, strict=True):
+        for row in zip(*values, strict=True):
             copy.write_row(row)
 
 
@@ -69,20 +105,48 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
     if not objs:
         return
     opts = model._meta
-    names = list(dict.fromkeys([*fields, *_auto_now_fields(model)]))
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        # INSERT ... ON CONFLICT (pk) DO UPDATE, which every row hits: Django's bulk_update
-        # builds a CASE per row and field, slow to compile for a big batch.
-        model.objects.bulk_create(
-            objs, update_conflicts=True, unique_fields=["pk"], update_fields=names
-        )
-        return
-    target = [opts.get_field(name) for name in names]
+    target = [opts.get_field(name) for name in dict.fromkeys([*fields, *_auto_now_fields(model)])]
     for field in target:
         _fill_automatic(field, objs, add=False)
-    pk = opts.pk
+    update_columns(
+        model,
+        [obj.pk for obj in objs],
+        {field.attname: [getattr(obj, field.attname) for obj in objs] for field in target},
+    )
+
+
+def update_columns(model: type[models.Model], pks: Sequence, columns: dict[str, Sequence]) -> None:
+    """Write `{field name or attname: values}` into the rows with these primary keys, the
+    n-th value of each column into the n-th row; auto_now fields are set to now."""
+    if any(len(values) != len(pks) for values in columns.values()):
+        raise ValueError("every column needs one value per primary key")
+    if not pks:
+        return
+    opts = model._meta
+    given = {opts.get_field(name).attname: values for name, values in columns.items()}
+    now = timezone.now()
+    for name in _auto_now_fields(model):
+        given.setdefault(opts.get_field(name).attname, [now] * len(pks))
+    target = [opts.get_field(attname) for attname in given]
+    if any(field.primary_key for field in target):
+        raise ValueError("the primary key is what rows are matched by, not a column to write")
+    connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
+    if connection.vendor != "postgresql":
+        # One UPDATE per row through executemany: for SQLite, the embedded default.
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in target)
+        prepared = [
+            [field.get_db_prep_save(value, connection) for value in given[field.attname]]
+            for field in target
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {quote(opts.db_table)} SET {assignments}"
+                f" WHERE {quote(opts.pk.column)} = %s",
+                [(*row, pk) for *row, pk in zip(*prepared, pks, strict=True)],
+            )
+        return
+    pk = opts.pk
     aliases = [f"v{index}" for index in range(len(target))]
     arrays = ", ".join(f"%b::{field.db_type(connection)}[]" for field in [pk, *target])
     assignments = ", ".join(
@@ -93,8 +157,8 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
         f" FROM unnest({arrays}) AS v(pk, {', '.join(aliases)})"
         f" WHERE {quote(opts.db_table)}.{quote(pk.column)} = v.pk"
     )
-    params = [_column(pk, objs, connection)] + [
-        _column(field, objs, connection) for field in target
+    params = [_prepare(pk, list(pks), connection)] + [
+        _prepare(field, given[field.attname], connection) for field in target
     ]
     connection.ensure_connection()
     with (
@@ -102,6 +166,10 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
         psycopg.Cursor(connection.connection) as cursor,
     ):
         cursor.execute(sql, params)
+
+
+def _insert_fields(model) -> list:
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
 
 
 def _auto_now_fields(model) -> list[str]:
@@ -118,11 +186,10 @@ def _fill_automatic(field, objs, *, add: bool) -> None:
             setattr(obj, field.attname, now)
 
 
-def _column(field, objs, connection) -> list:
-    attname = field.attname
-    values = [getattr(obj, attname) for obj in objs]
+def _prepare(field, values: Sequence, connection) -> list:
+    """A column's values as psycopg takes them for PostgreSQL."""
     if isinstance(field, models.JSONField):
         return [None if value is None else json.dumps(value, cls=field.encoder) for value in values]
     if isinstance(field, _PLAIN_FIELDS):
-        return values
+        return list(values)
     return [field.get_db_prep_save(value, connection) for value in values]

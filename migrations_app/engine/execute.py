@@ -36,7 +36,7 @@ from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
 from migrations_app.sources import SOURCES, Context, Source, UserPlan, get_source
-from project.bulk import update_rows
+from project.bulk import update_columns, update_rows
 
 OnUser = Callable[[UserOutcome], None]
 RETRYABLE = (MigrationStatus.PENDING, MigrationStatus.IN_PROGRESS, MigrationStatus.FAILED)
@@ -97,7 +97,7 @@ def plan_users(
 def _plan_batch(source, user_ids, context, selection) -> list[UserOutcome]:
     existing = _existing_users(user_ids)
     statuses = dict(
-        UserMigration.objects.filter(source=source.name, user_id__in=user_ids).values_list(
+        UserMigration.objects.filter(source=source.name, user_id__any_of=user_ids).values_list(
             "user_id", "status"
         )
     )
@@ -220,17 +220,33 @@ def migrate_batch(
     return Batch(outcomes)
 
 
+@dataclass
+class _Claim:
+    """A user's UserMigration row as the batch found it, claimed and locked."""
+
+    pk: int
+    status: str
+    attempts: int
+    generation: int
+    rollback_data: dict
+
+
 def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcome]:
     existing = _existing_users(user_ids)
     claimed = [u for u in user_ids if u in existing]
     insert_for_users(UserMigration, claimed, source=source.name, run=run)
-    rows = {
-        row.user_id: row
-        for row in UserMigration.objects.select_for_update()
-        .filter(source=source.name, user_id__in=claimed)
-        .order_by("pk")
+    # Plain values, not model instances: at hundreds of users a batch, building models is a
+    # good part of the cost.
+    claims = {
+        user_id: _Claim(pk, status, attempts, generation, rollback_data)
+        for pk, user_id, status, attempts, generation, rollback_data in (
+            UserMigration.objects.select_for_update()
+            .filter(source=source.name, user_id__any_of=claimed)
+            .order_by("pk")
+            .values_list("pk", "user_id", "status", "attempts", "generation", "rollback_data")
+        )
     }
-    statuses = {user_id: row.status for user_id, row in rows.items()}
+    statuses = {user_id: claim.status for user_id, claim in claims.items()}
     todo = [u for u in claimed if _is_to_migrate(statuses[u], selection)]
     data = source.load(todo, lock=source.changes_legacy, context=context)
     outcomes, plans = {}, []
@@ -242,19 +258,20 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
             plans.append(source.plan(user_id, data[user_id], context))
     good = [plan for plan in plans if not plan.is_failed]
     _onboard([plan.user_id for plan in good])
-    _write_ledger(source, good, rows)
+    _write_ledger(source, good, claims)
     _sync_profiles(good)
     source.apply_legacy(good, context)
     now = timezone.now()
+    _record_completed(good, claims, run, now)
+    _record_failed([plan for plan in plans if plan.is_failed], claims, run)
     for plan in plans:
-        _fill_row(rows[plan.user_id], plan, run, now)
         outcomes[plan.user_id] = _outcome(plan, Outcome.MIGRATED)
-    update_rows(UserMigration, [rows[plan.user_id] for plan in plans], ROW_FIELDS)
     mark_profiles_migrated([plan.user_id for plan in good], now=now, just_completed=source.name)
     return [outcomes[user_id] for user_id in user_ids]
 
 
-ROW_FIELDS = [
+# The UserMigration columns a completed migration writes, in _completed_values' order.
+COMPLETED_FIELDS = (
     "status",
     "legacy_amount",
     "legacy_currency",
@@ -269,36 +286,63 @@ ROW_FIELDS = [
     "rollback_data",
     "error_message",
     "attempts",
-    "run",
+    "run_id",
     "migration_date",
-]
+)
 
 
-def _fill_row(row: UserMigration, plan: UserPlan, run: MigrationRun, now) -> None:
-    row.attempts += 1
-    row.run = run
-    if plan.is_failed:
-        row.status = MigrationStatus.FAILED
-        row.error_message = plan.error
-        return
-    row.status = MigrationStatus.COMPLETED
-    row.error_message = ""
-    row.legacy_amounts = {key: str(value) for key, value in plan.legacy_amounts.items()}
-    row.rates = {key: str(value) for key, value in plan.rates.items()}
+def _record_completed(plans: list[UserPlan], claims: dict[int, _Claim], run, now) -> None:
+    rows = [_completed_values(plan, claims[plan.user_id], run, now) for plan in plans]
+    update_columns(
+        UserMigration,
+        [claims[plan.user_id].pk for plan in plans],
+        dict(zip(COMPLETED_FIELDS, map(list, zip(*rows, strict=True)), strict=True))
+        if rows
+        else {},
+    )
+
+
+def _completed_values(plan: UserPlan, claim: _Claim, run: MigrationRun, now) -> tuple:
+    legacy_amounts = {key: str(value) for key, value in plan.legacy_amounts.items()}
+    rates = {key: str(value) for key, value in plan.rates.items()}
     if len(plan.legacy_amounts) == 1:
         ((currency, amount),) = plan.legacy_amounts.items()
-        row.legacy_currency, row.legacy_amount = currency, amount
-        row.rate = plan.rates.get(currency)
+        rate = plan.rates.get(currency)
     else:
-        row.legacy_currency = "MIXED" if plan.legacy_amounts else ""
-        row.legacy_amount = row.rate = None
-    row.initial_credits_granted = plan.credits
-    row.rounding_remainder = plan.remainder
-    row.historical_operations = len(plan.history)
-    row.data_mismatch = plan.data_mismatch
-    row.mismatch_detail = plan.mismatch_detail[:255]
-    row.rollback_data = _carry_shortfall(row.rollback_data, plan.rollback_data)
-    row.migration_date = now
+        currency = "MIXED" if plan.legacy_amounts else ""
+        amount = rate = None
+    return (
+        MigrationStatus.COMPLETED.value,
+        amount,
+        currency,
+        rate,
+        legacy_amounts,
+        rates,
+        plan.credits,
+        plan.remainder,
+        len(plan.history),
+        plan.data_mismatch,
+        plan.mismatch_detail[:255],
+        _carry_shortfall(claim.rollback_data, plan.rollback_data),
+        "",
+        claim.attempts + 1,
+        run.pk,
+        now,
+    )
+
+
+def _record_failed(plans: list[UserPlan], claims: dict[int, _Claim], run: MigrationRun) -> None:
+    """FAILED with the reason; what an earlier migration recorded stays as it was."""
+    update_columns(
+        UserMigration,
+        [claims[plan.user_id].pk for plan in plans],
+        {
+            "status": [MigrationStatus.FAILED.value] * len(plans),
+            "error_message": [plan.error for plan in plans],
+            "attempts": [claims[plan.user_id].attempts + 1 for plan in plans],
+            "run_id": [run.pk] * len(plans),
+        },
+    )
 
 
 def _carry_shortfall(previous: dict, new: dict) -> dict:
@@ -312,7 +356,7 @@ def _carry_shortfall(previous: dict, new: dict) -> dict:
 
 def _existing_users(user_ids) -> set[int]:
     user_model = get_user_model()
-    return set(user_model.objects.filter(pk__in=user_ids).values_list("pk", flat=True))
+    return set(user_model.objects.filter(pk__any_of=user_ids).values_list("pk", flat=True))
 
 
 def _onboard(user_ids: list[int]) -> None:
@@ -322,9 +366,9 @@ def _onboard(user_ids: list[int]) -> None:
     insert_for_users(CreditAccount, user_ids)
 
 
-def _write_ledger(source: Source, plans: list[UserPlan], rows: dict[int, UserMigration]) -> None:
+def _write_ledger(source: Source, plans: list[UserPlan], claims: dict[int, _Claim]) -> None:
     accounts = dict(
-        CreditAccount.objects.filter(user_id__in=[plan.user_id for plan in plans]).values_list(
+        CreditAccount.objects.filter(user_id__any_of=[plan.user_id for plan in plans]).values_list(
             "user_id", "pk"
         )
     )
@@ -338,7 +382,7 @@ def _write_ledger(source: Source, plans: list[UserPlan], rows: dict[int, UserMig
                     kind=EntryKind.MIGRATION,
                     amount=plan.credits,
                     idempotency_key=migration_key(
-                        source.name, plan.user_id, rows[plan.user_id].generation
+                        source.name, plan.user_id, claims[plan.user_id].generation
                     ),
                     source="migration",
                     description=f"Migrated from {source.description}"[:255],
@@ -371,7 +415,7 @@ def _sync_profiles(plans: list[UserPlan]) -> None:
     updates = {plan.user_id: plan.profile_updates for plan in plans if plan.profile_updates}
     if not updates:
         return
-    profiles = list(UserProfile.objects.filter(user_id__in=updates).order_by("pk"))
+    profiles = list(UserProfile.objects.filter(user_id__any_of=updates).order_by("pk"))
     fields: set[str] = set()
     for profile in profiles:
         for name, value in updates[profile.user_id].items():
@@ -392,14 +436,14 @@ def mark_profiles_migrated(user_ids: list[int], *, now, just_completed: str = ""
     for name in settings.CREDITS_MIGRATION_SOURCES:
         if name not in SOURCES or name == just_completed:
             continue
-        with_data = set(get_source(name).candidate_ids().filter(user_id__in=user_ids))
+        with_data = set(get_source(name).candidate_ids().filter(user_id__any_of=user_ids))
         if with_data:
             done = UserMigration.objects.filter(
-                source=name, status=MigrationStatus.COMPLETED, user_id__in=with_data
+                source=name, status=MigrationStatus.COMPLETED, user_id__any_of=with_data
             ).values_list("user_id", flat=True)
             pending |= with_data - set(done)
     UserProfile.objects.filter(
-        user_id__in=set(user_ids) - pending, migration_completed_at__isnull=True
+        user_id__any_of=set(user_ids) - pending, migration_completed_at__isnull=True
     ).update(migration_completed_at=now)
 
 

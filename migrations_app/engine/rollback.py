@@ -162,13 +162,13 @@ def rollback_preview(pks: list[int]) -> list[RollbackLine]:
     which rows need `force` because the user has spent migrated credits. Reads only."""
     rows = list(_rollback_order(UserMigration.objects.filter(pk__in=pks).select_related("user")))
     balances = dict(
-        CreditAccount.objects.filter(user_id__in={row.user_id for row in rows}).values_list(
+        CreditAccount.objects.filter(user_id__any_of={row.user_id for row in rows}).values_list(
             "user_id", "balance"
         )
     )
     amounts = dict(
         CreditTransaction.objects.filter(
-            idempotency_key__in=[
+            idempotency_key__any_of=[
                 migration_key(row.source, row.user_id, row.generation) for row in rows
             ]
         ).values_list("idempotency_key", "amount")

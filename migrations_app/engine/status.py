@@ -78,7 +78,7 @@ def _remaining(source) -> int:
     remaining = 0
     for user_ids in candidate_batches(source, batch_size=5000):
         done = UserMigration.objects.filter(
-            source=source.name, user_id__in=user_ids, status__in=DONE
+            source=source.name, user_id__any_of=user_ids, status__in=DONE
         ).count()
         remaining += len(user_ids) - done
     return remaining

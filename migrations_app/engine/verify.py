@@ -95,7 +95,7 @@ def _verify_source(name: str, result: Verification) -> None:
         ledger = {
             row["account__user_id"]: _decimal(row["net"])
             for row in CreditTransaction.objects.filter(
-                account__user_id__in=[row.user_id for row in chunk], migrated_from=name
+                account__user_id__any_of=[row.user_id for row in chunk], migrated_from=name
             )
             .order_by()
             .values("account__user_id")

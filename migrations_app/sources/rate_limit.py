@@ -23,7 +23,7 @@ class RateLimitSource(Source):
 
     def load(self, user_ids, *, lock, context):
         operations = defaultdict(list)
-        rows = LegacyOperation.objects.filter(user_id__in=user_ids).order_by("id")
+        rows = LegacyOperation.objects.filter(user_id__any_of=user_ids).order_by("id")
         for row in rows.values_list("id", "user_id", "kind", "created_at"):
             operations[row[1]].append(row)
         return operations

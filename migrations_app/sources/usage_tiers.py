@@ -27,13 +27,13 @@ class UsageTiersSource(Source):
 
     def load(self, user_ids, *, lock, context):
         used = defaultdict(Decimal)
-        rows = LegacyUsage.objects.filter(user_id__in=user_ids, period=context.period)
+        rows = LegacyUsage.objects.filter(user_id__any_of=user_ids, period=context.period)
         for user_id, amount in rows.values_list("user_id", "amount_used"):
             used[user_id] += amount
         profiles = dict(
-            UserProfile.objects.filter(user_id__in=user_ids).values_list("user_id", "plan")
+            UserProfile.objects.filter(user_id__any_of=user_ids).values_list("user_id", "plan")
         )
-        legacy_plans = LegacyAccount.objects.filter(user_id__in=user_ids).values_list(
+        legacy_plans = LegacyAccount.objects.filter(user_id__any_of=user_ids).values_list(
             "user_id", "plan"
         )
         return {

@@ -23,12 +23,16 @@ class UsdBalanceSource(Source):
         return LegacyBilling.objects.order_by("user_id").values_list("user_id", flat=True)
 
     def load(self, user_ids, *, lock, context):
-        rows = LegacyBilling.objects.filter(user_id__in=user_ids).order_by("user_id")
+        rows = LegacyBilling.objects.filter(user_id__any_of=user_ids).order_by("user_id")
         if lock:
             rows = rows.select_for_update()
-        return {row.user_id: row for row in rows}
+        # Named tuples of the two balances: all that plan() reads, without building models.
+        return {
+            row.user_id: row
+            for row in rows.values_list("user_id", "balance_usd", "balance_uah", named=True)
+        }
 
-    def plan(self, user_id, data: LegacyBilling, context: Context) -> UserPlan:
+    def plan(self, user_id, data, context: Context) -> UserPlan:
         plan = UserPlan(user_id=user_id, source=self.name)
         plan.rollback_data = {
             "balance_usd": str(data.balance_usd),
@@ -52,7 +56,7 @@ class UsdBalanceSource(Source):
     def apply_legacy(self, plans, context):
         if context.keep_legacy or not plans:
             return
-        LegacyBilling.objects.filter(user_id__in=[plan.user_id for plan in plans]).update(
+        LegacyBilling.objects.filter(user_id__any_of=[plan.user_id for plan in plans]).update(
             balance_usd=Decimal("0"), balance_uah=Decimal("0")
         )
 
@@ -68,7 +72,7 @@ class UsdBalanceSource(Source):
         current = {
             user_id: (usd, uah)
             for user_id, usd, uah in LegacyBilling.objects.filter(
-                user_id__in=[row.user_id for row in rows]
+                user_id__any_of=[row.user_id for row in rows]
             ).values_list("user_id", "balance_usd", "balance_uah")
         }
         problems = []
@@ -93,7 +97,7 @@ class UsdBalanceSource(Source):
 
     def backup_rows(self, user_ids):
         return (
-            LegacyBilling.objects.filter(user_id__in=user_ids)
+            LegacyBilling.objects.filter(user_id__any_of=user_ids)
             .order_by("user_id")
             .values("id", "user_id", "balance_usd", "balance_uah", "updated_at")
         )

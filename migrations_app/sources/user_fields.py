@@ -36,16 +36,17 @@ class UserFieldsSource(Source):
     def load(self, user_ids, *, lock, context):
         accounts = {
             row.user_id: row
-            for row in LegacyAccount.objects.filter(user_id__in=user_ids).order_by("user_id")
+            for row in LegacyAccount.objects.filter(user_id__any_of=user_ids).order_by("user_id")
         }
         ledgers, payments = defaultdict(list), defaultdict(list)
-        for row in LegacyCreditTransaction.objects.filter(user_id__in=user_ids).order_by("id"):
+        for row in LegacyCreditTransaction.objects.filter(user_id__any_of=user_ids).order_by("id"):
             ledgers[row.user_id].append(row)
-        for row in LegacyPayment.objects.filter(user_id__in=user_ids, status="PAID").order_by("id"):
+        payments_paid = LegacyPayment.objects.filter(user_id__any_of=user_ids, status="PAID")
+        for row in payments_paid.order_by("id"):
             payments[row.user_id].append(row)
         profiles = {
             row["user_id"]: row
-            for row in UserProfile.objects.filter(user_id__in=user_ids).values(
+            for row in UserProfile.objects.filter(user_id__any_of=user_ids).values(
                 "user_id", *PROFILE_FIELDS
             )
         }
