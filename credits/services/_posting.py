@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
@@ -27,6 +28,7 @@ from credits.models import (
     CreditAccount,
     CreditTransaction,
 )
+from credits.services._combining import Combiner
 
 MAX_AMOUNT = Decimal(10) ** (AMOUNT_DIGITS - AMOUNT_PLACES) - CENT
 IDEMPOTENCY_KEY_MAX_LENGTH = CreditTransaction._meta.get_field("idempotency_key").max_length
@@ -98,6 +100,11 @@ def _post(entry: _Entry) -> CreditTransaction:
             raise AlreadyReversed(entry_id=reverses.pk)
     try:
         if connection.vendor == "postgresql" and not entry.allow_partial:
+            if _combinable(entry):
+                written = _COMBINER.write(entry)
+                if written is None:
+                    _refuse(entry)
+                return written
             return _write_in_one_statement(entry)
         with transaction.atomic():
             return _write(entry)
@@ -255,10 +262,14 @@ def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
             cursor.execute(sql, params, prepare=True)
             row = cursor.fetchone()
     if row is None:
-        raise InsufficientCredits(
-            balance=str(_balance_of(entry.account.pk)), requested=str(-entry.amount)
-        )
-    row_values["id"], balance_after, total_earned, total_spent = row
+        _refuse(entry)
+    return _written(db, entry, row_values, *row)
+
+
+def _written(db, entry: _Entry, row_values: dict, entry_id, balance_after, earned, spent):
+    """The entry as written (built from its values, not read back); the caller's account
+    instance takes the totals the write returned."""
+    row_values["id"] = entry_id
     row_values["balance_before"] = balance_after - entry.amount
     row_values["balance_after"] = balance_after
     written = CreditTransaction.from_db(
@@ -266,9 +277,116 @@ def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
     )
     written.account = entry.account
     entry.account.balance = balance_after
-    entry.account.total_earned = total_earned
-    entry.account.total_spent = total_spent
+    entry.account.total_earned = earned
+    entry.account.total_spent = spent
     return written
+
+
+def _refuse(entry: _Entry):
+    raise InsufficientCredits(
+        balance=str(_balance_of(entry.account.pk)), requested=str(-entry.amount)
+    )
+
+
+# --- entries of several threads in one call (see _combining) --------------------------------
+
+# Entries whose other optional columns are empty can share a call: what credit_spend and
+# credit_grant write. The rest (staff entries, reversals, Stripe events) are written alone.
+_COMBINABLE_FIELDS = frozenset({"source", "description", "metadata"})
+_MANY_SQL = (
+    "SELECT o_entry, o_balance, o_earned, o_spent, o_sqlstate, o_message"
+    " FROM credits_post_entries(%s::bigint[], %s::varchar[], %s::numeric[], %s::numeric[],"
+    " %s::varchar[], %s::varchar[], %s::varchar[], %s::jsonb[], %s::timestamptz)"
+)
+
+
+def _combinable(entry: _Entry) -> bool:
+    return (
+        settings.CREDITS_COMBINE_WRITES
+        and not connections[DEFAULT_DB_ALIAS].in_atomic_block
+        and not any(value for name, value in entry.fields.items() if name not in _COMBINABLE_FIELDS)
+    )
+
+
+def _write_many(entries: list[_Entry]) -> list:
+    """Write these entries in one call: per entry, its CreditTransaction, None for too little
+    credit, or the database error that refused it. The accounts are locked in ascending order
+    (entries of one account keep theirs), as every batch writer here locks them, so two
+    calls never deadlock."""
+    db = connections[DEFAULT_DB_ALIAS]
+    order = sorted(range(len(entries)), key=lambda index: entries[index].account.pk)
+    ordered = [entries[index] for index in order]
+    now = timezone.now()
+    values = [
+        {
+            "source": entry.fields.get("source", ""),
+            "description": entry.fields.get("description", ""),
+            "metadata": entry.fields.get("metadata") or {},
+        }
+        for entry in ordered
+    ]
+    params = [
+        [entry.account.pk for entry in ordered],
+        [str(entry.kind) for entry in ordered],
+        [entry.earned_delta for entry in ordered],
+        [entry.spent_delta for entry in ordered],
+        [entry.idempotency_key for entry in ordered],
+        [value["source"] for value in values],
+        [value["description"] for value in values],
+        [json.dumps(value["metadata"], cls=DjangoJSONEncoder) for value in values],
+        now,
+    ]
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        cursor = _hot_cursor(db)
+        cursor.execute(_MANY_SQL, params, prepare=True)
+        rows = cursor.fetchall()
+    outcomes: list = [None] * len(entries)
+    for index, entry, value, row in zip(order, ordered, values, rows, strict=True):
+        entry_id, balance_after, earned, spent, sqlstate, message = row
+        if sqlstate:
+            outcomes[index] = _database_error(db, sqlstate, message)
+        elif entry_id is not None:
+            row_values = {
+                "account_id": entry.account.pk,
+                "kind": str(entry.kind),
+                "amount": entry.amount,
+                "idempotency_key": entry.idempotency_key,
+                "stripe_event_id": None,
+                "legacy_transaction_id": None,
+                "migrated_from": "",
+                "actor_id": None,
+                "reason": "",
+                "reverses_id": None,
+                "created_at": now,
+                **value,
+            }
+            outcomes[index] = _written(
+                db, entry, row_values, entry_id, balance_after, earned, spent
+            )
+    return outcomes
+
+
+def _database_error(db, sqlstate: str, message: str) -> Exception:
+    """Django's exception for an error the call reported for one entry (IntegrityError for
+    a duplicate key or a broken constraint), as if that entry's own statement had raised it."""
+    try:
+        error_class = psycopg.errors.lookup(sqlstate)
+    except KeyError:
+        error_class = psycopg.DatabaseError
+    try:
+        with db.wrap_database_errors:
+            raise error_class(message)
+    except Exception as wrapped:
+        return wrapped
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_COMBINER = Combiner(
+    _write_in_one_statement,
+    _write_many,
+    max_calls=lambda: settings.CREDITS_COMBINE_WRITES_CALLS,
+)
 
 
 def _write(entry: _Entry) -> CreditTransaction:

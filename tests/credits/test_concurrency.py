@@ -1,7 +1,8 @@
 """Concurrent writers on PostgreSQL: real threads, each with its own connection.
 
 The conditional UPDATE in `credits.services` is what keeps these exact; a read-then-write
-service would lose updates or overdraw here.
+service would lose updates or overdraw here. Each test runs twice: with the writes of
+concurrent threads combined into shared calls (the default), and one by one.
 """
 
 import threading
@@ -42,6 +43,14 @@ def run_in_threads(work, count=THREADS):
     for thread in threads:
         thread.join()
     return results, errors
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["combined", "one-by-one"])
+def combine_writes(request, settings):
+    """Every test runs with writes of concurrent threads combined into shared calls
+    (credits.services._combining, the default) and with each written on its own."""
+    settings.CREDITS_COMBINE_WRITES = request.param
+    return request.param
 
 
 @pytest.fixture

@@ -1,0 +1,134 @@
+"""Entries that threads of one process post at the same moment, written in one call.
+
+On PostgreSQL, an entry posted outside a transaction is its own transaction: the conditional
+UPDATE of the account, the INSERT of the entry, and a commit that waits for the disk. A busy
+account therefore serves one writer per commit, and every writer pays a commit of its own. Here
+the first thread to arrive writes its entry at once, alone (the one-statement path); threads
+that arrive meanwhile queue, and when it is done the first of them writes the whole queue in one
+call of `credits_post_entries` (credits/sql/post_entries.sql): one round trip and one commit for
+all of them, and per entry the same conditional UPDATE and INSERT, each in a subtransaction of
+its own so that one entry's failure (a duplicate key, too little credit) is that entry's alone.
+It is PostgreSQL's group commit, one level up.
+
+Every caller returns only once the commit that holds its entry is done, with its own outcome:
+its entry, `None` for too little credit, or its own error (a duplicate key is an IntegrityError,
+which the caller answers as a replay). If the call itself fails, nothing of the batch was
+written and every caller gets the error, so a retry with the same key is safe. Callers inside a
+transaction never come here: their entry belongs to their transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import OperationalError
+
+# More entries than this per call only lengthen the wait of the first ones.
+MAX_BATCH = 64
+
+
+@dataclass(eq=False)
+class _Waiter:
+    entry: Any
+    ready: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    outcome: Any = None
+    error: BaseException | None = None
+
+
+class Combiner:
+    """`write(entry)` writes alone when no other write of this process is under way, and in
+    the next shared call otherwise.
+
+    write_one(entry) -> the outcome, or raises; write_many(entries) -> one outcome or
+    exception per entry, in order, or raises when nothing was written.
+    """
+
+    def __init__(
+        self,
+        write_one: Callable,
+        write_many: Callable,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_calls: Callable[[], int] = lambda: 1,
+    ):
+        self._write_one = write_one
+        self._write_many = write_many
+        self._max_batch = max_batch
+        self._max_calls = max_calls
+        self._lock = threading.Lock()
+        self._queue: deque[_Waiter] = deque()
+        self._calls = 0  # writes under way, each by the thread that leads it
+
+    def write(self, entry):
+        waiter = _Waiter(entry)
+        with self._lock:
+            # At least one call, or nobody would ever write.
+            if self._calls >= max(1, self._max_calls()):
+                self._queue.append(waiter)
+            else:
+                self._calls += 1
+                waiter.lead = True
+        if not waiter.lead:
+            # Woken with an outcome, or to lead the next call (then `lead` is set).
+            waiter.ready.wait()
+        if waiter.lead:
+            self._lead(waiter)
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.outcome
+
+    def _lead(self, own: _Waiter) -> None:
+        batch = [own]
+        try:
+            with self._lock:
+                while self._queue and len(batch) < self._max_batch:
+                    batch.append(self._queue.popleft())
+            if len(batch) == 1:
+                try:
+                    own.outcome = self._write_one(own.entry)
+                except Exception as error:
+                    own.error = error
+            else:
+                self._write_batch(batch)
+        except BaseException as error:
+            # Interrupted (KeyboardInterrupt, SystemExit) with the batch's fate unknown: the
+            # others are told to retry with their keys, which cannot write twice.
+            own.error = error
+            for waiter in batch[1:]:
+                if waiter.outcome is None and waiter.error is None:
+                    waiter.error = OperationalError(
+                        "the write was interrupted; retry it with the same idempotency key"
+                    )
+        finally:
+            with self._lock:
+                successor = self._queue.popleft() if self._queue else None
+                if successor is None:
+                    self._calls -= 1
+                else:
+                    successor.lead = True
+            for waiter in batch[1:]:
+                waiter.ready.set()
+            if successor is not None:
+                successor.ready.set()
+
+    def _write_batch(self, batch: list[_Waiter]) -> None:
+        try:
+            outcomes = self._write_many([waiter.entry for waiter in batch])
+        except Exception as error:
+            batch[0].error = error
+            for waiter in batch[1:]:
+                # An exception object of its own for each thread that raises it.
+                waiter.error = copy.copy(error)
+                waiter.error.__cause__ = error
+            return
+        for waiter, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                waiter.error = outcome
+            else:
+                waiter.outcome = outcome

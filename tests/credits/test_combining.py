@@ -1,0 +1,365 @@
+"""Writes of concurrent threads combined into one call (`credits.services._combining`).
+
+First the combiner itself, with plain functions in place of the database: who writes alone,
+who shares a call, and that every caller gets its own outcome or error. Then, on PostgreSQL,
+the shared call through `credits_post_entries`, made deterministic by holding the first writer
+until the others have queued behind it.
+"""
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection
+
+from credits.exceptions import IdempotencyConflict, InsufficientCredits
+from credits.models import CreditAccount, CreditTransaction
+from credits.selectors import accounts_out_of_balance, ledger_sum
+from credits.services import _posting, credit_account_open, credit_grant, credit_spend
+from credits.services._combining import Combiner
+from tests.factories import UserFactory
+
+WAIT = 10  # seconds; a test that waits this long has failed
+
+
+class Recorder:
+    """write_one / write_many that record their calls; write_one can be held."""
+
+    def __init__(self, outcome=lambda entry: f"wrote {entry}"):
+        self.outcome = outcome
+        self.ones, self.manys = [], []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.holding = threading.Event()
+
+    def write_one(self, entry):
+        self.ones.append(entry)
+        self.holding.set()
+        assert self.hold.wait(WAIT)
+        result = self.outcome(entry)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def write_many(self, entries):
+        self.manys.append(list(entries))
+        return [self.outcome(entry) for entry in entries]
+
+
+def start(combiner, entry, results):
+    def target():
+        try:
+            results[entry] = combiner.write(entry)
+        except Exception as error:
+            results[entry] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
+def queue_behind_a_held_writer(combiner, recorder, entries, results, queued):
+    """Start `first` writing (held), then the others, and wait until all have queued."""
+    recorder.hold.clear()
+    first, *others = entries
+    threads = [start(combiner, first, results)]
+    assert recorder.holding.wait(WAIT)
+    threads += [start(combiner, entry, results) for entry in others]
+    deadline = time.monotonic() + WAIT
+    while queued() < len(others):
+        assert time.monotonic() < deadline, "the writers never queued"
+        time.sleep(0.001)
+    recorder.hold.set()
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+
+
+def test_a_lone_writer_writes_alone_at_once():
+    recorder = Recorder()
+    combiner = Combiner(recorder.write_one, recorder.write_many)
+    assert combiner.write("a") == "wrote a"
+    assert combiner.write("b") == "wrote b"
+    assert recorder.ones == ["a", "b"] and recorder.manys == []
+
+
+def test_writers_that_arrive_meanwhile_share_the_next_call_and_get_their_own_outcomes():
+    recorder = Recorder()
+    combiner = Combiner(recorder.write_one, recorder.write_many)
+    results = {}
+    queue_behind_a_held_writer(
+        combiner, recorder, ["a", "b", "c", "d"], results, lambda: len(combiner._queue)
+    )
+    assert recorder.ones == ["a"]
+    assert [sorted(call) for call in recorder.manys] == [["b", "c", "d"]]
+    assert results == {entry: f"wrote {entry}" for entry in "abcd"}
+    assert combiner._calls == 0 and not combiner._queue
+
+
+def test_a_call_takes_at_most_max_batch_writers():
+    recorder = Recorder()
+    combiner = Combiner(recorder.write_one, recorder.write_many, max_batch=2)
+    results = {}
+    queue_behind_a_held_writer(
+        combiner, recorder, list("abcdef"), results, lambda: len(combiner._queue)
+    )
+    assert recorder.manys and all(len(call) <= 2 for call in recorder.manys)
+    written = recorder.ones + [entry for call in recorder.manys for entry in call]
+    assert sorted(written) == list("abcdef")
+    assert results == {entry: f"wrote {entry}" for entry in "abcdef"}
+
+
+def test_up_to_max_calls_writers_write_at_once():
+    recorder = Recorder()
+    combiner = Combiner(recorder.write_one, recorder.write_many, max_calls=lambda: 2)
+    results = {}
+    recorder.hold.clear()
+    threads = [start(combiner, "a", results), start(combiner, "b", results)]
+    deadline = time.monotonic() + WAIT
+    while len(recorder.ones) < 2:  # both write alone, neither waits for the other
+        assert time.monotonic() < deadline, "the second writer waited"
+        time.sleep(0.001)
+    third = start(combiner, "c", results)
+    while len(combiner._queue) < 1:  # a third waits for one of them
+        assert time.monotonic() < deadline, "the third writer never queued"
+        time.sleep(0.001)
+    recorder.hold.set()
+    for thread in [*threads, third]:
+        thread.join(WAIT)
+    assert results == {entry: f"wrote {entry}" for entry in "abc"}
+
+
+def test_an_entrys_error_is_raised_to_its_caller_only():
+    refused = ValueError("refused c")
+    recorder = Recorder(outcome=lambda entry: refused if entry == "c" else f"wrote {entry}")
+    combiner = Combiner(recorder.write_one, recorder.write_many)
+    results = {}
+    queue_behind_a_held_writer(
+        combiner, recorder, ["a", "b", "c", "d"], results, lambda: len(combiner._queue)
+    )
+    assert results == {"a": "wrote a", "b": "wrote b", "c": refused, "d": "wrote d"}
+
+
+def test_a_failed_call_fails_every_writer_in_it_each_with_an_error_of_its_own():
+    recorder = Recorder()
+
+    def broken(entries):
+        raise ConnectionError("the database went away")
+
+    combiner = Combiner(recorder.write_one, broken)
+    results = {}
+    queue_behind_a_held_writer(
+        combiner, recorder, ["a", "b", "c", "d"], results, lambda: len(combiner._queue)
+    )
+    assert results["a"] == "wrote a"
+    errors = [results[entry] for entry in "bcd"]
+    assert all(isinstance(error, ConnectionError) for error in errors)
+    assert len({id(error) for error in errors}) == 3
+    # and the combiner is free again
+    assert combiner.write("e") == "wrote e"
+
+
+# --- on PostgreSQL ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def held_first_writer(monkeypatch, settings):
+    """The real combiner, its lone-writer path held (once run_together arms it) until the
+    test lets it go."""
+    hold, holding = threading.Event(), threading.Event()
+    hold.set()
+    # One call at a time, so that everyone after the held writer queues.
+    settings.CREDITS_COMBINE_WRITES_CALLS = 1
+    real_one = _posting._COMBINER._write_one
+    calls = []
+    real_many = _posting._COMBINER._write_many
+
+    def write_one(entry):
+        holding.set()
+        assert hold.wait(WAIT)
+        return real_one(entry)
+
+    def write_many(entries):
+        calls.append(len(entries))
+        return real_many(entries)
+
+    monkeypatch.setattr(_posting._COMBINER, "_write_one", write_one)
+    monkeypatch.setattr(_posting._COMBINER, "_write_many", write_many)
+    return hold, holding, calls
+
+
+def run_together(held_first_writer, first, others):
+    """Run first() until it is held, then others (callables) until they queue; release."""
+    hold, holding, calls = held_first_writer
+    hold.clear()
+    holding.clear()
+    outcomes = {}
+
+    def target(name, work):
+        try:
+            outcomes[name] = work()
+        except Exception as error:
+            outcomes[name] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=("first", first))]
+    threads[0].start()
+    assert holding.wait(WAIT)
+    for name, work in others.items():
+        thread = threading.Thread(target=target, args=(name, work))
+        thread.start()
+        threads.append(thread)
+    deadline = time.monotonic() + WAIT
+    while len(_posting._COMBINER._queue) < len(others):
+        assert time.monotonic() < deadline, "the writers never queued"
+        time.sleep(0.001)
+    hold.set()
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    return outcomes, calls
+
+
+def fresh(account):
+    return CreditAccount.objects.get(pk=account.pk)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_shared_call_gives_each_writer_its_own_outcome_and_keeps_the_ledger_exact(
+    held_first_writer,
+):
+    rich, poor, other = (credit_account_open(user=UserFactory()) for _ in range(3))
+    credit_grant(account=rich, amount=Decimal("100"), idempotency_key="fund-rich")
+    credit_grant(account=poor, amount=Decimal("1"), idempotency_key="fund-poor")
+    credit_spend(account=rich, amount=Decimal("1"), idempotency_key="spent-before")
+    entries_before = CreditTransaction.objects.count()
+
+    outcomes, calls = run_together(
+        held_first_writer,
+        lambda: credit_spend(account=fresh(rich), amount=Decimal("10"), idempotency_key="s1"),
+        {
+            "spend": lambda: credit_spend(
+                account=fresh(rich), amount=Decimal("5"), idempotency_key="s2", description="x"
+            ),
+            "too much": lambda: credit_spend(
+                account=fresh(poor), amount=Decimal("2"), idempotency_key="s3"
+            ),
+            "replay": lambda: credit_spend(
+                account=fresh(rich), amount=Decimal("1"), idempotency_key="spent-before"
+            ),
+            "conflict": lambda: credit_spend(
+                account=fresh(rich), amount=Decimal("2"), idempotency_key="fund-poor"
+            ),
+            "grant": lambda: credit_grant(
+                account=fresh(other),
+                amount=Decimal("3"),
+                idempotency_key="g1",
+                metadata={"note": "combined"},
+            ),
+        },
+    )
+
+    assert calls == [5]  # the five that queued went in one call
+    assert outcomes["first"].amount == Decimal("-10.00")
+    spend = outcomes["spend"]
+    assert (spend.amount, spend.description) == (Decimal("-5.00"), "x")
+    assert isinstance(outcomes["too much"], InsufficientCredits)
+    assert outcomes["replay"].replayed
+    assert isinstance(outcomes["conflict"], IdempotencyConflict)
+    grant = CreditTransaction.objects.get(idempotency_key="g1")
+    assert (grant.amount, grant.metadata) == (Decimal("3.00"), {"note": "combined"})
+    assert outcomes["grant"].pk == grant.pk
+    # what each caller was told is what the ledger holds
+    assert CreditTransaction.objects.count() == entries_before + 3
+    assert CreditTransaction.objects.get(pk=spend.pk).balance_after == spend.balance_after
+    for account, balance in ((rich, "84.00"), (poor, "1.00"), (other, "3.00")):
+        account.refresh_from_db()
+        assert account.balance == Decimal(balance) == ledger_sum(account=account)
+    assert not accounts_out_of_balance().exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_key_twice_in_one_call_writes_once(held_first_writer):
+    account = credit_account_open(user=UserFactory())
+    credit_grant(account=account, amount=Decimal("100"), idempotency_key="fund")
+    outcomes, calls = run_together(
+        held_first_writer,
+        lambda: credit_spend(account=fresh(account), amount=Decimal("1"), idempotency_key="a"),
+        {
+            f"twin {index}": lambda: credit_spend(
+                account=fresh(account), amount=Decimal("7"), idempotency_key="twin"
+            )
+            for index in range(2)
+        },
+    )
+    assert calls == [2]
+    twins = [outcomes["twin 0"], outcomes["twin 1"]]
+    assert all(not isinstance(twin, Exception) for twin in twins)
+    assert twins[0].pk == twins[1].pk
+    assert sorted(bool(getattr(twin, "replayed", False)) for twin in twins) == [False, True]
+    account.refresh_from_db()
+    assert account.balance == Decimal("92.00") == ledger_sum(account=account)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_error_in_one_entry_is_that_callers_database_error(held_first_writer):
+    account = credit_account_open(user=UserFactory())
+    credit_grant(account=account, amount=Decimal("100"), idempotency_key="fund")
+    with connection.cursor() as cursor:
+        # A constraint that refuses one spend inside the call (kept out of the other's way).
+        cursor.execute(
+            "ALTER TABLE credits_credittransaction ADD CONSTRAINT test_no_bad_description"
+            " CHECK (description <> 'refuse me')"
+        )
+    try:
+        outcomes, calls = run_together(
+            held_first_writer,
+            lambda: credit_spend(account=fresh(account), amount=Decimal("1"), idempotency_key="a"),
+            {
+                "refused": lambda: credit_spend(
+                    account=fresh(account),
+                    amount=Decimal("1"),
+                    idempotency_key="b",
+                    description="refuse me",
+                ),
+                "fine": lambda: credit_spend(
+                    account=fresh(account), amount=Decimal("1"), idempotency_key="c"
+                ),
+            },
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE credits_credittransaction DROP CONSTRAINT test_no_bad_description"
+            )
+    assert calls == [2]
+    assert isinstance(outcomes["refused"], IntegrityError)
+    assert "test_no_bad_description" in str(outcomes["refused"])
+    assert not CreditTransaction.objects.filter(idempotency_key="b").exists()
+    assert outcomes["fine"].amount == Decimal("-1.00")
+    account.refresh_from_db()
+    assert account.balance == Decimal("98.00") == ledger_sum(account=account)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_writes_inside_a_transaction_or_with_combining_off_are_never_combined(
+    settings, monkeypatch
+):
+    from django.db import transaction
+
+    account = credit_account_open(user=UserFactory())
+    credit_grant(account=account, amount=Decimal("100"), idempotency_key="fund")
+    used = []
+    monkeypatch.setattr(_posting._COMBINER, "write", lambda entry: used.append(entry))
+    with transaction.atomic():
+        credit_spend(account=account, amount=Decimal("1"), idempotency_key="in-atomic")
+    settings.CREDITS_COMBINE_WRITES = False
+    credit_spend(account=account, amount=Decimal("1"), idempotency_key="off")
+    assert used == []
+    assert CreditTransaction.objects.filter(idempotency_key__in=["in-atomic", "off"]).count() == 2
