@@ -8,6 +8,10 @@ afterwards, and 2 on a usage error.
 
 - service: `credit_spend(account=..., amount=..., idempotency_key=<unique per call>)` on the
   thread's own Django connection, entry row and all, with an account loaded once per thread.
+  As deployed (CREDITS_COMBINE_WRITES, on by default): spends that threads post while another
+  write is under way share one call and one commit, each spend still its own conditional
+  UPDATE and entry (credits/services/_combining.py). Set CREDITS_COMBINE_WRITES=false to
+  measure every spend written alone.
 - raw: one conditional UPDATE through psycopg in autocommit (one statement, one transaction),
   no ledger row, psycopg's defaults (so it is prepared server-side after five runs; Django
   turns that off). It also moves `total_spent`, because the CHECK
@@ -531,6 +535,7 @@ def print_table(totals: dict[tuple[str, str], Result], rounds: list[Result]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from django.conf import settings
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -546,6 +551,12 @@ def run(args: argparse.Namespace) -> int:
         f"PostgreSQL {server_version}, scratch database {connection.settings_dict['NAME']}, "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
     )
+    combining = (
+        f"combined, up to {settings.CREDITS_COMBINE_WRITES_CALLS} shared calls at once"
+        if settings.CREDITS_COMBINE_WRITES
+        else "each written alone"
+    )
+    print(f"service spends of concurrent threads: {combining} (CREDITS_COMBINE_WRITES)")
     print()
 
     conninfo = raw_conninfo()
