@@ -15,6 +15,12 @@ its entry, `None` for too little credit, or its own error (a duplicate key is an
 which the caller answers as a replay). If the call itself fails, nothing of the batch was
 written and every caller gets the error, so a retry with the same key is safe. Callers inside a
 transaction never come here: their entry belongs to their transaction.
+
+One busy account must not hold up writers to others. Inside a shared call an entry waits for
+its account's lock only briefly (`WRITE_ALONE` comes back when it could not get it), and a
+writer that waited in the queue longer than `queue_wait` seconds (its call's writer is stuck
+behind a lock) leaves the queue; both then write alone, in their own thread, waiting only for
+their own account, as they would with combining off.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ from django.db import OperationalError
 
 # More entries than this per call only lengthen the wait of the first ones.
 MAX_BATCH = 64
+# A shared call takes a millisecond or two; a queued writer waiting far longer than that is
+# behind a call stuck on some account's lock, and writes alone instead.
+QUEUE_WAIT = 0.05
+# What write_many returns for an entry it could not write without waiting (see above).
+WRITE_ALONE = object()
 
 
 @dataclass(eq=False)
@@ -56,11 +67,13 @@ class Combiner:
         *,
         max_batch: int = MAX_BATCH,
         max_calls: Callable[[], int] = lambda: 1,
+        queue_wait: float = QUEUE_WAIT,
     ):
         self._write_one = write_one
         self._write_many = write_many
         self._max_batch = max_batch
         self._max_calls = max_calls
+        self._queue_wait = queue_wait
         self._lock = threading.Lock()
         self._queue: deque[_Waiter] = deque()
         self._calls = 0  # writes under way, each by the thread that leads it
@@ -76,12 +89,25 @@ class Combiner:
                 waiter.lead = True
         if not waiter.lead:
             # Woken with an outcome, or to lead the next call (then `lead` is set).
+            if not waiter.ready.wait(self._queue_wait) and self._leave_queue(waiter):
+                return self._write_one(entry)
             waiter.ready.wait()
         if waiter.lead:
             self._lead(waiter)
         if waiter.error is not None:
             raise waiter.error
+        if waiter.outcome is WRITE_ALONE:
+            return self._write_one(entry)
         return waiter.outcome
+
+    def _leave_queue(self, waiter: _Waiter) -> bool:
+        """Take the waiter out of the queue; False if a call has taken it already."""
+        with self._lock:
+            try:
+                self._queue.remove(waiter)
+            except ValueError:
+                return False
+            return True
 
     def _lead(self, own: _Waiter) -> None:
         batch = [own]

@@ -2,7 +2,6 @@
 path, and replays. Private to credits.services."""
 
 import json
-import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -28,7 +27,7 @@ from credits.models import (
     CreditAccount,
     CreditTransaction,
 )
-from credits.services._combining import Combiner
+from credits.services._combining import WRITE_ALONE, Combiner
 
 MAX_AMOUNT = Decimal(10) ** (AMOUNT_DIGITS - AMOUNT_PLACES) - CENT
 IDEMPOTENCY_KEY_MAX_LENGTH = CreditTransaction._meta.get_field("idempotency_key").max_length
@@ -142,10 +141,6 @@ _OPTIONAL_COLUMNS = {
 }
 _ONE_STATEMENT_SQL: dict[tuple[str, ...], str] = {}
 _ENTRY_ATTNAMES = [field.attname for field in CreditTransaction._meta.concrete_fields]
-# The cursor each PostgreSQL connection reuses for the hot statement (see below).
-_CURSORS: "weakref.WeakKeyDictionary[psycopg.Connection, psycopg.Cursor]" = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _one_statement_sql(filled: tuple[str, ...]) -> str:
@@ -191,12 +186,13 @@ def _hot_cursor(db) -> psycopg.Cursor:
     Django's own cursors bind on the client, so PostgreSQL would parse and plan a literal
     query on every spend; this one sends parameters apart and, with the connection's
     `prepare_threshold` set (project settings), prepares each statement once per connection.
-    It is reused rather than made per call, which saves a few microseconds of every spend.
+    It is reused rather than made per call, which saves a few microseconds of every spend. It
+    lives on Django's connection wrapper, so it goes with the psycopg connection it belongs to.
     """
     raw = db.connection
-    cursor = _CURSORS.get(raw)
-    if cursor is None or cursor.closed:
-        cursor = _CURSORS[raw] = psycopg.Cursor(raw)
+    cursor = getattr(db, "_credits_hot_cursor", None)
+    if cursor is None or cursor.closed or cursor.connection is not raw:
+        cursor = db._credits_hot_cursor = psycopg.Cursor(raw)
     return cursor
 
 
@@ -212,28 +208,8 @@ def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
     returned entry built from the values it wrote.
     """
     db = connections[DEFAULT_DB_ALIAS]
-    fields = entry.fields
-    actor, reverses = fields.get("actor"), fields.get("reverses")
-    metadata = fields.get("metadata") or {}
-    row_values = {
-        "id": None,
-        "account_id": entry.account.pk,
-        "kind": str(entry.kind),
-        "amount": entry.amount,
-        "balance_before": None,
-        "balance_after": None,
-        "source": fields.get("source", ""),
-        "description": fields.get("description", ""),
-        "idempotency_key": entry.idempotency_key,
-        "stripe_event_id": fields.get("stripe_event_id"),
-        "legacy_transaction_id": fields.get("legacy_transaction_id"),
-        "migrated_from": fields.get("migrated_from", ""),
-        "metadata": metadata,
-        "actor_id": actor.pk if actor is not None else None,
-        "reason": fields.get("reason", ""),
-        "reverses_id": reverses.pk if reverses is not None else None,
-        "created_at": timezone.now(),
-    }
+    row_values = _row_values(entry, timezone.now())
+    metadata = row_values["metadata"]
     params = {
         "account_id": row_values["account_id"],
         "kind": row_values["kind"],
@@ -282,6 +258,32 @@ def _written(db, entry: _Entry, row_values: dict, entry_id, balance_after, earne
     return written
 
 
+def _row_values(entry: _Entry, created_at) -> dict:
+    """The entry's column values by attname, as the write will store them (the id and the
+    balances are filled in from what it returns)."""
+    fields = entry.fields
+    actor, reverses = fields.get("actor"), fields.get("reverses")
+    return {
+        "id": None,
+        "account_id": entry.account.pk,
+        "kind": str(entry.kind),
+        "amount": entry.amount,
+        "balance_before": None,
+        "balance_after": None,
+        "source": fields.get("source", ""),
+        "description": fields.get("description", ""),
+        "idempotency_key": entry.idempotency_key,
+        "stripe_event_id": fields.get("stripe_event_id"),
+        "legacy_transaction_id": fields.get("legacy_transaction_id"),
+        "migrated_from": fields.get("migrated_from", ""),
+        "metadata": fields.get("metadata") or {},
+        "actor_id": actor.pk if actor is not None else None,
+        "reason": fields.get("reason", ""),
+        "reverses_id": reverses.pk if reverses is not None else None,
+        "created_at": created_at,
+    }
+
+
 def _refuse(entry: _Entry):
     raise InsufficientCredits(
         balance=str(_balance_of(entry.account.pk)), requested=str(-entry.amount)
@@ -296,8 +298,12 @@ _COMBINABLE_FIELDS = frozenset({"source", "description", "metadata"})
 _MANY_SQL = (
     "SELECT o_entry, o_balance, o_earned, o_spent, o_sqlstate, o_message"
     " FROM credits_post_entries(%s::bigint[], %s::varchar[], %s::numeric[], %s::numeric[],"
-    " %s::varchar[], %s::varchar[], %s::varchar[], %s::jsonb[], %s::timestamptz)"
+    " %s::varchar[], %s::varchar[], %s::varchar[], %s::jsonb[], %s::timestamptz, %s::text)"
 )
+# How long an entry in a shared call waits for its account's lock before it is handed back
+# to its caller to write alone (a normal call holds its locks for a millisecond or two).
+_SHARED_LOCK_WAIT = "20ms"
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _combinable(entry: _Entry) -> bool:
@@ -310,21 +316,15 @@ def _combinable(entry: _Entry) -> bool:
 
 def _write_many(entries: list[_Entry]) -> list:
     """Write these entries in one call: per entry, its CreditTransaction, None for too little
-    credit, or the database error that refused it. The accounts are locked in ascending order
+    credit, WRITE_ALONE when its account stayed locked by another transaction, or the
+    database error that refused it. The accounts are locked in ascending order
     (entries of one account keep theirs), as every batch writer here locks them, so two
     calls never deadlock."""
     db = connections[DEFAULT_DB_ALIAS]
     order = sorted(range(len(entries)), key=lambda index: entries[index].account.pk)
     ordered = [entries[index] for index in order]
     now = timezone.now()
-    values = [
-        {
-            "source": entry.fields.get("source", ""),
-            "description": entry.fields.get("description", ""),
-            "metadata": entry.fields.get("metadata") or {},
-        }
-        for entry in ordered
-    ]
+    values = [_row_values(entry, now) for entry in ordered]
     params = [
         [entry.account.pk for entry in ordered],
         [str(entry.kind) for entry in ordered],
@@ -335,6 +335,7 @@ def _write_many(entries: list[_Entry]) -> list:
         [value["description"] for value in values],
         [json.dumps(value["metadata"], cls=DjangoJSONEncoder) for value in values],
         now,
+        _SHARED_LOCK_WAIT,
     ]
     db.ensure_connection()
     with db.wrap_database_errors:
@@ -344,26 +345,12 @@ def _write_many(entries: list[_Entry]) -> list:
     outcomes: list = [None] * len(entries)
     for index, entry, value, row in zip(order, ordered, values, rows, strict=True):
         entry_id, balance_after, earned, spent, sqlstate, message = row
-        if sqlstate:
+        if sqlstate == _LOCK_NOT_AVAILABLE:
+            outcomes[index] = WRITE_ALONE
+        elif sqlstate:
             outcomes[index] = _database_error(db, sqlstate, message)
         elif entry_id is not None:
-            row_values = {
-                "account_id": entry.account.pk,
-                "kind": str(entry.kind),
-                "amount": entry.amount,
-                "idempotency_key": entry.idempotency_key,
-                "stripe_event_id": None,
-                "legacy_transaction_id": None,
-                "migrated_from": "",
-                "actor_id": None,
-                "reason": "",
-                "reverses_id": None,
-                "created_at": now,
-                **value,
-            }
-            outcomes[index] = _written(
-                db, entry, row_values, entry_id, balance_after, earned, spent
-            )
+            outcomes[index] = _written(db, entry, value, entry_id, balance_after, earned, spent)
     return outcomes
 
 
@@ -407,9 +394,7 @@ def _write(entry: _Entry) -> CreditTransaction:
             metadata["shortfall"] = str(-entry.requested - held)
     moved = _move_balance(entry.account.pk, amount, earned_delta, spent_delta)
     if moved is None:
-        raise InsufficientCredits(
-            balance=str(_balance_of(entry.account.pk)), requested=str(-entry.amount)
-        )
+        _refuse(entry)
     balance_after, total_earned, total_spent = moved
     written = CreditTransaction.objects.create(
         account_id=entry.account.pk,

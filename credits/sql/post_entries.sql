@@ -4,6 +4,9 @@
 -- row, in a subtransaction of its own, so one entry's failure (a duplicate idempotency key, a
 -- broken constraint) undoes that entry only and is reported in its row; an entry whose account
 -- would go below zero moves nothing and reports no entry id. Rows come back in input order.
+-- An account that another transaction holds locked for longer than p_lock_wait fails its
+-- entry with lock_not_available (55P03): its caller then writes it alone and waits there, so
+-- one busy account never holds up the other entries of the call.
 CREATE OR REPLACE FUNCTION credits_post_entries(
     p_account bigint[],
     p_kind varchar[],
@@ -13,7 +16,8 @@ CREATE OR REPLACE FUNCTION credits_post_entries(
     p_source varchar[],
     p_description varchar[],
     p_metadata jsonb[],
-    p_created timestamptz
+    p_created timestamptz,
+    p_lock_wait text
 ) RETURNS TABLE (
     o_entry bigint,
     o_balance numeric,
@@ -23,6 +27,7 @@ CREATE OR REPLACE FUNCTION credits_post_entries(
     o_message text
 ) LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM set_config('lock_timeout', p_lock_wait, true);
     FOR i IN 1 .. coalesce(array_length(p_account, 1), 0) LOOP
         o_entry := NULL;
         o_balance := NULL;
@@ -67,5 +72,6 @@ $$;
 
 -- reverse
 DROP FUNCTION IF EXISTS credits_post_entries(
-    bigint[], varchar[], numeric[], numeric[], varchar[], varchar[], varchar[], jsonb[], timestamptz
+    bigint[], varchar[], numeric[], numeric[], varchar[], varchar[], varchar[], jsonb[],
+    timestamptz, text
 );

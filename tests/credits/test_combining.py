@@ -6,6 +6,7 @@ the shared call through `credits_post_entries`, made deterministic by holding th
 until the others have queued behind it.
 """
 
+import itertools
 import threading
 import time
 from decimal import Decimal
@@ -17,7 +18,7 @@ from credits.exceptions import IdempotencyConflict, InsufficientCredits
 from credits.models import CreditAccount, CreditTransaction
 from credits.selectors import accounts_out_of_balance, ledger_sum
 from credits.services import _posting, credit_account_open, credit_grant, credit_spend
-from credits.services._combining import Combiner
+from credits.services._combining import WRITE_ALONE, Combiner
 from tests.factories import UserFactory
 
 WAIT = 10  # seconds; a test that waits this long has failed
@@ -45,6 +46,11 @@ class Recorder:
     def write_many(self, entries):
         self.manys.append(list(entries))
         return [self.outcome(entry) for entry in entries]
+
+
+def patient(*args, **options):
+    """A combiner whose queued writers wait for their call however long the test holds it."""
+    return Combiner(*args, **{"queue_wait": WAIT, **options})
 
 
 def start(combiner, entry, results):
@@ -78,7 +84,7 @@ def queue_behind_a_held_writer(combiner, recorder, entries, results, queued):
 
 def test_a_lone_writer_writes_alone_at_once():
     recorder = Recorder()
-    combiner = Combiner(recorder.write_one, recorder.write_many)
+    combiner = patient(recorder.write_one, recorder.write_many)
     assert combiner.write("a") == "wrote a"
     assert combiner.write("b") == "wrote b"
     assert recorder.ones == ["a", "b"] and recorder.manys == []
@@ -86,7 +92,7 @@ def test_a_lone_writer_writes_alone_at_once():
 
 def test_writers_that_arrive_meanwhile_share_the_next_call_and_get_their_own_outcomes():
     recorder = Recorder()
-    combiner = Combiner(recorder.write_one, recorder.write_many)
+    combiner = patient(recorder.write_one, recorder.write_many)
     results = {}
     queue_behind_a_held_writer(
         combiner, recorder, ["a", "b", "c", "d"], results, lambda: len(combiner._queue)
@@ -99,7 +105,7 @@ def test_writers_that_arrive_meanwhile_share_the_next_call_and_get_their_own_out
 
 def test_a_call_takes_at_most_max_batch_writers():
     recorder = Recorder()
-    combiner = Combiner(recorder.write_one, recorder.write_many, max_batch=2)
+    combiner = patient(recorder.write_one, recorder.write_many, max_batch=2)
     results = {}
     queue_behind_a_held_writer(
         combiner, recorder, list("abcdef"), results, lambda: len(combiner._queue)
@@ -112,7 +118,7 @@ def test_a_call_takes_at_most_max_batch_writers():
 
 def test_up_to_max_calls_writers_write_at_once():
     recorder = Recorder()
-    combiner = Combiner(recorder.write_one, recorder.write_many, max_calls=lambda: 2)
+    combiner = patient(recorder.write_one, recorder.write_many, max_calls=lambda: 2)
     results = {}
     recorder.hold.clear()
     threads = [start(combiner, "a", results), start(combiner, "b", results)]
@@ -133,7 +139,7 @@ def test_up_to_max_calls_writers_write_at_once():
 def test_an_entrys_error_is_raised_to_its_caller_only():
     refused = ValueError("refused c")
     recorder = Recorder(outcome=lambda entry: refused if entry == "c" else f"wrote {entry}")
-    combiner = Combiner(recorder.write_one, recorder.write_many)
+    combiner = patient(recorder.write_one, recorder.write_many)
     results = {}
     queue_behind_a_held_writer(
         combiner, recorder, ["a", "b", "c", "d"], results, lambda: len(combiner._queue)
@@ -147,7 +153,7 @@ def test_a_failed_call_fails_every_writer_in_it_each_with_an_error_of_its_own():
     def broken(entries):
         raise ConnectionError("the database went away")
 
-    combiner = Combiner(recorder.write_one, broken)
+    combiner = patient(recorder.write_one, broken)
     results = {}
     queue_behind_a_held_writer(
         combiner, recorder, ["a", "b", "c", "d"], results, lambda: len(combiner._queue)
@@ -158,6 +164,48 @@ def test_a_failed_call_fails_every_writer_in_it_each_with_an_error_of_its_own():
     assert len({id(error) for error in errors}) == 3
     # and the combiner is free again
     assert combiner.write("e") == "wrote e"
+
+
+def test_a_writer_queued_behind_a_stuck_call_leaves_the_queue_and_writes_alone():
+    release = threading.Event()
+    written = []
+
+    def write_one(entry):
+        if entry == "stuck":
+            assert release.wait(WAIT)
+        written.append(entry)
+        return f"wrote {entry}"
+
+    combiner = patient(write_one, lambda entries: pytest.fail("no shared call"), queue_wait=0.01)
+    results = {}
+    stuck = start(combiner, "stuck", results)
+    deadline = time.monotonic() + WAIT
+    while combiner._calls < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    # while the first call is stuck (say, on a locked account), the next writer is not
+    assert combiner.write("next") == "wrote next"
+    assert written == ["next"] and not combiner._queue
+    release.set()
+    stuck.join(WAIT)
+    assert results == {"stuck": "wrote stuck"}
+
+
+def test_an_entry_the_call_hands_back_is_written_alone_by_its_caller():
+    recorder = Recorder(outcome=lambda entry: f"wrote {entry}")
+    busy = {"c"}
+
+    def write_many(entries):
+        recorder.manys.append(list(entries))
+        return [WRITE_ALONE if entry in busy else f"wrote {entry}" for entry in entries]
+
+    combiner = patient(recorder.write_one, write_many)
+    results = {}
+    queue_behind_a_held_writer(
+        combiner, recorder, ["a", "b", "c"], results, lambda: len(combiner._queue)
+    )
+    assert results == {"a": "wrote a", "b": "wrote b", "c": "wrote c"}
+    assert sorted(recorder.ones) == ["a", "c"]
 
 
 # --- on PostgreSQL ------------------------------------------------------------------------
@@ -184,6 +232,7 @@ def held_first_writer(monkeypatch, settings):
         calls.append(len(entries))
         return real_many(entries)
 
+    monkeypatch.setattr(_posting._COMBINER, "_queue_wait", WAIT)
     monkeypatch.setattr(_posting._COMBINER, "_write_one", write_one)
     monkeypatch.setattr(_posting._COMBINER, "_write_many", write_many)
     return hold, holding, calls
@@ -363,3 +412,80 @@ def test_writes_inside_a_transaction_or_with_combining_off_are_never_combined(
     credit_spend(account=account, amount=Decimal("1"), idempotency_key="off")
     assert used == []
     assert CreditTransaction.objects.filter(idempotency_key__in=["in-atomic", "off"]).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_account_holds_up_only_its_own_entry_in_a_shared_call(held_first_writer):
+    locked, free, first = (credit_account_open(user=UserFactory()) for _ in range(3))
+    for account in (locked, free, first):
+        credit_grant(account=account, amount=Decimal("10"), idempotency_key=f"fund-{account.pk}")
+    holding_lock, release_lock = threading.Event(), threading.Event()
+    finished = []
+
+    def hold_the_account():
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                CreditAccount.objects.select_for_update().get(pk=locked.pk)
+                holding_lock.set()
+                assert release_lock.wait(WAIT)
+                finished.append("lock released")
+        finally:
+            connection.close()
+
+    def spend(account, key):
+        def work():
+            entry = credit_spend(account=fresh(account), amount=Decimal("1"), idempotency_key=key)
+            finished.append(key)
+            if key == "free":
+                release_lock.set()  # only now may the locked account's entry go ahead
+            return entry
+
+        return work
+
+    locker = threading.Thread(target=hold_the_account)
+    locker.start()
+    assert holding_lock.wait(WAIT)
+    try:
+        outcomes, calls = run_together(
+            held_first_writer,
+            spend(first, "first"),
+            {"locked": spend(locked, "locked"), "free": spend(free, "free")},
+        )
+    finally:
+        release_lock.set()
+        locker.join(WAIT)
+    assert calls == [2]
+    assert finished.index("free") < finished.index("lock released") < finished.index("locked")
+    assert all(not isinstance(outcome, Exception) for outcome in outcomes.values())
+    for account in (locked, free, first):
+        account.refresh_from_db()
+        assert account.balance == Decimal("9.00") == ledger_sum(account=account)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_entries_of_one_account_in_one_call_see_each_others_balance(held_first_writer):
+    account, first = (credit_account_open(user=UserFactory()) for _ in range(2))
+    credit_grant(account=account, amount=Decimal("10"), idempotency_key="fund")
+    credit_grant(account=first, amount=Decimal("10"), idempotency_key="fund-first")
+    outcomes, calls = run_together(
+        held_first_writer,
+        lambda: credit_spend(account=fresh(first), amount=Decimal("1"), idempotency_key="f"),
+        {
+            key: lambda key=key: credit_spend(
+                account=fresh(account), amount=Decimal("6"), idempotency_key=key
+            )
+            for key in ("a", "b")
+        },
+    )
+    assert calls == [2]
+    refused = [key for key in "ab" if isinstance(outcomes[key], InsufficientCredits)]
+    assert len(refused) == 1  # 6 + 6 from 10: exactly one fits
+    account.refresh_from_db()
+    assert account.balance == Decimal("4.00") == ledger_sum(account=account)
+    entries = list(CreditTransaction.objects.filter(account=account).order_by("pk"))
+    for before, after in itertools.pairwise(entries):
+        assert after.balance_before == before.balance_after
