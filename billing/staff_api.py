@@ -12,20 +12,18 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from billing.stripe.refunds import billing_staff_refund
 from credits.api.schema import error_responses
-from credits.api.serializers import EntryOutputSerializer
+from credits.api.serializers import MAX_ID, EntryOutputSerializer
+from credits.api.views import StaffApiView
 from credits.exceptions import AccountNotFound
 from credits.models import CreditApprovalRequest, CreditTransaction
 from credits.selectors import credit_account_for_user
 from credits.services import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT, credit_staff_adjust
 
 KEY_HEADER = "Idempotency-Key"
-MAX_ID = 2**63 - 1  # a bigint primary key
 
 
 def staff_idempotency_key(actor, action: str, client_key: str) -> str:
@@ -50,6 +48,12 @@ class StaffWriteInputSerializer(serializers.Serializer):
         if not key:
             raise serializers.ValidationError(
                 {"idempotency_key": [f"Send an idempotency_key or the {KEY_HEADER} header."]}
+            )
+        # The header too is held to the body field's rules.
+        limit = self.fields["idempotency_key"].max_length
+        if len(key) > limit or not key.isprintable():
+            raise serializers.ValidationError(
+                {"idempotency_key": [f"Use at most {limit} printable characters."]}
             )
         data["idempotency_key"] = key
         return data
@@ -125,11 +129,9 @@ def _write_responses(*errors: int) -> dict:
     }
 
 
-class StaffWriteApi(APIView):
+class StaffWriteApi(StaffApiView):
     """Parse the body, find the user's account, call the service, answer 201/200/202."""
 
-    permission_classes = [IsAdminUser]
-    throttle_scope = "staff"
     input_serializer: type[StaffWriteInputSerializer]
     action: str
 

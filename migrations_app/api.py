@@ -11,12 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
 
 from credits.api.schema import error_responses
+from credits.api.serializers import MAX_ID
+from credits.api.views import StaffApiView
 from migrations_app import engine
 from migrations_app.health import credits_health
 from migrations_app.models import MigrationRun
@@ -25,13 +24,6 @@ from migrations_app.services import migration_run_launch, run_parameters
 from migrations_app.sources import SOURCES
 
 RATE_CURRENCIES = ("USD", "UAH")
-MAX_ID = 2**63 - 1
-
-
-class StaffApi(APIView):
-    permission_classes = [IsAdminUser]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "staff"
 
 
 # --- status and start ---------------------------------------------------------------------
@@ -125,7 +117,7 @@ class RunStartedSerializer(serializers.Serializer):
     status_url = serializers.CharField()
 
 
-class MigrationStatusApi(StaffApi):
+class MigrationStatusApi(StaffApiView):
     @extend_schema(
         summary="Where the migration stands",
         responses={200: StatusOutputSerializer, **error_responses(401, 403, 429)},
@@ -207,7 +199,7 @@ class RunOutputSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
-class MigrationRunApi(StaffApi):
+class MigrationRunApi(StaffApiView):
     @extend_schema(
         summary="A migration run: progress, stats and errors",
         responses={200: RunOutputSerializer, **error_responses(401, 403, 404, 429)},
@@ -235,7 +227,7 @@ class HealthOutputSerializer(serializers.Serializer):
     checks = serializers.DictField(child=HealthCheckSerializer())
 
 
-class BillingHealthApi(StaffApi):
+class BillingHealthApi(StaffApiView):
     @extend_schema(
         summary="What needs attention (the facts of `check_credits`)",
         responses={200: HealthOutputSerializer, **error_responses(401, 403, 429)},

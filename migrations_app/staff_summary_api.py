@@ -9,20 +9,18 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from billing.models import UserProfile
 from billing.selectors import profile_for_user
 from credits.api.schema import error_responses
-from credits.api.serializers import EntryOutputSerializer
+from credits.api.serializers import MAX_ID, EntryOutputSerializer
+from credits.api.views import StaffApiView
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, ApprovalStatus, CreditApprovalRequest
 from credits.selectors import credit_account_for_user, credit_history
 from migrations_app.models import UserMigration
 
 LAST_ENTRIES = 20
-MAX_ID = 2**63 - 1  # a bigint primary key
 
 
 def _amount(**kwargs):
@@ -100,10 +98,7 @@ class UserSummaryOutputSerializer(serializers.Serializer):
     migrations = SummaryMigrationSerializer(many=True)
 
 
-class UserSummaryApi(APIView):
-    permission_classes = [IsAdminUser]
-    throttle_scope = "staff"
-
+class UserSummaryApi(StaffApiView):
     @extend_schema(
         responses={200: UserSummaryOutputSerializer, **error_responses(401, 403, 404, 429)}
     )

@@ -61,3 +61,26 @@ def test_staff_endpoints_share_the_staff_rate(low_rates, staff_user):
 def test_the_test_settings_rates_are_high(settings):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     assert rates == {"spend": "100000/minute", "staff": "100000/minute"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/admin/billing/credits/adjust"),
+        ("post", "/api/admin/billing/refund"),
+        ("get", "/api/admin/billing/user/{user}/summary"),
+    ],
+)
+def test_the_staff_billing_endpoints_share_the_staff_rate(low_rates, staff_user, method, path):
+    # given: the staff rate (1/hour) used up on another staff endpoint
+    client = APIClient()
+    client.force_authenticate(user=staff_user)
+    assert client.get(reverse("migrate-status")).status_code == 200
+    entries = CreditTransaction.objects.count()
+    # when
+    url = path.format(user=staff_user.pk)
+    body = {"user_id": staff_user.pk, "amount": "1.00", "reason": "r", "idempotency_key": "k"}
+    response = getattr(client, method)(url, body if method == "post" else None, format="json")
+    # then
+    assert_error_shape(response, 429, "throttled")
+    assert CreditTransaction.objects.count() == entries

@@ -21,24 +21,21 @@ from djstripe.settings import djstripe_settings
 
 from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRefundFailed
 from billing.stripe.services import lock_account, purchase_for_payment, refunded_for_payment
-from credits.exceptions import InsufficientCredits, InvalidAmount, ReasonRequired
-from credits.models import CENT, CreditAccount, CreditApprovalRequest, CreditTransaction, EntryKind
-from credits.services import credit_refund, credit_staff_authorize, credit_staff_refund
+from credits.exceptions import InsufficientCredits, ReasonRequired
+from credits.models import CreditAccount, CreditApprovalRequest, CreditTransaction, EntryKind
+from credits.services import (
+    check_idempotency_key,
+    credit_refund,
+    credit_staff_authorize,
+    credit_staff_refund,
+    positive_amount,
+)
 
 STRIPE_REFUND_SOURCE = "stripe_refund"
 
 
 def stripe_idempotency_key(idempotency_key: str) -> str:
     return f"credits-refund:{idempotency_key}"
-
-
-def _credits(value) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise InvalidAmount(f"Amounts are Decimal or int, not {type(value).__name__}.")
-    amount = Decimal(value)
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
-        raise InvalidAmount(amount=str(value))
-    return amount
 
 
 def stripe_refund_credits(
@@ -53,21 +50,24 @@ def stripe_refund_credits(
     """Refund a purchase's credits through Stripe and take them off the account."""
     if not reason.strip():
         raise ReasonRequired("A refund needs a reason.")
-    amount = _credits(amount)
-    earlier = CreditTransaction.objects.filter(idempotency_key=idempotency_key).first()
-    if earlier is not None:
-        # A retry after success: the ledger settles it (replay or conflict), Stripe is not asked.
-        return credit_refund(
-            account=account,
-            amount=amount,
-            idempotency_key=idempotency_key,
-            reason=reason,
-            actor=actor,
-            allow_partial=True,
-        )
+    amount = positive_amount(amount)
+    # Before Stripe is asked: a key the ledger would refuse must not let money leave first.
+    check_idempotency_key(idempotency_key)
     # Durable: the money leaves inside this block, so no outer transaction may roll it back.
     with transaction.atomic(durable=True):
         locked = lock_account(account)
+        # Under the lock, so a double submission finds the first one's entry.
+        if CreditTransaction.objects.filter(idempotency_key=idempotency_key).exists():
+            # A retry after success: the ledger settles it (replay or conflict); Stripe is
+            # not asked.
+            return credit_refund(
+                account=account,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                reason=reason,
+                actor=actor,
+                allow_partial=True,
+            )
         purchase = purchase_for_payment(account=account, payment_intent_id=payment_intent_id)
         if purchase is None:
             raise PaymentNotFound(payment_intent_id=payment_intent_id)
@@ -143,7 +143,7 @@ def billing_staff_refund(
     if not payment_intent_id:
         raise PaymentNotFound("A Stripe refund needs the purchase's payment intent id.")
     credit_staff_authorize(
-        actor=actor, kind=EntryKind.REFUND, amount=_credits(amount), reason=reason
+        actor=actor, kind=EntryKind.REFUND, amount=positive_amount(amount), reason=reason
     )
     return stripe_refund_credits(
         account=account,

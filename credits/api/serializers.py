@@ -6,6 +6,7 @@ from credits.services import MAX_AMOUNT
 # Client keys are stored under a per-user prefix (see SpendApi), which takes some of the
 # 200 characters of `idempotency_key`.
 CLIENT_KEY_MAX_LENGTH = 100
+MAX_ID = 2**63 - 1  # a bigint primary key: a larger id names nothing
 
 
 class EntryOutputSerializer(serializers.ModelSerializer):

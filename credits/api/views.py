@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -23,6 +24,14 @@ from credits.services.refusals import spend_refusal_record
 def api_idempotency_key(user, client_key: str) -> str:
     """Scope a client's key to its user, so users never collide with or probe each other."""
     return f"api:{user.pk}:{client_key}"
+
+
+class StaffApiView(APIView):
+    """A staff endpoint (any app's): admin users only, under the shared "staff" rate."""
+
+    permission_classes = [IsAdminUser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "staff"
 
 
 class NewestFirstPagination(CursorPagination):

@@ -268,3 +268,26 @@ def test_the_summary_is_for_staff_only_and_404s_for_unknown_users(customer):
     response = client_for(CreditAdminFactory()).get("/api/admin/billing/user/999999/summary")
     assert response.status_code == 404
     assert _error(response) == "not_found"
+
+
+@pytest.mark.parametrize("length", [137, 190])
+def test_a_key_in_the_header_is_held_to_the_bodys_rules(customer, length):
+    client = client_for(SuperAdminFactory())
+    before = state(customer)
+    response = client.post(
+        REFUND,
+        {"user_id": customer.pk, "amount": "1.00", "reason": "r"},
+        format="json",
+        headers={"Idempotency-Key": "k" * length},
+    )
+    assert response.status_code == 400
+    assert _error(response) == "invalid"
+    assert state(customer) == before
+    # at the limit it is taken
+    response = client.post(
+        REFUND,
+        {"user_id": customer.pk, "amount": "1.00", "reason": "r"},
+        format="json",
+        headers={"Idempotency-Key": "k" * 136},
+    )
+    assert response.status_code == 201, response.json()

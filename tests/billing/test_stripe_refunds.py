@@ -412,3 +412,50 @@ def test_the_admin_refund_form_needs_the_payment_intent_for_stripe(account, purc
     assert "A Stripe refund needs the payment intent." in response.content.decode()
     assert stripe_api.requests == []
     assert CreditTransaction.objects.count() == entries
+
+
+def test_a_key_the_ledger_would_refuse_is_refused_before_stripe(
+    account, purchase, stripe_http, staff_user
+):
+    from credits.exceptions import InvalidAmount
+
+    before = (CreditTransaction.objects.count(), CreditAccount.objects.get(pk=account.pk).balance)
+    with pytest.raises(InvalidAmount):
+        refund(account, staff_user, key="k" * 201)
+    assert stripe_http.call_count == 0
+    assert (
+        CreditTransaction.objects.count(),
+        CreditAccount.objects.get(pk=account.pk).balance,
+    ) == before
+
+
+def test_a_subscription_event_writes_only_the_subscription_fields(buyer, stripe_offline):
+    from django.utils import timezone
+
+    from billing.stripe.services import stripe_subscription_changed, subscriptions
+    from tests.factories import PlanPriceFactory
+
+    price = PlanPriceFactory(plan="pro")
+    profile = UserProfile.objects.get(user=buyer)
+    profile.stripe_customer_id = "cus_buyer"
+    profile.save(update_fields=["stripe_customer_id"])
+    marked = timezone.now()
+    real_profile_for = subscriptions.profile_for
+
+    def profile_then_migrated(event):
+        found = real_profile_for(event)
+        # the migration marks the user migrated after the webhook read the profile
+        UserProfile.objects.filter(pk=found.pk).update(migration_completed_at=marked)
+        return found
+
+    with mock.patch.object(subscriptions, "profile_for", profile_then_migrated):
+        stripe_subscription_changed(
+            event_id="evt_sub",
+            event_type="customer.subscription.updated",
+            payload=stripe_events.subscription(
+                customer="cus_buyer", price_id=price.stripe_price_id, status="active"
+            ),
+        )
+    profile.refresh_from_db()
+    assert profile.plan == "pro"
+    assert profile.migration_completed_at == marked

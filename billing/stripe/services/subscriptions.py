@@ -30,6 +30,16 @@ ENDED_SUBSCRIPTION_STATUSES = ("canceled", "incomplete_expired")
 
 # --- invoice.paid: subscriptions and their monthly credits --------------------------------
 
+# The profile's columns a subscription's events set.
+SUBSCRIPTION_FIELDS = [
+    "plan",
+    "stripe_price_id",
+    "subscription_status",
+    "subscription_started_at",
+    "subscription_ends_at",
+    "updated_at",
+]
+
 
 def _price_id_of_line(line: dict) -> str:
     # Older API versions put the price on the line; 2025 versions under pricing.price_details.
@@ -92,7 +102,9 @@ def stripe_invoice_paid(event: HandledEvent) -> CreditTransaction | None:
     profile.subscription_ends_at = period_end
     if profile.stripe_customer_id is None and event.customer_id:
         profile.stripe_customer_id = event.customer_id
-    profile.save()
+    # Only what the event changes: a full save would write back columns that others (the
+    # migration marking the user migrated) may have changed since the profile was read.
+    profile.save(update_fields=[*SUBSCRIPTION_FIELDS, "stripe_customer_id"])
     credits = settings.CREDITS_PLANS[plan_price.plan]
     if credits <= 0:
         return None
@@ -170,5 +182,5 @@ def stripe_subscription_changed(event: HandledEvent) -> UserProfile | None:
         profile.plan = plan_price.plan
         profile.stripe_price_id = price_id
         profile.subscription_ends_at = period_end
-    profile.save()
+    profile.save(update_fields=SUBSCRIPTION_FIELDS)
     return profile
