@@ -199,6 +199,9 @@ class CreditTransaction(models.Model):
     def __str__(self):
         return f"{self.kind} {self.amount} on account {self.account_id}"
 
+    # Refused by project.bulk's set-based updates too (invariant 3).
+    APPEND_ONLY = True
+
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise LedgerEntryImmutable()

@@ -10,9 +10,10 @@ as they are, already of their column's Python type (Decimal, int, str, aware dat
 serialised with the field's encoder, as Django would. Elsewhere (SQLite, the embedded default)
 inserts fall back to Django's bulk_create and updates to one UPDATE per row (executemany).
 
-Each write comes in two forms: from model instances (`copy_rows`, `update_rows`), or column by
-column (`copy_columns`, `update_columns`) for a caller that never builds the instances: at
-hundreds of rows a batch, constructing them is a good part of the cost.
+Rows are given column by column (`copy_columns`, `update_columns`), so a caller need not build
+model instances: at hundreds of rows a batch, constructing them is a good part of the cost.
+`update_rows` takes instances. A model that declares `APPEND_ONLY = True` (the ledger) is
+never updated through here: its rows are changed by nobody.
 
 The helpers run in the caller's transaction and raise Django's database errors
 (IntegrityError for a broken constraint), like the ORM.
@@ -42,18 +43,6 @@ _PLAIN_FIELDS = (
     models.DateTimeField,
     models.ForeignKey,
 )
-
-
-def copy_rows(model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    """Insert these new instances (primary keys left to the database, not read back)."""
-    if not objs:
-        return
-    fields = _insert_fields(model)
-    for field in fields:
-        _fill_automatic(field, objs, add=True)
-    copy_columns(
-        model, {field.attname: [getattr(obj, field.attname) for obj in objs] for field in fields}
-    )
 
 
 def copy_columns(model: type[models.Model], columns: dict[str, Sequence]) -> None:
@@ -118,6 +107,8 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
 def update_columns(model: type[models.Model], pks: Sequence, columns: dict[str, Sequence]) -> None:
     """Write `{field name or attname: values}` into the rows with these primary keys, the
     n-th value of each column into the n-th row; auto_now fields are set to now."""
+    if getattr(model, "APPEND_ONLY", False):
+        raise TypeError(f"{model._meta.label} rows are append-only: they are never updated")
     if any(len(values) != len(pks) for values in columns.values()):
         raise ValueError("every column needs one value per primary key")
     if not pks:

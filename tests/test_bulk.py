@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from migrations_app.models import MigrationStatus, UserMigration
-from project.bulk import copy_columns, copy_rows, update_columns, update_rows
+from project.bulk import copy_columns, update_columns, update_rows
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -97,19 +97,6 @@ def test_copy_columns_writes_the_values_and_fills_defaults(users):
         assert row.legacy_amounts == {} and row.error_message == ""
 
 
-def test_copy_rows_inserts_instances(users):
-    copy_rows(
-        UserMigration,
-        [
-            UserMigration(user=user, source="usd_balance", attempts=index)
-            for index, user in enumerate(users)
-        ],
-    )
-    assert [(row[0], row[5]) for row in rows()] == [
-        (user.pk, index) for index, user in enumerate(users)
-    ]
-
-
 @pytest.mark.parametrize(
     "columns",
     [
@@ -181,3 +168,17 @@ def test_update_columns_refuses_bad_columns_and_writes_nothing(users, pks, colum
     with pytest.raises(ValueError):
         update_columns(UserMigration, pks, columns)
     assert rows() == [(users[0].pk, "usd_balance", MigrationStatus.PENDING, None, {}, 0)]
+
+
+def test_ledger_entries_are_never_updated_through_the_bulk_helpers(users):
+    from credits.models import CreditTransaction
+    from credits.services import credit_account_open, credit_grant
+
+    account = credit_account_open(user=users[0])
+    entry = credit_grant(account=account, amount=Decimal("5"), idempotency_key="k")
+    with pytest.raises(TypeError):
+        update_columns(CreditTransaction, [entry.pk], {"description": ["edited"]})
+    with pytest.raises(TypeError):
+        entry.description = "edited"
+        update_rows(CreditTransaction, [entry], ["description"])
+    assert CreditTransaction.objects.get(pk=entry.pk).description == ""

@@ -235,7 +235,13 @@ def _staff_operation(
     _check_key(idempotency_key)
     _authorize(actor, kind, amount)
     with transaction.atomic(durable=True):
-        if abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD:
+        above = abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD
+        # One key names one thing: an entry written at once, or a request for approval. The
+        # same key on the other side of the threshold (which may have moved) is a conflict.
+        other_side = CreditTransaction if above else CreditApprovalRequest
+        if other_side.objects.filter(idempotency_key=idempotency_key).exists():
+            raise IdempotencyConflict(idempotency_key=idempotency_key)
+        if above:
             return _request_approval(
                 kind=kind,
                 account=account,

@@ -418,6 +418,45 @@ def test_the_same_key_for_another_amount_is_a_conflict(funded, super_admin, pend
     assert CreditApprovalRequest.objects.count() == 1
 
 
+def test_a_key_of_a_request_is_a_conflict_below_the_threshold(funded, super_admin, pending):
+    # given: "staff-big" names a pending request
+    before = snapshot(funded)
+    # when
+    with pytest.raises(IdempotencyConflict):
+        credit_staff_grant(
+            account=funded,
+            amount=Decimal("50.00"),
+            idempotency_key="staff-big",
+            actor=super_admin,
+            reason="Enterprise contract",
+        )
+    # then
+    assert snapshot(funded) == before
+
+
+def test_a_key_of_an_entry_is_a_conflict_above_the_threshold(funded, super_admin):
+    # given: "staff-small" names a written entry
+    credit_staff_grant(
+        account=funded,
+        amount=Decimal("50.00"),
+        idempotency_key="staff-small",
+        actor=super_admin,
+        reason="Goodwill",
+    )
+    before = snapshot(funded)
+    # when
+    with pytest.raises(IdempotencyConflict):
+        credit_staff_grant(
+            account=funded,
+            amount=Decimal("6000.00"),
+            idempotency_key="staff-small",
+            actor=super_admin,
+            reason="Goodwill",
+        )
+    # then
+    assert snapshot(funded) == before
+
+
 def test_nobody_approves_their_own_request(funded, super_admin, pending):
     # given
     before = snapshot(funded)
