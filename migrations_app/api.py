@@ -22,6 +22,7 @@ from migrations_app.models import MigrationRun
 from migrations_app.selectors import run_progress
 from migrations_app.services import migration_run_launch, run_parameters
 from migrations_app.sources import SOURCES
+from migrations_app.sources.base import default_rates
 
 RATE_CURRENCIES = ("USD", "UAH")
 
@@ -140,7 +141,7 @@ class MigrationStatusApi(StaffApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         sources = list(dict.fromkeys(data.get("sources") or settings.CREDITS_MIGRATION_SOURCES))
-        rates = {"USD": settings.CREDITS_RATE_USD, "UAH": settings.CREDITS_RATE_UAH}
+        rates = default_rates()
         rates.update(data.get("rates", {}))
         parameters = run_parameters(
             rates=rates,

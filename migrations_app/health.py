@@ -28,10 +28,12 @@ EXAMPLES = 10
 WINDOW = timedelta(hours=1)
 
 
-def _check(count: int, attention: bool, examples: list, meaning: str) -> dict[str, Any]:
+def _check(count: int, attention: bool | None, examples: list, meaning: str) -> dict[str, Any]:
+    """One check's answer; it needs attention when `attention` says so, or (None) when it
+    counted anything."""
     return {
         "count": count,
-        "needs_attention": attention,
+        "needs_attention": count > 0 if attention is None else attention,
         "examples": examples[:EXAMPLES],
         "meaning": meaning,
     }
@@ -58,7 +60,7 @@ def credits_health(*, now=None) -> dict[str, Any]:
     checks = {
         "ledger_mismatches": _check(
             out_of_balance.count(),
-            out_of_balance.exists(),
+            None,
             [
                 {"account_id": a.pk, "user_id": a.user_id, "balance": str(a.balance)}
                 for a in out_of_balance.order_by("pk")[:EXAMPLES]
@@ -67,7 +69,7 @@ def credits_health(*, now=None) -> dict[str, Any]:
         ),
         "negative_balances": _check(
             negative.count(),
-            negative.exists(),
+            None,
             [{"account_id": a.pk, "balance": str(a.balance)} for a in negative[:EXAMPLES]],
             "accounts below zero (the database refuses them; checked anyway)",
         ),
@@ -83,7 +85,7 @@ def credits_health(*, now=None) -> dict[str, Any]:
         ),
         "failed_webhooks_last_hour": _check(
             webhooks.count() + issues.count(),
-            webhooks.exists() or issues.exists(),
+            None,
             [{"webhook_trigger_id": w.pk, "exception": w.exception} for w in webhooks[:EXAMPLES]]
             + [{"stripe_event_id": i.stripe_event_id, "issue": i.kind} for i in issues[:EXAMPLES]],
             "Stripe webhook deliveries that failed or were not processed, and Stripe event "
@@ -91,7 +93,7 @@ def credits_health(*, now=None) -> dict[str, Any]:
         ),
         "failed_migrations": _check(
             failed.count(),
-            failed.exists(),
+            None,
             [
                 {"user_id": m.user_id, "source": m.source, "error": m.error_message[:200]}
                 for m in failed.order_by("pk")[:EXAMPLES]
@@ -100,7 +102,7 @@ def credits_health(*, now=None) -> dict[str, Any]:
         ),
         "stuck_migration_runs": _check(
             stuck.count(),
-            stuck.exists(),
+            None,
             [
                 {"run_id": r.pk, "source": r.source, "heartbeat_at": r.heartbeat_at}
                 for r in stuck.order_by("pk")[:EXAMPLES]

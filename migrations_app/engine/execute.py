@@ -207,8 +207,10 @@ def migrate_batch(
             if not todo:
                 return Batch([])
             outcomes = _migrate_users(source, todo, context, selection, run)
-            _count_progress(run, outcomes)
             hooks.record(outcomes)
+            # Last before the commit: every batch updates this one run row, and holds its lock
+            # from here to the commit.
+            _count_progress(run, outcomes)
             return Batch(outcomes)
     except Exception as error:
         if len(user_ids) == 1:
@@ -270,65 +272,41 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
     return [outcomes[user_id] for user_id in user_ids]
 
 
-# The UserMigration columns a completed migration writes, in _completed_values' order.
-COMPLETED_FIELDS = (
-    "status",
-    "legacy_amount",
-    "legacy_currency",
-    "rate",
-    "legacy_amounts",
-    "rates",
-    "initial_credits_granted",
-    "rounding_remainder",
-    "historical_operations",
-    "data_mismatch",
-    "mismatch_detail",
-    "rollback_data",
-    "error_message",
-    "attempts",
-    "run_id",
-    "migration_date",
-)
-
-
 def _record_completed(plans: list[UserPlan], claims: dict[int, _Claim], run, now) -> None:
     rows = [_completed_values(plan, claims[plan.user_id], run, now) for plan in plans]
     update_columns(
         UserMigration,
         [claims[plan.user_id].pk for plan in plans],
-        dict(zip(COMPLETED_FIELDS, map(list, zip(*rows, strict=True)), strict=True))
-        if rows
-        else {},
+        {name: [row[name] for row in rows] for name in rows[0]} if rows else {},
     )
 
 
-def _completed_values(plan: UserPlan, claim: _Claim, run: MigrationRun, now) -> tuple:
-    legacy_amounts = {key: str(value) for key, value in plan.legacy_amounts.items()}
-    rates = {key: str(value) for key, value in plan.rates.items()}
+def _completed_values(plan: UserPlan, claim: _Claim, run: MigrationRun, now) -> dict:
+    """The UserMigration columns a completed migration writes."""
     if len(plan.legacy_amounts) == 1:
         ((currency, amount),) = plan.legacy_amounts.items()
         rate = plan.rates.get(currency)
     else:
         currency = "MIXED" if plan.legacy_amounts else ""
         amount = rate = None
-    return (
-        MigrationStatus.COMPLETED.value,
-        amount,
-        currency,
-        rate,
-        legacy_amounts,
-        rates,
-        plan.credits,
-        plan.remainder,
-        len(plan.history),
-        plan.data_mismatch,
-        plan.mismatch_detail[:255],
-        _carry_shortfall(claim.rollback_data, plan.rollback_data),
-        "",
-        claim.attempts + 1,
-        run.pk,
-        now,
-    )
+    return {
+        "status": MigrationStatus.COMPLETED.value,
+        "legacy_amount": amount,
+        "legacy_currency": currency,
+        "rate": rate,
+        "legacy_amounts": {key: str(value) for key, value in plan.legacy_amounts.items()},
+        "rates": {key: str(value) for key, value in plan.rates.items()},
+        "initial_credits_granted": plan.credits,
+        "rounding_remainder": plan.remainder,
+        "historical_operations": len(plan.history),
+        "data_mismatch": plan.data_mismatch,
+        "mismatch_detail": plan.mismatch_detail[:255],
+        "rollback_data": _carry_shortfall(claim.rollback_data, plan.rollback_data),
+        "error_message": "",
+        "attempts": claim.attempts + 1,
+        "run_id": run.pk,
+        "migration_date": now,
+    }
 
 
 def _record_failed(plans: list[UserPlan], claims: dict[int, _Claim], run: MigrationRun) -> None:
@@ -479,9 +457,9 @@ def _record_failure(
         row.attempts += 1
         row.run = run
         row.save(update_fields=["status", "error_message", "attempts", "run", "updated_at"])
-        _count_progress(run, [None])
         outcome = UserOutcome(user_id, source.name, Outcome.FAILED, error=message)
         hooks.record([outcome])
+        _count_progress(run, [None])
     return outcome
 
 

@@ -34,6 +34,7 @@ from migrations_app.services import (
     run_parameters,
 )
 from migrations_app.sources import SOURCES, Context, get_source
+from migrations_app.sources.base import default_rates
 
 MODES = ("analyze", "dry_run", "execute", "verify", "rollback", "status")
 # --async turns --execute into "execute_async".
@@ -176,7 +177,7 @@ class Command(BaseCommand):
         return list(dict.fromkeys(names))
 
     def _rates(self, values):
-        rates = {"USD": settings.CREDITS_RATE_USD, "UAH": settings.CREDITS_RATE_UAH}
+        rates = default_rates()
         for value in values:
             currency, _, raw = value.rpartition("=")
             currency = (currency or "USD").strip().upper()
