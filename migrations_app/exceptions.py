@@ -3,22 +3,16 @@
 
 from enum import StrEnum
 
+from credits.exceptions import DomainError
+
 
 class ErrorCode(StrEnum):
     RUN_ALREADY_ACTIVE = "run_already_active"
 
 
-class MigrationError(Exception):
+class MigrationError(DomainError):
     code: ErrorCode
     message: str = "The migration operation failed."
-    status_code = 400
-    # The API's exception handler renders any exception that says so in the error shape.
-    is_domain_error = True
-
-    def __init__(self, message: str | None = None, **details):
-        self.message = message or self.message
-        self.details = details
-        super().__init__(self.message)
 
 
 class RunAlreadyActive(MigrationError):

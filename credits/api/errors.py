@@ -3,9 +3,8 @@
     {"error": {"code": "insufficient_credits", "message": "...", "details": {...}}}
 
 DRF's own exceptions keep their status codes and gain a code; domain errors
-(`credits.exceptions.DomainError`: the ledger's, billing's, and any other exception
-marked `is_domain_error` with the same code, message, status_code and details) map to
-their own status and code.
+(`credits.exceptions.DomainError`: the ledger's, billing's and the migration's) map to their
+own status and code.
 """
 
 import math
@@ -24,7 +23,7 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, DomainError) or getattr(exc, "is_domain_error", False):
+    if isinstance(exc, DomainError):
         return Response(error_body(str(exc.code), exc.message, exc.details), status=exc.status_code)
     # Django's own 404 and 403 become DRF's, as DRF's handler would do, so they get a code.
     if isinstance(exc, Http404):
