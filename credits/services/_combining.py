@@ -11,10 +11,12 @@ its own so that one entry's failure (a duplicate key, too little credit) is that
 It is PostgreSQL's group commit, one level up.
 
 Every caller returns only once the commit that holds its entry is done, with its own outcome:
-its entry, `None` for too little credit, or its own error (a duplicate key is an IntegrityError,
-which the caller answers as a replay). If the call itself fails, nothing of the batch was
-written and every caller gets the error, so a retry with the same key is safe. Callers inside a
-transaction never come here: their entry belongs to their transaction.
+what was stored for its entry, `None` for too little credit, or its own error (a duplicate key
+is an IntegrityError, which the caller answers as a replay). If the call itself fails (one
+entry the database cannot take at all, a broken connection), every caller of it writes its
+entry alone and gets its own outcome; with idempotency keys that is safe even if the failed
+call had committed. Callers inside a transaction never come here: their entry belongs to their
+transaction.
 
 One busy account must not hold up writers to others. Inside a shared call an entry waits for
 its account's lock only briefly (`WRITE_ALONE` comes back when it could not get it), and a
@@ -25,7 +27,6 @@ their own account, as they would with combining off.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -146,12 +147,12 @@ class Combiner:
     def _write_batch(self, batch: list[_Waiter]) -> None:
         try:
             outcomes = self._write_many([waiter.entry for waiter in batch])
-        except Exception as error:
-            batch[0].error = error
-            for waiter in batch[1:]:
-                # An exception object of its own for each thread that raises it.
-                waiter.error = copy.copy(error)
-                waiter.error.__cause__ = error
+        except Exception:
+            # Nothing of the call was written (or, if the connection broke as it committed,
+            # perhaps all of it: a key cannot write twice). Whose entry made it fail, if any
+            # did, is not known: each writes its own alone and gets its own outcome.
+            for waiter in batch:
+                waiter.outcome = WRITE_ALONE
             return
         for waiter, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):

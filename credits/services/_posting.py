@@ -4,8 +4,9 @@ path, and replays. Private to credits.services."""
 import json
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from django.conf import settings
@@ -100,10 +101,7 @@ def _post(entry: _Entry) -> CreditTransaction:
     try:
         if connection.vendor == "postgresql" and not entry.allow_partial:
             if _combinable(entry):
-                written = _COMBINER.write(entry)
-                if written is None:
-                    _refuse(entry)
-                return written
+                return _finish(entry, _COMBINER.write(entry))
             return _write_in_one_statement(entry)
         with transaction.atomic():
             return _write(entry)
@@ -297,13 +295,22 @@ def _refuse(entry: _Entry):
 _COMBINABLE_FIELDS = frozenset({"source", "description", "metadata"})
 _MANY_SQL = (
     "SELECT o_entry, o_balance, o_earned, o_spent, o_sqlstate, o_message"
-    " FROM credits_post_entries(%s::bigint[], %s::varchar[], %s::numeric[], %s::numeric[],"
-    " %s::varchar[], %s::varchar[], %s::varchar[], %s::jsonb[], %s::timestamptz, %s::text)"
+    " FROM credits_post_entries(%s::json, %s::timestamptz, %s::text)"
 )
 # How long an entry in a shared call waits for its account's lock before it is handed back
 # to its caller to write alone (a normal call holds its locks for a millisecond or two).
 _SHARED_LOCK_WAIT = "20ms"
 _LOCK_NOT_AVAILABLE = "55P03"
+
+
+class _Stored(NamedTuple):
+    """What a shared call wrote for one entry; its caller builds its entry from it."""
+
+    created_at: datetime
+    entry_id: int
+    balance_after: Decimal
+    total_earned: Decimal
+    total_spent: Decimal
 
 
 def _combinable(entry: _Entry) -> bool:
@@ -314,44 +321,65 @@ def _combinable(entry: _Entry) -> bool:
     )
 
 
+def _finish(entry: _Entry, outcome) -> CreditTransaction:
+    """The caller's entry from what the combiner gave back: an entry it wrote alone, what a
+    shared call stored, or None for too little credit. Built in the caller's thread, so the
+    thread that led the call is free for the next one sooner."""
+    if outcome is None:
+        _refuse(entry)
+    if isinstance(outcome, _Stored):
+        return _written(
+            connections[DEFAULT_DB_ALIAS],
+            entry,
+            _row_values(entry, outcome.created_at),
+            *outcome[1:],
+        )
+    return outcome
+
+
 def _write_many(entries: list[_Entry]) -> list:
-    """Write these entries in one call: per entry, its CreditTransaction, None for too little
-    credit, WRITE_ALONE when its account stayed locked by another transaction, or the
-    database error that refused it. The accounts are locked in ascending order
-    (entries of one account keep theirs), as every batch writer here locks them, so two
-    calls never deadlock."""
+    """Write these entries in one call: per entry, what was stored (`_Stored`), None for too
+    little credit, WRITE_ALONE when its account stayed locked by another transaction, or the
+    database error that refused it. The accounts are locked in ascending order (entries of
+    one account keep theirs), as every batch writer here locks them, so two calls never
+    deadlock."""
     db = connections[DEFAULT_DB_ALIAS]
     order = sorted(range(len(entries)), key=lambda index: entries[index].account.pk)
-    ordered = [entries[index] for index in order]
     now = timezone.now()
-    values = [_row_values(entry, now) for entry in ordered]
-    params = [
-        [entry.account.pk for entry in ordered],
-        [str(entry.kind) for entry in ordered],
-        [entry.earned_delta for entry in ordered],
-        [entry.spent_delta for entry in ordered],
-        [entry.idempotency_key for entry in ordered],
-        [value["source"] for value in values],
-        [value["description"] for value in values],
-        [json.dumps(value["metadata"], cls=DjangoJSONEncoder) for value in values],
-        now,
-        _SHARED_LOCK_WAIT,
-    ]
+    payload = json.dumps(
+        [_shared_values(entries[index]) for index in order], cls=DjangoJSONEncoder
+    )
     db.ensure_connection()
     with db.wrap_database_errors:
         cursor = _hot_cursor(db)
-        cursor.execute(_MANY_SQL, params, prepare=True)
+        cursor.execute(_MANY_SQL, (payload, now, _SHARED_LOCK_WAIT), prepare=True)
         rows = cursor.fetchall()
     outcomes: list = [None] * len(entries)
-    for index, entry, value, row in zip(order, ordered, values, rows, strict=True):
+    for index, row in zip(order, rows, strict=True):
         entry_id, balance_after, earned, spent, sqlstate, message = row
         if sqlstate == _LOCK_NOT_AVAILABLE:
             outcomes[index] = WRITE_ALONE
         elif sqlstate:
             outcomes[index] = _database_error(db, sqlstate, message)
         elif entry_id is not None:
-            outcomes[index] = _written(db, entry, value, entry_id, balance_after, earned, spent)
+            outcomes[index] = _Stored(now, entry_id, balance_after, earned, spent)
     return outcomes
+
+
+def _shared_values(entry: _Entry) -> dict:
+    """One entry of a shared call, as credits_post_entries reads it; amounts as strings, so
+    they stay exact."""
+    fields = entry.fields
+    return {
+        "account": entry.account.pk,
+        "kind": str(entry.kind),
+        "earned": str(entry.earned_delta),
+        "spent": str(entry.spent_delta),
+        "key": entry.idempotency_key,
+        "source": fields.get("source", ""),
+        "description": fields.get("description", ""),
+        "metadata": fields.get("metadata") or {},
+    }
 
 
 def _database_error(db, sqlstate: str, message: str) -> Exception:

@@ -12,15 +12,19 @@ def read_sql(name: str) -> tuple[str, str]:
     return forward.strip(), reverse.strip()
 
 
+def on_postgresql(*statements: str):
+    """A RunPython callable that runs these SQL texts in order on PostgreSQL and does nothing
+    elsewhere."""
+
+    def apply(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for sql in statements:
+                schema_editor.execute(sql, params=None)
+
+    return apply
+
+
 def postgresql_only(name: str):
     """RunPython callables that apply a .sql file on PostgreSQL and do nothing elsewhere."""
     forward, reverse = read_sql(name)
-
-    def run(sql):
-        def apply(apps, schema_editor):
-            if schema_editor.connection.vendor == "postgresql":
-                schema_editor.execute(sql, params=None)
-
-        return apply
-
-    return run(forward), run(reverse)
+    return on_postgresql(forward), on_postgresql(reverse)

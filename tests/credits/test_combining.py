@@ -147,21 +147,28 @@ def test_an_entrys_error_is_raised_to_its_caller_only():
     assert results == {"a": "wrote a", "b": "wrote b", "c": refused, "d": "wrote d"}
 
 
-def test_a_failed_call_fails_every_writer_in_it_each_with_an_error_of_its_own():
-    recorder = Recorder()
+def test_when_a_call_fails_every_writer_in_it_writes_alone_and_gets_its_own_outcome():
+    recorder = Recorder(
+        outcome=lambda entry: ConnectionError("gone") if entry == "c" else f"wrote {entry}"
+    )
 
     def broken(entries):
-        raise ConnectionError("the database went away")
+        recorder.manys.append(list(entries))
+        raise ValueError("one entry the database cannot take")
 
     combiner = patient(recorder.write_one, broken)
     results = {}
     queue_behind_a_held_writer(
         combiner, recorder, ["a", "b", "c", "d"], results, lambda: len(combiner._queue)
     )
-    assert results["a"] == "wrote a"
-    errors = [results[entry] for entry in "bcd"]
-    assert all(isinstance(error, ConnectionError) for error in errors)
-    assert len({id(error) for error in errors}) == 3
+    assert recorder.manys == [["b", "c", "d"]]
+    assert sorted(recorder.ones) == ["a", "b", "c", "d"]
+    assert {entry: results[entry] for entry in "abd"} == {
+        "a": "wrote a",
+        "b": "wrote b",
+        "d": "wrote d",
+    }
+    assert isinstance(results["c"], ConnectionError)
     # and the combiner is free again
     assert combiner.write("e") == "wrote e"
 
