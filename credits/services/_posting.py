@@ -12,6 +12,7 @@ import psycopg
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from credits.exceptions import (
@@ -99,10 +100,11 @@ def _post(entry: _Entry) -> CreditTransaction:
         if CreditTransaction.objects.filter(reverses=reverses).exists():
             raise AlreadyReversed(entry_id=reverses.pk)
     try:
-        if connection.vendor == "postgresql" and not entry.allow_partial:
-            if _combinable(entry):
-                return _finish(entry, _COMBINER.write(entry))
-            return _write_in_one_statement(entry)
+        db = connections[DEFAULT_DB_ALIAS]
+        if db.vendor == "postgresql" and not entry.allow_partial:
+            if _combinable(db, entry):
+                return _finish(db, entry, _COMBINER.write(entry))
+            return _write_in_one_statement(entry, db)
         with transaction.atomic():
             return _write(entry)
     except InsufficientCredits:
@@ -194,7 +196,7 @@ def _hot_cursor(db) -> psycopg.Cursor:
     return cursor
 
 
-def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
+def _write_in_one_statement(entry: _Entry, db: BaseDatabaseWrapper | None = None):
     """PostgreSQL: move the balance and insert the entry in one statement.
 
     One statement is atomic by itself, and its UPDATE holds the row lock only for that
@@ -205,7 +207,8 @@ def _write_in_one_statement(entry: _Entry) -> CreditTransaction:
     one lookup of the connection, parameters only for the columns that hold a value, the
     returned entry built from the values it wrote.
     """
-    db = connections[DEFAULT_DB_ALIAS]
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]
     row_values = _row_values(entry, timezone.now())
     metadata = row_values["metadata"]
     params = {
@@ -293,9 +296,64 @@ def _refuse(entry: _Entry):
 # Entries whose other optional columns are empty can share a call: what credit_spend and
 # credit_grant write. The rest (staff entries, reversals, Stripe events) are written alone.
 _COMBINABLE_FIELDS = frozenset({"source", "description", "metadata"})
-_MANY_SQL = (
+# A shared call whose entries name distinct accounts (spends of different users at the same
+# moment, the common case), written as a set in one statement: its accounts locked in
+# ascending id order (after the lock wait is set for this transaction), one UPDATE moving every
+# balance that stays >= 0, one INSERT of their entries, and a row per entry in input order.
+# Were two entries ever to name one account, no account would be locked and nothing written
+# (the UPDATE ... FROM would move the account once for both). If the statement fails (a
+# duplicate key, a broken constraint, an account locked elsewhere for longer than the lock
+# wait), nothing of it is kept and the entries go through credits_post_entries one at a time.
+_SET_SQL = """
+    WITH entries AS MATERIALIZED (
+        SELECT entry.*, set_config('lock_timeout', %(lock_wait)s::text, true) AS lock_wait
+        FROM ROWS FROM (json_to_recordset(%(entries)s::json) AS (
+            account bigint, kind varchar, earned numeric, spent numeric, key varchar,
+            source varchar, description varchar, metadata jsonb
+        )) WITH ORDINALITY AS entry(account, kind, earned, spent, key, source, description,
+                                    metadata, ord)
+    ), locked AS MATERIALIZED (
+        SELECT account.id
+        FROM credits_creditaccount AS account
+        WHERE account.id = ANY (ARRAY(SELECT entries.account FROM entries))
+          AND (SELECT count(DISTINCT entries.account) = count(*) FROM entries)
+        ORDER BY account.id
+        FOR NO KEY UPDATE
+    ), moved AS (
+        UPDATE credits_creditaccount AS account
+        SET balance = account.balance + entries.earned - entries.spent,
+            total_earned = account.total_earned + entries.earned,
+            total_spent = account.total_spent + entries.spent,
+            updated_at = %(created_at)s::timestamptz
+        FROM entries JOIN locked ON locked.id = entries.account
+        WHERE account.id = entries.account
+          AND account.balance + entries.earned - entries.spent >= 0
+        RETURNING account.id, account.balance, account.total_earned, account.total_spent
+    ), inserted AS (
+        INSERT INTO credits_credittransaction (
+            account_id, kind, amount, idempotency_key, created_at, source, description,
+            stripe_event_id, legacy_transaction_id, migrated_from, metadata, actor_id, reason,
+            reverses_id, balance_before, balance_after
+        )
+        SELECT entries.account, entries.kind, entries.earned - entries.spent, entries.key,
+               %(created_at)s::timestamptz, entries.source, entries.description, NULL, NULL,
+               '', entries.metadata, NULL, '', NULL,
+               moved.balance - entries.earned + entries.spent, moved.balance
+        FROM moved JOIN entries ON entries.account = moved.id
+        RETURNING id, account_id
+    )
+    SELECT inserted.id, moved.balance, moved.total_earned, moved.total_spent,
+           NULL::text, NULL::text
+    FROM entries
+    LEFT JOIN moved ON moved.id = entries.account
+    LEFT JOIN inserted ON inserted.account_id = entries.account
+    ORDER BY entries.ord
+"""
+# Any shared call, one entry at a time (credits/sql/post_entries_json.sql).
+_ONE_BY_ONE_SQL = (
     "SELECT o_entry, o_balance, o_earned, o_spent, o_sqlstate, o_message"
-    " FROM credits_post_entries(%s::json, %s::timestamptz, %s::text)"
+    " FROM credits_post_entries(%(entries)s::json, %(created_at)s::timestamptz,"
+    " %(lock_wait)s::text)"
 )
 # How long an entry in a shared call waits for its account's lock before it is handed back
 # to its caller to write alone (a normal call holds its locks for a millisecond or two).
@@ -313,27 +371,22 @@ class _Stored(NamedTuple):
     total_spent: Decimal
 
 
-def _combinable(entry: _Entry) -> bool:
+def _combinable(db, entry: _Entry) -> bool:
     return (
         settings.CREDITS_COMBINE_WRITES
-        and not connections[DEFAULT_DB_ALIAS].in_atomic_block
+        and not db.in_atomic_block
         and not any(value for name, value in entry.fields.items() if name not in _COMBINABLE_FIELDS)
     )
 
 
-def _finish(entry: _Entry, outcome) -> CreditTransaction:
+def _finish(db, entry: _Entry, outcome) -> CreditTransaction:
     """The caller's entry from what the combiner gave back: an entry it wrote alone, what a
     shared call stored, or None for too little credit. Built in the caller's thread, so the
     thread that led the call is free for the next one sooner."""
     if outcome is None:
         _refuse(entry)
     if isinstance(outcome, _Stored):
-        return _written(
-            connections[DEFAULT_DB_ALIAS],
-            entry,
-            _row_values(entry, outcome.created_at),
-            *outcome[1:],
-        )
+        return _written(db, entry, _row_values(entry, outcome.created_at), *outcome[1:])
     return outcome
 
 
@@ -346,14 +399,21 @@ def _write_many(entries: list[_Entry]) -> list:
     db = connections[DEFAULT_DB_ALIAS]
     order = sorted(range(len(entries)), key=lambda index: entries[index].account.pk)
     now = timezone.now()
-    payload = json.dumps(
-        [_shared_values(entries[index]) for index in order], cls=DjangoJSONEncoder
-    )
+    params = {
+        "entries": json.dumps(
+            [_shared_values(entries[index]) for index in order], cls=DjangoJSONEncoder
+        ),
+        "created_at": now,
+        "lock_wait": _SHARED_LOCK_WAIT,
+    }
+    distinct = len({entry.account.pk for entry in entries}) == len(entries)
     db.ensure_connection()
     with db.wrap_database_errors:
         cursor = _hot_cursor(db)
-        cursor.execute(_MANY_SQL, (payload, now, _SHARED_LOCK_WAIT), prepare=True)
-        rows = cursor.fetchall()
+        rows = _write_as_set(cursor, params) if distinct else None
+        if rows is None:
+            cursor.execute(_ONE_BY_ONE_SQL, params, prepare=True)
+            rows = cursor.fetchall()
     outcomes: list = [None] * len(entries)
     for index, row in zip(order, rows, strict=True):
         entry_id, balance_after, earned, spent, sqlstate, message = row
@@ -364,6 +424,19 @@ def _write_many(entries: list[_Entry]) -> list:
         elif entry_id is not None:
             outcomes[index] = _Stored(now, entry_id, balance_after, earned, spent)
     return outcomes
+
+
+def _write_as_set(cursor: psycopg.Cursor, params: dict) -> list | None:
+    """The rows of _SET_SQL, or None when it failed and wrote nothing (the connection still
+    usable: autocommit rolled the statement back) so the entries go one at a time."""
+    try:
+        cursor.execute(_SET_SQL, params, prepare=True)
+        return cursor.fetchall()
+    except psycopg.DatabaseError:
+        connection = cursor.connection
+        if connection.closed or connection.broken:
+            raise
+        return None
 
 
 def _shared_values(entry: _Entry) -> dict:

@@ -7,12 +7,14 @@ until the others have queued behind it.
 """
 
 import itertools
+import json
 import threading
 import time
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection
+from django.utils import timezone
 
 from credits.exceptions import IdempotencyConflict, InsufficientCredits
 from credits.models import CreditAccount, CreditTransaction
@@ -116,24 +118,69 @@ def test_a_call_takes_at_most_max_batch_writers():
     assert results == {entry: f"wrote {entry}" for entry in "abcdef"}
 
 
-def test_up_to_max_calls_writers_write_at_once():
+def wait_until(condition, what):
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
+def test_a_second_call_starts_only_to_share_it():
     recorder = Recorder()
     combiner = patient(recorder.write_one, recorder.write_many, max_calls=lambda: 2)
     results = {}
     recorder.hold.clear()
-    threads = [start(combiner, "a", results), start(combiner, "b", results)]
-    deadline = time.monotonic() + WAIT
-    while len(recorder.ones) < 2:  # both write alone, neither waits for the other
-        assert time.monotonic() < deadline, "the second writer waited"
-        time.sleep(0.001)
+    first = start(combiner, "a", results)
+    assert recorder.holding.wait(WAIT)
+    # With a call under way, a writer alone does not take the free slot: it queues...
+    second = start(combiner, "b", results)
+    wait_until(lambda: len(combiner._queue) == 1, "the second writer never queued")
+    assert recorder.ones == ["a"] and combiner._calls == 1
+    # ...and the next one leads it, in a call of their own beside the held one.
     third = start(combiner, "c", results)
-    while len(combiner._queue) < 1:  # a third waits for one of them
-        assert time.monotonic() < deadline, "the third writer never queued"
-        time.sleep(0.001)
-    recorder.hold.set()
-    for thread in [*threads, third]:
+    for thread in (second, third):
         thread.join(WAIT)
-    assert results == {entry: f"wrote {entry}" for entry in "abc"}
+    assert recorder.manys == [["c", "b"]]
+    assert results == {"b": "wrote b", "c": "wrote c"}  # "a" is still held
+    recorder.hold.set()
+    first.join(WAIT)
+    assert results["a"] == "wrote a" and combiner._calls == 0
+
+
+def test_after_a_shared_call_the_next_waits_for_its_writers_to_come_back():
+    recorder = Recorder()
+    combiner = patient(
+        recorder.write_one, recorder.write_many, gather_wait=WAIT, gather_window=WAIT
+    )
+    results = {}
+    queue_behind_a_held_writer(
+        combiner, recorder, ["a", "b", "c"], results, lambda: len(combiner._queue)
+    )
+    assert combiner._last_size == 2  # the shared call of b and c
+    # Its writers come back one after the other: the first waits for the second.
+    back = start(combiner, "b2", results)
+    wait_until(lambda: combiner._gate is not None, "no gate for the writers coming back")
+    assert recorder.ones == ["a"] and len(recorder.manys) == 1
+    other = start(combiner, "c2", results)
+    for thread in (back, other):
+        thread.join(WAIT)
+    assert recorder.ones == ["a"]
+    assert recorder.manys[1] == ["b2", "c2"]
+    assert results["b2"] == "wrote b2" and results["c2"] == "wrote c2"
+
+
+def test_a_call_waits_for_the_writers_of_the_last_only_briefly():
+    recorder = Recorder()
+    combiner = patient(
+        recorder.write_one, recorder.write_many, gather_wait=0.01, gather_window=WAIT
+    )
+    results = {}
+    queue_behind_a_held_writer(
+        combiner, recorder, ["a", "b", "c"], results, lambda: len(combiner._queue)
+    )
+    # Nobody comes back: after gather_wait the writer goes alone.
+    assert combiner.write("d") == "wrote d"
+    assert recorder.ones == ["a", "d"] and combiner._gate is None
 
 
 def test_an_entrys_error_is_raised_to_its_caller_only():
@@ -496,3 +543,126 @@ def test_entries_of_one_account_in_one_call_see_each_others_balance(held_first_w
     entries = list(CreditTransaction.objects.filter(account=account).order_by("pk"))
     for before, after in itertools.pairwise(entries):
         assert after.balance_before == before.balance_after
+
+
+@pytest.fixture
+def set_writes(monkeypatch):
+    """What each shared call's set statement did: 'written', or 'fell back' (it failed and
+    the entries went one at a time)."""
+    real = _posting._write_as_set
+    done = []
+
+    def spy(cursor, params):
+        rows = real(cursor, params)
+        done.append("fell back" if rows is None else "written")
+        return rows
+
+    monkeypatch.setattr(_posting, "_write_as_set", spy)
+    return done
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_call_of_distinct_accounts_is_written_as_one_set(held_first_writer, set_writes):
+    first, rich, poor, granted = (credit_account_open(user=UserFactory()) for _ in range(4))
+    for account, amount in ((first, "10"), (rich, "100"), (poor, "1")):
+        credit_grant(account=account, amount=Decimal(amount), idempotency_key=f"f{account.pk}")
+    outcomes, calls = run_together(
+        held_first_writer,
+        lambda: credit_spend(account=fresh(first), amount=Decimal("1"), idempotency_key="a"),
+        {
+            "spend": lambda: credit_spend(
+                account=fresh(rich),
+                amount=Decimal("12.34"),
+                idempotency_key="s",
+                description="lunch",
+                metadata={"n": 1},
+            ),
+            "too much": lambda: credit_spend(
+                account=fresh(poor), amount=Decimal("2"), idempotency_key="t"
+            ),
+            "grant": lambda: credit_grant(
+                account=fresh(granted), amount=Decimal("3"), idempotency_key="g"
+            ),
+        },
+    )
+    assert calls == [3] and set_writes == ["written"]
+    spend = outcomes["spend"]
+    stored = CreditTransaction.objects.get(idempotency_key="s")
+    assert (spend.pk, spend.amount, spend.balance_before, spend.balance_after) == (
+        stored.pk,
+        Decimal("-12.34"),
+        Decimal("100.00"),
+        Decimal("87.66"),
+    )
+    assert (stored.description, stored.metadata, stored.kind) == ("lunch", {"n": 1}, "spend")
+    assert isinstance(outcomes["too much"], InsufficientCredits)
+    assert not CreditTransaction.objects.filter(idempotency_key="t").exists()
+    assert outcomes["grant"].balance_after == Decimal("3.00")
+    for account, balance in ((rich, "87.66"), (poor, "1.00"), (granted, "3.00")):
+        account.refresh_from_db()
+        assert account.balance == Decimal(balance) == ledger_sum(account=account)
+    assert not accounts_out_of_balance().exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_set_that_fails_is_undone_and_written_one_entry_at_a_time(held_first_writer, set_writes):
+    first, spent_before, other = (credit_account_open(user=UserFactory()) for _ in range(3))
+    for account in (first, spent_before, other):
+        credit_grant(account=account, amount=Decimal("10"), idempotency_key=f"f{account.pk}")
+    credit_spend(account=spent_before, amount=Decimal("4"), idempotency_key="done")
+    outcomes, calls = run_together(
+        held_first_writer,
+        lambda: credit_spend(account=fresh(first), amount=Decimal("1"), idempotency_key="a"),
+        {
+            # the key is taken: the set's INSERT fails, and with it the other entry's UPDATE
+            "replay": lambda: credit_spend(
+                account=fresh(spent_before), amount=Decimal("4"), idempotency_key="done"
+            ),
+            "fine": lambda: credit_spend(
+                account=fresh(other), amount=Decimal("2"), idempotency_key="b"
+            ),
+        },
+    )
+    assert calls == [2] and set_writes == ["fell back"]
+    assert outcomes["replay"].replayed
+    assert outcomes["fine"].balance_after == Decimal("8.00")
+    for account, balance in ((spent_before, "6.00"), (other, "8.00")):
+        account.refresh_from_db()
+        assert account.balance == Decimal(balance) == ledger_sum(account=account)
+    assert CreditTransaction.objects.filter(idempotency_key="done").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_set_statement_writes_nothing_if_two_entries_name_one_account():
+    account = credit_account_open(user=UserFactory())
+    credit_grant(account=account, amount=Decimal("10"), idempotency_key="fund")
+    entries = [
+        _posting._Entry(
+            account=account,
+            kind="spend",
+            amount=Decimal("-1.00"),
+            requested=Decimal("-1.00"),
+            idempotency_key=key,
+            earned_delta=Decimal(0),
+            spent_delta=Decimal("1.00"),
+            fields={},
+        )
+        for key in ("x", "y")
+    ]
+    params = {
+        "entries": json.dumps([_posting._shared_values(entry) for entry in entries]),
+        "created_at": timezone.now(),
+        "lock_wait": "1s",
+    }
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        rows = _posting._write_as_set(cursor, params)
+    # Nothing locked, so nothing moved: as if both had too little credit (the caller never
+    # sends such a call as a set; this is the statement's own guard).
+    assert [row[0] for row in rows] == [None, None]
+    account.refresh_from_db()
+    assert account.balance == Decimal("10.00") == ledger_sum(account=account)
+    assert not CreditTransaction.objects.filter(idempotency_key__in=["x", "y"]).exists()

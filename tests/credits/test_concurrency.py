@@ -5,6 +5,7 @@ service would lose updates or overdraw here. Each test runs twice: with the writ
 concurrent threads combined into shared calls (the default), and one by one.
 """
 
+import itertools
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -156,3 +157,41 @@ def test_concurrent_grants_and_spends_on_one_account_add_up():
     assert account.total_earned == Decimal("120.00")
     assert account.total_spent == Decimal("20.00")
     assert ledger_sum(account=account) == Decimal("100.00")
+
+
+def test_concurrent_spends_across_overlapping_accounts_stay_exact(settings):
+    # given 3 accounts of 100 credits and 8 threads, each spending from all three in its own
+    # order, so shared calls (two at once) lock overlapping sets of accounts
+    settings.CREDITS_COMBINE_WRITES_CALLS = 2
+    accounts = [credit_account_open(user=UserFactory()) for _ in range(3)]
+    for account in accounts:
+        credit_grant(account=account, amount=Decimal("100"), idempotency_key=f"f{account.pk}")
+
+    def spend_across(index):
+        mine = [CreditAccount.objects.get(pk=account.pk) for account in accounts]
+        outcome = Counter()
+        for attempt in range(60):
+            account = mine[(index + attempt) % 3]
+            try:
+                credit_spend(
+                    account=account, amount=Decimal("1"), idempotency_key=f"x{index}-{attempt}"
+                )
+                outcome[account.pk] += 1
+            except InsufficientCredits:
+                outcome["insufficient"] += 1
+        return outcome
+
+    # when 480 tries for 300 credits
+    results, errors = run_in_threads(spend_across)
+
+    # then no error (no deadlock), every account emptied exactly, entries chained
+    assert errors == []
+    total = sum(results, Counter())
+    assert total["insufficient"] == 180
+    for account in accounts:
+        account.refresh_from_db()
+        assert total[account.pk] == 100
+        assert account.balance == Decimal("0.00") == ledger_sum(account=account)
+        entries = list(CreditTransaction.objects.filter(account=account).order_by("pk"))
+        for before, after in itertools.pairwise(entries):
+            assert after.balance_before == before.balance_after

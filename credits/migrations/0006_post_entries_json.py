@@ -2,14 +2,14 @@ from django.db import migrations
 
 from credits.sql import on_postgresql, read_sql
 
-NEW_FORWARD, NEW_REVERSE = read_sql("post_entries_set")
+NEW_FORWARD, NEW_REVERSE = read_sql("post_entries_json")
 OLD_FORWARD, _ = read_sql("post_entries")
 
 
 class Migration(migrations.Migration):
-    """On PostgreSQL, credits_post_entries takes its entries as one JSON array and writes a
-    call whose entries name distinct accounts as a set (credits/sql/post_entries_set.sql);
-    undone, the array-taking function of 0005 comes back. Nothing to do on SQLite."""
+    """On PostgreSQL, credits_post_entries takes its entries as one JSON array
+    (credits/sql/post_entries_json.sql); undone, the array-taking function of 0005 comes
+    back. Nothing to do on SQLite."""
 
     dependencies = [("credits", "0005_post_entries_function")]
 
