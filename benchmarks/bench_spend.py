@@ -9,9 +9,10 @@ afterwards, and 2 on a usage error.
 - service: `credit_spend(account=..., amount=..., idempotency_key=<unique per call>)` on the
   thread's own Django connection, entry row and all, with an account loaded once per thread.
   As deployed (CREDITS_COMBINE_WRITES, on by default): spends that threads post while another
-  write is under way share one call and one commit, each spend still its own conditional
-  UPDATE and entry (credits/services/_combining.py). Set CREDITS_COMBINE_WRITES=false to
-  measure every spend written alone.
+  write is under way share one call and one commit, each spend still checked (balance >= 0)
+  and refused on its own and given its own entry; a call whose spends name distinct accounts
+  is one statement (credits/services/_combining.py, _posting._write_many). Set
+  CREDITS_COMBINE_WRITES=false to measure every spend written alone.
 - raw: one conditional UPDATE through psycopg in autocommit (one statement, one transaction),
   no ledger row, psycopg's defaults (so it is prepared server-side after five runs; Django
   turns that off). It also moves `total_spent`, because the CHECK

@@ -58,6 +58,15 @@ def empty_database():
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def post_entries_signatures(db) -> list[str]:
+    return [
+        row[0]
+        for row in db.execute(
+            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'credits_post_entries'"
+        )
+    ]
+
+
 def test_every_migration_applies_from_zero_and_the_project_ones_reverse(empty_database):
     url, name, server = empty_database
 
@@ -77,7 +86,10 @@ def test_every_migration_applies_from_zero_and_the_project_ones_reverse(empty_da
         djstripe_tables = db.execute(
             "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'djstripe_%'"
         ).fetchone()[0]
+        functions = post_entries_signatures(db)
     assert "credits_ledger_append_only" in triggers
+    # (one function for shared calls: 0006 replaced 0005's array-taking one)
+    assert functions == ["credits_post_entries(json,timestamp with time zone,text)"]
     assert {
         "credits_account_balance_non_negative",
         "credits_entry_balance_after_is_before_plus_amount",
@@ -97,5 +109,6 @@ def test_every_migration_applies_from_zero_and_the_project_ones_reverse(empty_da
         assert not db.execute(
             "SELECT 1 FROM pg_trigger WHERE tgname = 'credits_ledger_append_only'"
         ).fetchone()
+        assert post_entries_signatures(db) == []
     again = manage("migrate", "--noinput", database_url=url)
     assert again.returncode == 0, again.stderr

@@ -393,9 +393,10 @@ def _finish(db, entry: _Entry, outcome) -> CreditTransaction:
 def _write_many(entries: list[_Entry]) -> list:
     """Write these entries in one call: per entry, what was stored (`_Stored`), None for too
     little credit, WRITE_ALONE when its account stayed locked by another transaction, or the
-    database error that refused it. The accounts are locked in ascending order (entries of
-    one account keep theirs), as every batch writer here locks them, so two calls never
-    deadlock."""
+    database error that refused it. Entries that name distinct accounts go as one set
+    (_SET_SQL); the rest, and a set that failed, one at a time (credits_post_entries). The
+    accounts are locked in ascending order (entries of one account keep theirs), as every
+    batch writer here locks them, so two calls never deadlock."""
     db = connections[DEFAULT_DB_ALIAS]
     order = sorted(range(len(entries)), key=lambda index: entries[index].account.pk)
     now = timezone.now()
@@ -440,8 +441,8 @@ def _write_as_set(cursor: psycopg.Cursor, params: dict) -> list | None:
 
 
 def _shared_values(entry: _Entry) -> dict:
-    """One entry of a shared call, as credits_post_entries reads it; amounts as strings, so
-    they stay exact."""
+    """One entry of a shared call, as _SET_SQL and credits_post_entries read it; amounts as
+    strings, so they stay exact."""
     fields = entry.fields
     return {
         "account": entry.account.pk,
