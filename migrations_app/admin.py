@@ -1,8 +1,9 @@
 """Migration admin: users' migrations and runs, read-only, with two staff actions that call the
 engine ("Roll back" after a confirmation page, "Retry failed") and a dashboard page.
 
-Nothing here decides anything: the engine's `rollback_preview`, `rollback_rows` and
-`retry_failed` do the work, and the dashboard reads `migrations_app.selectors`.
+Nothing here decides anything: the engine's `rollback_preview` and `rollback_rows` and the
+services' `migration_run_retry` (the engine's `retry_failed` behind the run lock) do the work,
+and the dashboard reads `migrations_app.selectors`.
 """
 
 import json
@@ -20,9 +21,10 @@ from django.utils.html import format_html
 from credits.admin import ReadOnlyAdminMixin
 from migrations_app.engine.report import Outcome
 from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview, rollback_rows
-from migrations_app.engine.runs import retry_failed
+from migrations_app.exceptions import RunAlreadyActive
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
 from migrations_app.selectors import migration_dashboard
+from migrations_app.services import migration_run_retry
 
 ROLLBACK_PERMISSION = "migrations_app.rollback_migration"
 RETRY_PERMISSION = "migrations_app.retry_migration"
@@ -179,9 +181,13 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not pks:
             self.message_user(request, "None of the selected migrations failed.", messages.WARNING)
             return None
-        retry_failed(
-            pks=pks, actor=request.user, on_user=lambda outcome: self._report(request, outcome)
-        )
+        try:
+            migration_run_retry(
+                pks=pks, actor=request.user, on_user=lambda outcome: self._report(request, outcome)
+            )
+        except RunAlreadyActive as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return None
         if others:
             self.message_user(
                 request, f"{others} selected migrations had not failed; left alone.", messages.INFO

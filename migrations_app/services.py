@@ -34,7 +34,7 @@ from django.utils import timezone
 from migrations_app import engine
 from migrations_app.engine.execute import BatchHooks
 from migrations_app.engine.report import Report, UserOutcome
-from migrations_app.engine.runs import run_start
+from migrations_app.engine.runs import retry_failed, run_start
 from migrations_app.exceptions import RunAlreadyActive
 from migrations_app.models import (
     BatchStatus,
@@ -131,6 +131,19 @@ def migration_run_start(
                     raise RunAlreadyActive(run_id=other.pk, sources=run_sources(other))
                 _mark_abandoned(other)
         return run_start(sources=sources, mode=mode, parameters=parameters, actor=triggered_by)
+
+
+def migration_run_retry(*, pks: list[int], actor=None, on_user=None) -> Report:
+    """Migrate again the FAILED users of these UserMigration rows (the admin's "Retry
+    failed"), in a run of their own started like any execute run: refused with
+    RunAlreadyActive while another execute run of their sources is live."""
+
+    def start(*, sources, mode, parameters, actor):
+        return migration_run_start(
+            sources=sources, mode=mode, parameters=parameters, triggered_by=actor
+        )
+
+    return retry_failed(pks=pks, actor=actor, on_user=on_user, start=start)
 
 
 def _lock_sources(sources: list[str]) -> None:

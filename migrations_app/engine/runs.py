@@ -9,6 +9,7 @@ the run that failed them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -43,8 +44,17 @@ def run_finish(run: MigrationRun, report: Report) -> None:
     run.save(update_fields=["total", "stats", "status", "finished_at"])
 
 
-def retry_failed(*, pks: list[int], actor=None, on_user: OnUser | None = None) -> Report:
-    """Migrate again the users of these UserMigration rows that are FAILED (others are left)."""
+def retry_failed(
+    *,
+    pks: list[int],
+    actor=None,
+    on_user: OnUser | None = None,
+    start: Callable[..., MigrationRun] = run_start,
+) -> Report:
+    """Migrate again the users of these UserMigration rows that are FAILED (others are left).
+
+    `start` opens the run (run_start's arguments); `migrations_app.services` passes one that
+    refuses while another execute run of the same sources is live."""
     rows = (
         UserMigration.objects.filter(pk__in=pks, status=MigrationStatus.FAILED)
         .select_related("run")
@@ -58,7 +68,7 @@ def retry_failed(*, pks: list[int], actor=None, on_user: OnUser | None = None) -
     report = Report(mode="execute", sources=sources)
     if not groups:
         return report
-    run = run_start(
+    run = start(
         sources=sources,
         mode=RunMode.EXECUTE,
         parameters={

@@ -8,11 +8,18 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import LegacyBilling
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_spend
-from migrations_app.models import MigrationRun, MigrationStatus, RunMode, UserMigration
+from migrations_app.models import (
+    MigrationRun,
+    MigrationStatus,
+    RunMode,
+    RunStatus,
+    UserMigration,
+)
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
 from tests.factories import StaffUserFactory
 from tests.migrations_app.factories import LegacyBillingFactory
@@ -294,6 +301,40 @@ def test_retry_reports_a_user_that_fails_again(super_admin_client, migrated):
     ]
     cy.refresh_from_db()
     assert (cy.status, cy.attempts) == (MigrationStatus.FAILED, 2)
+
+
+def test_retry_is_refused_while_an_execute_run_of_the_source_is_live(super_admin_client, migrated):
+    _, _, cy = migrated
+    LegacyBilling.objects.filter(user=cy.user).update(balance_usd=Decimal("5.00"))
+    live = MigrationRun.objects.create(
+        source="usd_balance",
+        mode=RunMode.EXECUTE,
+        status=RunStatus.RUNNING,
+        heartbeat_at=timezone.now(),
+    )
+    runs_before = MigrationRun.objects.count()
+
+    # when
+    response = post_action(super_admin_client, MIGRATIONS, "retry_failed", [cy.pk])
+
+    # then nothing is retried, and the staff member is told why
+    assert messages_of(response) == [
+        "An execute run of these sources is already running; wait for it to finish."
+    ]
+    cy.refresh_from_db()
+    assert (cy.status, cy.attempts) == (MigrationStatus.FAILED, 1)
+    assert not CreditAccount.objects.filter(user=cy.user, balance__gt=0).exists()
+    assert MigrationRun.objects.count() == runs_before
+
+    # and once that run is over, the retry goes ahead
+    live.status = RunStatus.COMPLETED
+    live.save(update_fields=["status"])
+    response = post_action(super_admin_client, MIGRATIONS, "retry_failed", [cy.pk])
+    assert messages_of(response)[-1] == (
+        "Migrated cy@example.com (usd_balance): 5.00 credits granted."
+    )
+    cy.refresh_from_db()
+    assert cy.status == MigrationStatus.COMPLETED
 
 
 def test_retry_with_nothing_failed_says_so(super_admin_client, migrated):
