@@ -23,6 +23,7 @@ from migrations_app.engine.report import Outcome
 from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview, rollback_rows
 from migrations_app.exceptions import RunAlreadyActive
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.notifications import notifications_queue_rolled_back
 from migrations_app.selectors import migration_dashboard
 from migrations_app.services import migration_run_retry
 
@@ -52,6 +53,15 @@ class RollbackForm(forms.Form):
         help_text=(
             "For users who spent migrated credits: reverse what is left and record the "
             "shortfall. Without it they are refused and left as they are."
+        ),
+    )
+    notify = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Email the users",
+        help_text=(
+            'Each user rolled back gets the "your account was rolled back" email, once, as '
+            "with migrate_credits --rollback."
         ),
     )
 
@@ -142,13 +152,24 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             if form.is_valid() and form.cleaned_data["force"] and not can_force:
                 form.add_error("force", "Only a billing super admin may force a rollback.")
             if form.is_valid():
-                rollback_rows(
+                rolled_back = []
+
+                def each(outcome):
+                    if outcome.outcome == Outcome.ROLLED_BACK:
+                        rolled_back.append(outcome.user_id)
+                    self._report(request, outcome)
+
+                report = rollback_rows(
                     pks,
                     actor=request.user,
                     force=form.cleaned_data["force"],
                     reason=form.cleaned_data["reason"],
-                    on_user=lambda outcome: self._report(request, outcome),
+                    on_user=each,
                 )
+                if form.cleaned_data["notify"] and rolled_back:
+                    notifications_queue_rolled_back(
+                        run=MigrationRun.objects.get(pk=report.run_id), user_ids=rolled_back
+                    )
                 return None
             self.message_user(
                 request, "Nothing was rolled back: correct the errors below.", messages.ERROR

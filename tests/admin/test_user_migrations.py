@@ -16,6 +16,9 @@ from credits.services import credit_spend
 from migrations_app.models import (
     MigrationRun,
     MigrationStatus,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
     RunMode,
     RunStatus,
     UserMigration,
@@ -194,6 +197,45 @@ def test_confirming_rolls_back_and_refuses_those_needing_force(
     assert CreditAccount.objects.get(user=ben.user).balance == ben_before
     run = MigrationRun.objects.get(mode=RunMode.ROLLBACK)
     assert (run.triggered_by_id, run.parameters["force"]) == (super_admin.pk, False)
+
+
+def test_the_users_rolled_back_are_emailed_when_asked(
+    super_admin_client, migrated, mailoutbox, django_capture_on_commit_callbacks
+):
+    ada, ben, _ = migrated
+
+    # when ada is rolled back with "Email the users" ticked (the page's default), and ben is
+    # refused (he needs force)
+    page = roll_back(super_admin_client, [ada, ben])
+    assert page.context["form"]["notify"].initial is True
+    with django_capture_on_commit_callbacks(execute=True):
+        roll_back(super_admin_client, [ada, ben], apply="1", reason="Asked", notify="on")
+
+    # then ada alone gets the rollback email, once
+    assert [message.to for message in mailoutbox] == [["ada@example.com"]]
+    assert mailoutbox[0].subject == "Your account was rolled back to your previous billing"
+    notification = Notification.objects.get(kind=NotificationKind.ROLLED_BACK)
+    assert (notification.user_id, notification.kind, notification.status) == (
+        ada.user_id,
+        NotificationKind.ROLLED_BACK,
+        NotificationStatus.SENT,
+    )
+
+
+def test_no_email_when_the_box_is_cleared(
+    super_admin_client, migrated, mailoutbox, django_capture_on_commit_callbacks
+):
+    ada, _, _ = migrated
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        roll_back(super_admin_client, [ada], apply="1", reason="Quietly")
+
+    # then rolled back, and nobody emailed
+    ada.refresh_from_db()
+    assert ada.status == MigrationStatus.ROLLED_BACK
+    assert mailoutbox == []
+    assert not Notification.objects.filter(kind=NotificationKind.ROLLED_BACK).exists()
 
 
 def test_a_super_admin_forces_the_rollback(super_admin_client, migrated):
