@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,21 +35,24 @@ from django.utils import timezone
 from migrations_app import engine
 from migrations_app.engine.execute import BatchHooks
 from migrations_app.engine.report import Report, UserOutcome
-from migrations_app.engine.runs import retry_failed, run_start
+from migrations_app.engine.runs import run_finish, run_start
 from migrations_app.exceptions import RunAlreadyActive
 from migrations_app.models import (
     BatchStatus,
     MigrationBatch,
     MigrationLock,
     MigrationRun,
+    MigrationStatus,
     RunMode,
     RunStatus,
+    UserMigration,
 )
 from migrations_app.notifications import (
     notifications_queue_for_batch,
     notifications_queue_pending,
 )
 from migrations_app.sources import Context, get_source
+from migrations_app.sources.base import default_rates
 
 ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
 
@@ -135,15 +139,62 @@ def migration_run_start(
 
 def migration_run_retry(*, pks: list[int], actor=None, on_user=None) -> Report:
     """Migrate again the FAILED users of these UserMigration rows (the admin's "Retry
-    failed"), in a run of their own started like any execute run: refused with
-    RunAlreadyActive while another execute run of their sources is live."""
+    failed"; others are left), with the rates and `keep_legacy` of the run that failed them.
 
-    def start(*, sources, mode, parameters, actor):
-        return migration_run_start(
-            sources=sources, mode=mode, parameters=parameters, triggered_by=actor
+    Users are grouped by those options, and each group is a run of its own, started like any
+    execute run (refused with RunAlreadyActive while another execute run of its sources is
+    live) and holding its options, so a user who fails again is retried with them again."""
+    rows = (
+        UserMigration.objects.filter(pk__in=pks, status=MigrationStatus.FAILED)
+        .select_related("run")
+        .order_by("source", "user_id")
+    )
+    groups: dict[tuple, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        rates, keep_legacy = _options_of(row.run)
+        groups[(tuple(sorted(rates.items())), keep_legacy)][row.source].append(row.user_id)
+    report = Report(mode="execute", sources=sorted({s for group in groups.values() for s in group}))
+
+    def record(outcome: UserOutcome) -> None:
+        report.add(outcome)
+        if on_user:
+            on_user(outcome)
+
+    for (rates, keep_legacy), users_by_source in groups.items():
+        run = migration_run_start(
+            sources=sorted(users_by_source),
+            mode=RunMode.EXECUTE,
+            parameters={
+                "retry": True,
+                "users": sorted(user for users in users_by_source.values() for user in users),
+                "rates": {currency: str(rate) for currency, rate in rates},
+                "keep_legacy": keep_legacy,
+            },
+            triggered_by=actor,
         )
+        report.run_id = run.pk
+        run_report = Report(mode="execute", sources=sorted(users_by_source))
+        context = run_context(run)
 
-    return retry_failed(pks=pks, actor=actor, on_user=on_user, start=start)
+        def each(outcome: UserOutcome, run_report=run_report) -> None:
+            run_report.add(outcome)
+            record(outcome)
+
+        for source, user_ids in users_by_source.items():
+            engine.execute(
+                [source], context, engine.Selection(user_ids=user_ids), run, on_user=each
+            )
+        run_finish(run, run_report)
+    return report
+
+
+def _options_of(run: MigrationRun | None) -> tuple[dict[str, Decimal], bool]:
+    """The rates (the defaults, overridden by the run's) and keep_legacy a run migrated with."""
+    rates = default_rates()
+    parameters = run.parameters if run is not None else {}
+    for currency, rate in (parameters.get("rates") or {}).items():
+        rates[currency] = Decimal(rate)
+    return rates, bool(parameters.get("keep_legacy", False))
 
 
 def _lock_sources(sources: list[str]) -> None:

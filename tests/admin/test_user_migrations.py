@@ -331,6 +331,38 @@ def test_retry_failed_migrates_the_fixed_users(super_admin_client, super_admin, 
     )
 
 
+def test_a_second_retry_keeps_the_rates_and_options_of_the_first_run(super_admin_client, tmp_path):
+    # given dee failed in a run with --rate USD=2 --keep-legacy
+    dee = LegacyBillingFactory(user__username="dee", balance_usd=Decimal("-5.00")).user
+    with pytest.raises(CommandError):
+        call_command(
+            "migrate_credits",
+            "--execute",
+            "--yes",
+            "--source=usd_balance",
+            "--rate=USD=2",
+            "--keep-legacy",
+            f"--backup-dir={tmp_path}",
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+        )
+    row = UserMigration.objects.get(user=dee)
+
+    # when a first retry fails again, the balance is fixed, and a second retry runs
+    post_action(super_admin_client, MIGRATIONS, "retry_failed", [row.pk])
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (MigrationStatus.FAILED, 2)
+    LegacyBilling.objects.filter(user=dee).update(balance_usd=Decimal("5.00"))
+    response = post_action(super_admin_client, MIGRATIONS, "retry_failed", [row.pk])
+
+    # then it migrated at USD=2 and left the legacy balance alone, as the first run would have
+    assert messages_of(response)[-1] == (
+        "Migrated dee@example.com (usd_balance): 10.00 credits granted."
+    )
+    assert CreditAccount.objects.get(user=dee).balance == Decimal("10.00")
+    assert LegacyBilling.objects.get(user=dee).balance_usd == Decimal("5.00")
+
+
 def test_retry_reports_a_user_that_fails_again(super_admin_client, migrated):
     _, _, cy = migrated
 
