@@ -152,12 +152,13 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             if form.is_valid() and form.cleaned_data["force"] and not can_force:
                 form.add_error("force", "Only a billing super admin may force a rollback.")
             if form.is_valid():
+                emails = _emails(queryset.values_list("user_id", flat=True))
                 rolled_back = []
 
                 def each(outcome):
                     if outcome.outcome == Outcome.ROLLED_BACK:
                         rolled_back.append(outcome.user_id)
-                    self._report(request, outcome)
+                    self._report(request, outcome, emails)
 
                 report = rollback_rows(
                     pks,
@@ -202,9 +203,12 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not pks:
             self.message_user(request, "None of the selected migrations failed.", messages.WARNING)
             return None
+        emails = _emails(queryset.values_list("user_id", flat=True))
         try:
             migration_run_retry(
-                pks=pks, actor=request.user, on_user=lambda outcome: self._report(request, outcome)
+                pks=pks,
+                actor=request.user,
+                on_user=lambda outcome: self._report(request, outcome, emails),
             )
         except RunAlreadyActive as refused:
             self.message_user(request, refused.message, messages.ERROR)
@@ -215,9 +219,10 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             )
         return None
 
-    def _report(self, request, outcome):
+    def _report(self, request, outcome, emails: dict[int, str]):
+        """One message per user the engine handled; `emails` by user id, loaded once."""
         # Messages never start with an email: the admin capitalises a message's first letter.
-        email = _emails([outcome.user_id]).get(outcome.user_id, f"user {outcome.user_id}")
+        email = emails.get(outcome.user_id, f"user {outcome.user_id}")
         who = f"{email} ({outcome.source})"
         if outcome.outcome == Outcome.ROLLED_BACK:
             extra = f"; {outcome.note}" if outcome.note else ""
