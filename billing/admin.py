@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from billing.exceptions import BillingError
 from billing.models import CreditPack, PlanPrice, StripeEventIssue, UserProfile
 from billing.services import user_provision
 from billing.stripe.refunds import billing_staff_refund
@@ -159,4 +158,3 @@ class BillingCreditAccountAdmin(CreditAccountAdmin):
             billing_staff_refund,
         ),
     }
-    staff_errors = (BillingError,)

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from credits import selectors
-from credits.exceptions import CreditError
+from credits.exceptions import CreditError, DomainError
 from credits.models import (
     AMOUNT_DIGITS,
     AMOUNT_PLACES,
@@ -175,8 +175,6 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["grant_credits", "refund_credits", "adjust_credits"]
     # (title, message, form, service) per kind; billing's admin extends the refund with Stripe.
     staff_actions = STAFF_ACTIONS
-    # Errors of other apps' services that the actions report per account like CreditError.
-    staff_errors: tuple[type[Exception], ...] = ()
     change_form_template = "admin/credits/creditaccount/change_form.html"
 
     @admin.display(description="email", ordering="user__email")
@@ -258,7 +256,7 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     reason=data["reason"],
                     **form.service_arguments(),
                 )
-            except (CreditError, *self.staff_errors) as error:
+            except DomainError as error:
                 self.message_user(request, f"Nothing written for {email}: {error.message}", "error")
                 continue
             if isinstance(result, CreditApprovalRequest):
