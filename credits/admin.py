@@ -43,7 +43,7 @@ from credits.services import (
     credit_staff_grant,
     credit_staff_refund,
 )
-from credits.services.staff import PERMISSION_FOR_KIND, staff_limit
+from credits.services.staff import PERMISSION_FOR_KIND, staff_can, staff_limit
 
 LEDGER_PAGE_SIZE = 25
 EXPORT_CHUNK = 2000
@@ -193,13 +193,13 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     # Actions are offered only to staff whose role allows them (admin.action permissions=...).
     def has_grant_permission(self, request):
-        return request.user.has_perm(PERMISSION_FOR_KIND[EntryKind.GRANT])
+        return staff_can(request.user, EntryKind.GRANT)
 
     def has_refund_permission(self, request):
-        return request.user.has_perm(PERMISSION_FOR_KIND[EntryKind.REFUND])
+        return staff_can(request.user, EntryKind.REFUND)
 
     def has_adjust_permission(self, request):
-        return request.user.has_perm(PERMISSION_FOR_KIND[EntryKind.ADJUSTMENT])
+        return staff_can(request.user, EntryKind.ADJUSTMENT)
 
     @admin.action(description="Grant credits", permissions=["grant"])
     def grant_credits(self, request, queryset):

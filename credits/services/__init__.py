@@ -3,8 +3,10 @@
 Every balance change is one conditional `UPDATE ... WHERE balance + amount >= 0 RETURNING`
 on the account row and one INSERT of the entry, in one transaction (on PostgreSQL one
 statement; entries that threads post at the same moment may share one call and commit, each
-still its own UPDATE and INSERT: see _combining). The UPDATE takes the row lock, so concurrent
-writers queue on it, never lose an update and never overdraw; it is also the whole check.
+still checked and refused on its own, and written as one UPDATE and one INSERT for the whole
+call when their accounts are distinct: see _combining). The UPDATE takes the row lock, so
+concurrent writers queue on it, never lose an update and never overdraw; it is also the whole
+check.
 Every call carries an idempotency key under a unique constraint: a replay returns the original
 entry and changes nothing, the same key for a different operation raises `IdempotencyConflict`.
 Races between two callers with one key are settled by that constraint, not by a pre-check.

@@ -212,9 +212,8 @@ def _check_reason(reason: str, what: str) -> None:
 
 
 def _authorize(actor: AbstractBaseUser, kind: str, amount: Decimal) -> None:
-    permission = PERMISSION_FOR_KIND[kind]
-    if not actor.has_perm(permission):
-        raise StaffPermissionDenied(permission=permission)
+    if not staff_can(actor, kind):
+        raise StaffPermissionDenied(permission=PERMISSION_FOR_KIND[kind])
     limit = staff_limit(actor)
     if limit is not None and abs(amount) > limit:
         raise OverLimit(limit=str(limit), amount=str(abs(amount)))
