@@ -26,6 +26,7 @@ from billing.stripe.refunds import (
 from billing.stripe.services import stripe_checkout_paid
 from credits.exceptions import (
     ApprovalRequired,
+    IdempotencyConflict,
     InsufficientCredits,
     ReasonRequired,
     StaffPermissionDenied,
@@ -196,6 +197,21 @@ def test_a_retry_after_success_replays_without_refunding_again(
     assert len(stripe_api.requests) == 1
     assert again.pk == first.pk
     assert again.replayed
+    account.refresh_from_db()
+    assert account.balance == Decimal("60.00")
+    assert refund_entries(account).count() == 1
+
+
+def test_the_same_key_for_another_amount_is_a_conflict_and_stripe_is_not_asked_again(
+    account, purchase, stripe_api, staff_user
+):
+    # given
+    refund(account, staff_user, amount="40.00")
+    # when
+    with pytest.raises(IdempotencyConflict):
+        refund(account, staff_user, amount="50.00")
+    # then no second refund left Stripe, and the ledger holds the first one only
+    assert len(stripe_api.requests) == 1
     account.refresh_from_db()
     assert account.balance == Decimal("60.00")
     assert refund_entries(account).count() == 1

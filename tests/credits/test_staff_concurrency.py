@@ -88,3 +88,30 @@ def test_approval_racing_rejection_decides_once(pending):
         assert account.balance == Decimal("0.00")
         assert account.entries.count() == 0
     assert results.count("refused") == THREADS // 2
+
+
+def test_concurrent_submissions_of_one_key_make_one_request():
+    # given 8 threads submitting the same form (one key) above the approval threshold
+    account = credit_account_open(user=UserFactory())
+    staff = SuperAdminFactory()
+
+    def submit(index):
+        request = credit_staff_grant(
+            account=CreditAccount.objects.get(pk=account.pk),
+            amount=Decimal("6000.00"),
+            idempotency_key="big-grant-once",
+            actor=staff,
+            reason="Enterprise contract",
+        )
+        return request.pk, getattr(request, "replayed", False)
+
+    # when
+    results, errors = run_in_threads(submit, THREADS)
+
+    # then one request, every other submission a replay of it, and nothing on the ledger
+    assert errors == []
+    assert len({pk for pk, _ in results}) == 1
+    assert sorted(replayed for _, replayed in results) == [False] + [True] * (THREADS - 1)
+    assert CreditApprovalRequest.objects.filter(idempotency_key="big-grant-once").count() == 1
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.00") == ledger_sum(account=account)

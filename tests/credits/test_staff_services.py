@@ -20,6 +20,7 @@ from credits.exceptions import (
 from credits.models import ApprovalStatus, CreditApprovalRequest, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from credits.services import (
+    credit_account_open,
     credit_approval_approve,
     credit_approval_reject,
     credit_grant,
@@ -27,7 +28,7 @@ from credits.services import (
     credit_staff_grant,
     credit_staff_refund,
 )
-from tests.factories import CreditAdminFactory, StaffUserFactory, SuperAdminFactory
+from tests.factories import CreditAdminFactory, StaffUserFactory, SuperAdminFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -409,6 +410,30 @@ def test_the_same_key_for_another_amount_is_a_conflict(funded, super_admin, pend
         credit_staff_grant(
             account=funded,
             amount=Decimal("7000.00"),
+            idempotency_key="staff-big",
+            actor=super_admin,
+            reason="Enterprise contract",
+        )
+
+    # then
+    assert CreditApprovalRequest.objects.count() == 1
+
+
+def test_the_same_key_for_another_account_or_kind_is_a_conflict(funded, super_admin, pending):
+    other = credit_account_open(user=UserFactory())
+    # when the request's key comes again for another account, then as a refund
+    with pytest.raises(IdempotencyConflict):
+        credit_staff_grant(
+            account=other,
+            amount=Decimal("6000.00"),
+            idempotency_key="staff-big",
+            actor=super_admin,
+            reason="Enterprise contract",
+        )
+    with pytest.raises(IdempotencyConflict):
+        credit_staff_refund(
+            account=funded,
+            amount=Decimal("6000.00"),
             idempotency_key="staff-big",
             actor=super_admin,
             reason="Enterprise contract",
