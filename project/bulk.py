@@ -96,7 +96,7 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
     opts = model._meta
     target = [opts.get_field(name) for name in dict.fromkeys([*fields, *_auto_now_fields(model)])]
     for field in target:
-        _fill_automatic(field, objs, add=False)
+        _fill_automatic(field, objs)
     update_columns(
         model,
         [obj.pk for obj in objs],
@@ -169,9 +169,9 @@ def _auto_now_fields(model) -> list[str]:
     ]
 
 
-def _fill_automatic(field, objs, *, add: bool) -> None:
-    """Set auto_now / auto_now_add timestamps as the ORM's pre_save would."""
-    if getattr(field, "auto_now", False) or (add and getattr(field, "auto_now_add", False)):
+def _fill_automatic(field, objs) -> None:
+    """Set an auto_now timestamp on existing rows, as the ORM's pre_save would on update."""
+    if getattr(field, "auto_now", False):
         now = timezone.now()
         for obj in objs:
             setattr(obj, field.attname, now)

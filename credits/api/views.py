@@ -1,5 +1,7 @@
 """The user's own ledger: history and spending. Thin: parse, call a service, render."""
 
+from decimal import Decimal
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -83,7 +85,11 @@ class SpendApi(APIView):
         except InsufficientCredits as refused:
             # Counted by check_credits; the spend itself wrote nothing.
             spend_refusal_record(
-                account=account, amount=data["amount"], code=str(refused.code), source="api"
+                account=account,
+                amount=data["amount"],
+                code=str(refused.code),
+                source="api",
+                balance=Decimal(refused.details["balance"]),
             )
             raise
         account.refresh_from_db(fields=["balance"])

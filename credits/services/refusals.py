@@ -2,17 +2,21 @@
 
 from decimal import Decimal
 
-from django.db import transaction
-
 from credits.models import CreditAccount, SpendRefusal
 
 
 def spend_refusal_record(
-    *, account: CreditAccount, amount: Decimal, code: str, source: str = ""
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    code: str,
+    source: str = "",
+    balance: Decimal | None = None,
 ) -> SpendRefusal:
-    """Record a refused spend of `amount` on the account, with its balance now."""
-    with transaction.atomic():
+    """Record a refused spend of `amount` on the account, with the balance it met (the one
+    the refusal reported, else the balance now)."""
+    if balance is None:
         balance = CreditAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
-        return SpendRefusal.objects.create(
-            account=account, amount=amount, balance=balance, code=code, source=source
-        )
+    return SpendRefusal.objects.create(
+        account=account, amount=amount, balance=balance, code=code, source=source
+    )
