@@ -23,6 +23,9 @@ from credits.services._posting import (
     _signed_amount,
 )
 
+# The source of entries staff write (adjustments, and staff grants and refunds).
+STAFF_SOURCE = "staff"
+
 
 def credit_account_open(*, user: AbstractBaseUser) -> CreditAccount:
     """Open the user's credit account, or return the one they have."""
@@ -160,7 +163,7 @@ def credit_adjust(
             idempotency_key=idempotency_key,
             earned_delta=amount,
             spent_delta=Decimal(0),
-            fields=dict(actor=actor, reason=reason, source="staff", metadata=metadata or {}),
+            fields=dict(actor=actor, reason=reason, source=STAFF_SOURCE, metadata=metadata or {}),
         )
     )
 

@@ -39,9 +39,8 @@ from credits.models import (
     EntryKind,
 )
 from credits.services._posting import _check_key, _positive_amount, _signed_amount
-from credits.services.entries import credit_adjust, credit_grant, credit_refund
+from credits.services.entries import STAFF_SOURCE, credit_adjust, credit_grant, credit_refund
 
-STAFF_SOURCE = "staff"
 PERMISSION_FOR_KIND = {
     EntryKind.GRANT: "credits.grant_credits",
     EntryKind.REFUND: "credits.refund_credits",

@@ -63,11 +63,7 @@ def rollback(
         if not users:
             break
         last_user_id = users[-1]
-        chunk = (
-            rows.filter(user_id__in=users)
-            .order_by("user_id", F("migration_date").desc(nulls_last=True), "-pk")
-            .values_list("pk", flat=True)
-        )
+        chunk = _rollback_order(rows.filter(user_id__in=users)).values_list("pk", flat=True)
         for pk in chunk:
             outcome = rollback_one(pk, run=run, actor=actor, force=force, reason=reason)
             report.add(outcome)
