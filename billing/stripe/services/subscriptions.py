@@ -69,6 +69,19 @@ def _subscription_line(invoice: dict) -> dict:
     return first
 
 
+def _plan_price(price_id: str | None, **details) -> PlanPrice:
+    """The plan price of this Stripe price, or UNKNOWN_PRICE when no configured plan has it."""
+    plan_price = PlanPrice.objects.filter(stripe_price_id=price_id).first() if price_id else None
+    if plan_price is None or plan_price.plan not in settings.CREDITS_PLANS:
+        raise EventProblem(
+            IssueKind.UNKNOWN_PRICE,
+            f"No plan (PlanPrice in CREDITS_PLANS) has Stripe price {price_id or '(none)'}.",
+            price_id=price_id,
+            **details,
+        )
+    return plan_price
+
+
 @handled("invoice")
 def stripe_invoice_paid(event: HandledEvent) -> CreditTransaction | None:
     """Record a paid subscription invoice's plan, and grant the plan's credits for its month."""
@@ -85,14 +98,7 @@ def stripe_invoice_paid(event: HandledEvent) -> CreditTransaction | None:
         raise EventProblem(IssueKind.MALFORMED_PAYLOAD, "The invoice line names no price.")
     period_start = timestamp(required_int(line, "period", "start"))
     period_end = timestamp(required_int(line, "period", "end"))
-    plan_price = PlanPrice.objects.filter(stripe_price_id=price_id).first()
-    if plan_price is None or plan_price.plan not in settings.CREDITS_PLANS:
-        raise EventProblem(
-            IssueKind.UNKNOWN_PRICE,
-            f"No plan (PlanPrice in CREDITS_PLANS) has Stripe price {price_id}.",
-            price_id=price_id,
-            subscription=subscription_id,
-        )
+    plan_price = _plan_price(price_id, subscription=subscription_id)
     profile = profile_for(event)
     profile.plan = plan_price.plan
     profile.stripe_price_id = price_id
@@ -100,11 +106,10 @@ def stripe_invoice_paid(event: HandledEvent) -> CreditTransaction | None:
         profile.subscription_status = "active"
     profile.subscription_started_at = profile.subscription_started_at or period_start
     profile.subscription_ends_at = period_end
-    if profile.stripe_customer_id is None and event.customer_id:
-        profile.stripe_customer_id = event.customer_id
-    # Only what the event changes: a full save would write back columns that others (the
-    # migration marking the user migrated) may have changed since the profile was read.
-    profile.save(update_fields=[*SUBSCRIPTION_FIELDS, "stripe_customer_id"])
+    # Only what the event changes (profile_for has linked the customer id already): a full
+    # save would write back columns that others (the migration marking the user migrated)
+    # may have changed since the profile was read.
+    profile.save(update_fields=SUBSCRIPTION_FIELDS)
     credits = settings.CREDITS_PLANS[plan_price.plan]
     if credits <= 0:
         return None
@@ -163,15 +168,9 @@ def stripe_subscription_changed(event: HandledEvent) -> UserProfile | None:
     has_ended = event.type.endswith(".deleted") or status in ENDED_SUBSCRIPTION_STATUSES
     plan_price = None
     if not has_ended:
-        plan_price = PlanPrice.objects.filter(stripe_price_id=price_id).first()
-        if plan_price is None or plan_price.plan not in settings.CREDITS_PLANS:
-            raise EventProblem(
-                IssueKind.UNKNOWN_PRICE,
-                f"No plan (PlanPrice in CREDITS_PLANS) has Stripe price {price_id or '(none)'}.",
-                price_id=price_id,
-                subscription=stripe_id(subscription.get("id")),
-                status=status,
-            )
+        plan_price = _plan_price(
+            price_id, subscription=stripe_id(subscription.get("id")), status=status
+        )
     profile = profile_for(event)
     profile.subscription_status = status
     profile.subscription_started_at = started or profile.subscription_started_at
