@@ -349,16 +349,17 @@ class FanOutHooks(BatchHooks):
         self.batch_id = batch.pk
         self.run = run
         self.notify = run.parameters.get("notify", True)
+        self._locked: MigrationBatch | None = None  # by begin(), for record() in its transaction
 
     def begin(self, user_ids: list[int]) -> list[int]:
-        batch = MigrationBatch.objects.select_for_update().get(pk=self.batch_id)
+        batch = self._locked = MigrationBatch.objects.select_for_update().get(pk=self.batch_id)
         if batch.status == BatchStatus.DONE:
             return []
         recorded = set(batch.recorded_user_ids)
         return [user_id for user_id in user_ids if user_id not in recorded]
 
     def record(self, outcomes: list[UserOutcome]) -> None:
-        batch = MigrationBatch.objects.get(pk=self.batch_id)  # locked by begin()
+        batch = self._locked  # locked by begin(), earlier in this same transaction
         report = Report(mode="execute", sources=[batch.source])
         report.absorb(batch.stats)
         for outcome in outcomes:
