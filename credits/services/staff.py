@@ -133,11 +133,8 @@ def credit_approval_approve(
             reason=locked.reason,
             metadata={"approval_request": locked.pk, "approved_by": actor.pk},
         )
-        locked.status = ApprovalStatus.APPROVED
-        locked.decided_by = actor
-        locked.decided_at = timezone.now()
         locked.entry = entry
-        locked.save(update_fields=["status", "decided_by", "decided_at", "entry"])
+        _mark_decided(locked, ApprovalStatus.APPROVED, actor, "entry")
     _copy_decision(locked, approval)
     return entry
 
@@ -156,10 +153,7 @@ def credit_approval_reject(
         if locked.status == ApprovalStatus.APPROVED:
             raise ApprovalDecided(approval_request=locked.pk, status=locked.status)
         _authorize(actor, locked.kind, locked.amount)
-        locked.status = ApprovalStatus.REJECTED
-        locked.decided_by = actor
-        locked.decided_at = timezone.now()
-        locked.save(update_fields=["status", "decided_by", "decided_at"])
+        _mark_decided(locked, ApprovalStatus.REJECTED, actor)
     _copy_decision(locked, approval)
     return locked
 
@@ -173,10 +167,7 @@ def credit_staff_authorize(
     above the approval threshold it is refused (`ApprovalRequired`) rather than queued, since
     money that leaves through Stripe cannot wait for an approval.
     """
-    what = str(EntryKind(kind).label).lower()
-    _check_actor(actor, what)
-    _check_reason(reason, what)
-    _authorize(actor, kind, amount)
+    _check_staff(actor, kind, amount, reason)
     if abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD:
         raise ApprovalRequired(
             threshold=str(settings.CREDITS_APPROVAL_THRESHOLD), amount=str(abs(amount))
@@ -210,6 +201,31 @@ def _check_reason(reason: str, what: str) -> None:
         raise ReasonRequired(f"A staff {what} needs a reason.")
 
 
+def _check_staff(
+    actor: AbstractBaseUser,
+    kind: str,
+    amount: Decimal,
+    reason: str,
+    *,
+    idempotency_key: str | None = None,
+) -> None:
+    """Who, why and how much: a signed-in actor, a reason, (a valid key,) the role and the
+    limit, checked in that order."""
+    what = str(EntryKind(kind).label).lower()
+    _check_actor(actor, what)
+    _check_reason(reason, what)
+    if idempotency_key is not None:
+        _check_key(idempotency_key)
+    _authorize(actor, kind, amount)
+
+
+def _mark_decided(locked: CreditApprovalRequest, status: str, actor, *also: str) -> None:
+    locked.status = status
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.save(update_fields=["status", "decided_by", "decided_at", *also])
+
+
 def _authorize(actor: AbstractBaseUser, kind: str, amount: Decimal) -> None:
     if not staff_can(actor, kind):
         raise StaffPermissionDenied(permission=PERMISSION_FOR_KIND[kind])
@@ -227,11 +243,7 @@ def _staff_operation(
     actor: AbstractBaseUser,
     reason: str,
 ) -> StaffResult:
-    what = str(EntryKind(kind).label).lower()
-    _check_actor(actor, what)
-    _check_reason(reason, what)
-    _check_key(idempotency_key)
-    _authorize(actor, kind, amount)
+    _check_staff(actor, kind, amount, reason, idempotency_key=idempotency_key)
     with transaction.atomic(durable=True):
         above = abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD
         # One key names one thing: an entry written at once, or a request for approval. The
