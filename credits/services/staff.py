@@ -16,6 +16,7 @@ Every refusal is raised before anything is written. Each call is its own transac
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -201,20 +202,23 @@ def _check_reason(reason: str, what: str) -> None:
         raise ReasonRequired(f"A staff {what} needs a reason.")
 
 
+_NO_KEY = object()  # _check_staff for an operation that has no key of its own
+
+
 def _check_staff(
     actor: AbstractBaseUser,
     kind: str,
     amount: Decimal,
     reason: str,
     *,
-    idempotency_key: str | None = None,
+    idempotency_key: Any = _NO_KEY,
 ) -> None:
     """Who, why and how much: a signed-in actor, a reason, (a valid key,) the role and the
     limit, checked in that order."""
     what = str(EntryKind(kind).label).lower()
     _check_actor(actor, what)
     _check_reason(reason, what)
-    if idempotency_key is not None:
+    if idempotency_key is not _NO_KEY:
         _check_key(idempotency_key)
     _authorize(actor, kind, amount)
 
