@@ -49,7 +49,7 @@ def migrated(tmp_path):
     return rows["ada"], rows["ben"], rows["cy"]
 
 
-def _execute(tmp_path):
+def _execute(tmp_path, *options):
     try:
         call_command(
             "migrate_credits",
@@ -57,6 +57,7 @@ def _execute(tmp_path):
             "--yes",
             "--source=usd_balance",
             f"--backup-dir={tmp_path}",
+            *options,
             stdout=io.StringIO(),
             stderr=io.StringIO(),
         )
@@ -334,18 +335,7 @@ def test_retry_failed_migrates_the_fixed_users(super_admin_client, super_admin, 
 def test_a_second_retry_keeps_the_rates_and_options_of_the_first_run(super_admin_client, tmp_path):
     # given dee failed in a run with --rate USD=2 --keep-legacy
     dee = LegacyBillingFactory(user__username="dee", balance_usd=Decimal("-5.00")).user
-    with pytest.raises(CommandError):
-        call_command(
-            "migrate_credits",
-            "--execute",
-            "--yes",
-            "--source=usd_balance",
-            "--rate=USD=2",
-            "--keep-legacy",
-            f"--backup-dir={tmp_path}",
-            stdout=io.StringIO(),
-            stderr=io.StringIO(),
-        )
+    _execute(tmp_path, "--rate=USD=2", "--keep-legacy")
     row = UserMigration.objects.get(user=dee)
 
     # when a first retry fails again, the balance is fixed, and a second retry runs
