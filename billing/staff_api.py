@@ -7,21 +7,20 @@ an entry. Every write carries an idempotency key (the body's `idempotency_key` o
 `Idempotency-Key` header), scoped to the staff member, so a retried request writes once.
 """
 
-from decimal import Decimal
-
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from billing.stripe.refunds import billing_staff_refund
+from credits.api.fields import StrictBooleanField, StrictDecimalField
 from credits.api.schema import error_responses
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
 from credits.api.views import StaffApiView
 from credits.exceptions import AccountNotFound
 from credits.models import CreditApprovalRequest, CreditTransaction
 from credits.selectors import credit_account_for_user
-from credits.services import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT, credit_staff_adjust
+from credits.services import IDEMPOTENCY_KEY_MAX_LENGTH, credit_staff_adjust
 
 KEY_HEADER = "Idempotency-Key"
 
@@ -32,9 +31,7 @@ def staff_idempotency_key(actor, action: str, client_key: str) -> str:
 
 class StaffWriteInputSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    amount = serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT
-    )
+    amount = StrictDecimalField(signed=True)
     reason = serializers.CharField(max_length=1000)
     idempotency_key = serializers.CharField(
         max_length=IDEMPOTENCY_KEY_MAX_LENGTH - 64,
@@ -67,11 +64,11 @@ class AdjustInputSerializer(StaffWriteInputSerializer):
 
 
 class RefundInputSerializer(StaffWriteInputSerializer):
-    amount = serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_AMOUNT
+    amount = StrictDecimalField()
+    stripe_refund = StrictBooleanField(default=False)
+    payment_intent_id = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default=""
     )
-    stripe_refund = serializers.BooleanField(default=False)
-    payment_intent_id = serializers.CharField(max_length=255, required=False, default="")
 
     def validate(self, data):
         data = super().validate(data)

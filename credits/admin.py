@@ -25,10 +25,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from credits import selectors
+from credits.api.fields import AmountFormField
 from credits.exceptions import CreditError, DomainError
 from credits.models import (
-    AMOUNT_DIGITS,
-    AMOUNT_PLACES,
     CENT,
     CreditAccount,
     CreditApprovalRequest,
@@ -64,9 +63,7 @@ class ReadOnlyAdminMixin:
 
 
 class StaffAmountForm(forms.Form):
-    amount = forms.DecimalField(
-        max_digits=AMOUNT_DIGITS,
-        decimal_places=AMOUNT_PLACES,
+    amount = AmountFormField(
         min_value=CENT,
         max_value=MAX_AMOUNT,
         help_text="Credits for each selected account, at most 2 decimal places.",
@@ -84,9 +81,7 @@ class StaffAmountForm(forms.Form):
 
 
 class StaffAdjustForm(StaffAmountForm):
-    amount = forms.DecimalField(
-        max_digits=AMOUNT_DIGITS,
-        decimal_places=AMOUNT_PLACES,
+    amount = AmountFormField(
         min_value=-MAX_AMOUNT,
         max_value=MAX_AMOUNT,
         help_text="Signed: positive adds credits, negative removes them. At most 2 decimal places.",

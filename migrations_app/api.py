@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from credits.api.fields import StrictBooleanField, StrictDecimalField
 from credits.api.schema import error_responses
 from credits.api.serializers import MAX_ID
 from credits.api.views import StaffApiView
@@ -57,22 +58,20 @@ class RunInputSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=list(SOURCES)),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=len(SOURCES),
         help_text="Default: CREDITS_MIGRATION_SOURCES.",
     )
-    dry_run = serializers.BooleanField(default=False)
-    percent = serializers.DecimalField(
+    dry_run = StrictBooleanField(default=False)
+    percent = StrictDecimalField(
         max_digits=5,
         decimal_places=2,
-        min_value=Decimal("0.01"),
         max_value=Decimal("100"),
         default=Decimal("100"),
         help_text="Staged rollout: users whose stable bucket is below P percent.",
     )
     rates = serializers.DictField(
-        child=serializers.DecimalField(
-            max_digits=12, decimal_places=6, min_value=Decimal("0.000001")
-        ),
+        child=StrictDecimalField(max_digits=12, decimal_places=6),
         required=False,
         help_text='Credits per unit, e.g. {"USD": "1.0", "UAH": "0.024"}.',
     )
@@ -80,12 +79,13 @@ class RunInputSerializer(serializers.Serializer):
         child=serializers.IntegerField(min_value=1),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=1000,
         help_text="Only these user ids (they are migrated again after a rollback).",
     )
     batch_size = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
-    keep_legacy = serializers.BooleanField(default=False)
-    notify = serializers.BooleanField(default=True, help_text="False: send no emails.")
+    keep_legacy = StrictBooleanField(default=False)
+    notify = StrictBooleanField(default=True, help_text="False: send no emails.")
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

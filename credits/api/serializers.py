@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
-from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, CENT, CreditTransaction
-from credits.services import MAX_AMOUNT
+from credits.api.fields import StrictDecimalField
+from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, CreditTransaction
 
 # Client keys are stored under a per-user prefix (see SpendApi), which takes some of the
 # 200 characters of `idempotency_key`.
@@ -29,12 +29,7 @@ class EntryOutputSerializer(serializers.ModelSerializer):
 
 
 class SpendInputSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(
-        max_digits=AMOUNT_DIGITS,
-        decimal_places=AMOUNT_PLACES,
-        min_value=CENT,
-        max_value=MAX_AMOUNT,
-    )
+    amount = StrictDecimalField()
     idempotency_key = serializers.CharField(max_length=CLIENT_KEY_MAX_LENGTH)
     description = serializers.CharField(
         max_length=255, required=False, allow_blank=True, default=""

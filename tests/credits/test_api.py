@@ -471,7 +471,7 @@ def test_spend_replay_with_same_amount_in_another_notation_is_a_replay(
     first = token_client.post(SPEND_URL, {"amount": "3.5", "idempotency_key": "k"}, format="json")
 
     # when
-    replay = token_client.post(SPEND_URL, {"amount": 3.50, "idempotency_key": "k"}, format="json")
+    replay = token_client.post(SPEND_URL, {"amount": "3.50", "idempotency_key": "k"}, format="json")
 
     # then
     assert (first.status_code, replay.status_code) == (201, 200)
