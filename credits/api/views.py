@@ -1,9 +1,11 @@
 """The user's own ledger: history and spending. Thin: parse, call a service, render."""
 
+import re
 from decimal import Decimal
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAdminUser
@@ -14,6 +16,7 @@ from rest_framework.views import APIView
 from credits import selectors, services
 from credits.api.schema import error_responses
 from credits.api.serializers import (
+    MAX_ID,
     EntryOutputSerializer,
     SpendInputSerializer,
     SpendOutputSerializer,
@@ -37,13 +40,57 @@ class StaffApiView(APIView):
 
 
 class NewestFirstPagination(CursorPagination):
+    """Cursors over the entry id, newest first. A cursor or page size the API did not make is
+    a 400 `invalid` (DRF would answer 404 for a cursor it cannot decode, use an undecodable
+    position in a query, a 500, and quietly ignore a page size that is not a number)."""
+
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    cursor_pattern = re.compile(r"[A-Za-z0-9+/]{1,200}={0,2}")
+    position_pattern = re.compile(r"[0-9]{1,19}")
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        digits = raw.lstrip("0")
+        if not re.fullmatch(r"[0-9]+", raw) or not digits:
+            raise ValidationError({"page_size": ["A whole number from 1 (at most 200 are sent)."]})
+        # More than three digits is more than the maximum (and no int() of a huge string).
+        return self.max_page_size if len(digits) > 3 else min(int(digits), self.max_page_size)
+
+    def decode_cursor(self, request):
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is None:
+            return None
+        invalid = ValidationError({"cursor": ["Not a cursor this API gave out."]})
+        if not self.cursor_pattern.fullmatch(raw):
+            raise invalid
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise invalid from None
+        position = cursor.position
+        if position is not None and not (
+            self.position_pattern.fullmatch(position) and int(position) <= MAX_ID
+        ):
+            raise invalid
+        return cursor
 
 
-@extend_schema(responses={200: EntryOutputSerializer(many=True), **error_responses(401, 404)})
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1},
+            description="Entries per page (default 50); above 200, 200 are sent.",
+            required=False,
+        )
+    ],
+    responses={200: EntryOutputSerializer(many=True), **error_responses(400, 401, 404)},
+)
 class TransactionListApi(ListAPIView):
     serializer_class = EntryOutputSerializer
     pagination_class = NewestFirstPagination

@@ -107,7 +107,7 @@ def _post(entry: _Entry) -> CreditTransaction:
             return _write_in_one_statement(entry, db)
         with transaction.atomic():
             return _write(entry)
-    except InsufficientCredits:
+    except (InsufficientCredits, BeyondColumns):
         existing = _entry_with_key(entry.idempotency_key)
         if existing is not None:
             return _replay(existing, entry)
@@ -163,6 +163,9 @@ def _one_statement_sql(filled: tuple[str, ...]) -> str:
                 updated_at = %(created_at)s::timestamptz
             WHERE id = %(account_id)s::bigint
               AND balance + %(earned)s::numeric - %(spent)s::numeric >= 0
+              AND balance + %(earned)s::numeric - %(spent)s::numeric <= {MAX_AMOUNT}
+              AND total_earned + %(earned)s::numeric <= {MAX_AMOUNT}
+              AND total_spent + %(spent)s::numeric <= {MAX_AMOUNT}
             RETURNING id, balance, total_earned, total_spent, updated_at
         ), inserted AS (
             INSERT INTO {entry_table} (
@@ -286,9 +289,28 @@ def _row_values(entry: _Entry, created_at) -> dict:
 
 
 def _refuse(entry: _Entry):
-    raise InsufficientCredits(
-        balance=str(_balance_of(entry.account.pk)), requested=str(-entry.amount)
-    )
+    """Why the conditional write moved nothing: too little credit, or a balance or total that
+    would go beyond the columns (numeric(14, 2)), which the write refuses before the database
+    would raise (PostgreSQL) or store an out-of-range value (SQLite)."""
+    balance, earned, spent = CreditAccount.objects.values_list(
+        "balance", "total_earned", "total_spent"
+    ).get(pk=entry.account.pk)
+    if (
+        balance + entry.amount > MAX_AMOUNT
+        or earned + entry.earned_delta > MAX_AMOUNT
+        or spent + entry.spent_delta > MAX_AMOUNT
+    ):
+        raise BeyondColumns(
+            f"The account's balance and totals stay at most {MAX_AMOUNT}; this entry would "
+            "take them beyond it.",
+            balance=str(balance),
+            amount=str(entry.amount),
+        )
+    raise InsufficientCredits(balance=str(balance), requested=str(-entry.amount))
+
+
+class BeyondColumns(InvalidAmount):
+    """invalid_amount: the entry would take the balance or a total beyond the columns."""
 
 
 # --- entries of several threads in one call (see _combining) --------------------------------
@@ -328,6 +350,9 @@ _SET_SQL = """
         FROM entries JOIN locked ON locked.id = entries.account
         WHERE account.id = entries.account
           AND account.balance + entries.earned - entries.spent >= 0
+          AND account.balance + entries.earned - entries.spent <= %(max_amount)s::numeric
+          AND account.total_earned + entries.earned <= %(max_amount)s::numeric
+          AND account.total_spent + entries.spent <= %(max_amount)s::numeric
         RETURNING account.id, account.balance, account.total_earned, account.total_spent
     ), inserted AS (
         INSERT INTO credits_credittransaction (
@@ -359,6 +384,7 @@ _ONE_BY_ONE_SQL = (
 # to its caller to write alone (a normal call holds its locks for a millisecond or two).
 _SHARED_LOCK_WAIT = "20ms"
 _LOCK_NOT_AVAILABLE = "55P03"
+_NUMERIC_OUT_OF_RANGE = "22003"
 
 
 class _Stored(NamedTuple):
@@ -406,6 +432,7 @@ def _write_many(entries: list[_Entry]) -> list:
         ),
         "created_at": now,
         "lock_wait": _SHARED_LOCK_WAIT,
+        "max_amount": MAX_AMOUNT,
     }
     distinct = len({entry.account.pk for entry in entries}) == len(entries)
     db.ensure_connection()
@@ -420,6 +447,8 @@ def _write_many(entries: list[_Entry]) -> list:
         entry_id, balance_after, earned, spent, sqlstate, message = row
         if sqlstate == _LOCK_NOT_AVAILABLE:
             outcomes[index] = WRITE_ALONE
+        elif sqlstate == _NUMERIC_OUT_OF_RANGE:
+            outcomes[index] = None  # beyond the columns: _refuse says so
         elif sqlstate:
             outcomes[index] = _database_error(db, sqlstate, message)
         elif entry_id is not None:
@@ -528,9 +557,15 @@ def _move_balance(
             f" total_earned = ROUND(total_earned + %s, {AMOUNT_PLACES}),"
             f" total_spent = ROUND(total_spent + %s, {AMOUNT_PLACES}),"
             " updated_at = %s"
-            " WHERE id = %s AND balance + %s >= 0"
+            # CAST: SQLite binds a Decimal as text, and a number compares below any text.
+            " WHERE id = %s AND balance + %s >= 0 AND balance + %s <= CAST(%s AS NUMERIC)"
+            " AND total_earned + %s <= CAST(%s AS NUMERIC)"
+            " AND total_spent + %s <= CAST(%s AS NUMERIC)"
             " RETURNING balance, total_earned, total_spent",
-            [amount, earned_delta, spent_delta, timezone.now(), account_id, amount],
+            [
+                *(amount, earned_delta, spent_delta, timezone.now(), account_id, amount),
+                *(amount, MAX_AMOUNT, earned_delta, MAX_AMOUNT, spent_delta, MAX_AMOUNT),
+            ],
         )
         row = cursor.fetchone()
     if row is None:
