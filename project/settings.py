@@ -28,11 +28,19 @@ def env_decimal(name: str, default: str) -> Decimal:
     return value
 
 
-# A key for the embedded setup only: `check --deploy` flags it, production sets SECRET_KEY.
-SECRET_KEY = env.str(
-    "SECRET_KEY", default="django-insecure-embedded-default-do-not-use-in-production"
-)
 DEBUG = env.bool("DEBUG", default=False)
+# Sessions, password reset links and CSRF tokens are signed with SECRET_KEY, so without DEBUG
+# the process refuses to start without one: a key committed here would sign them for anyone.
+# DEBUG=true (development) falls back to a key that `check --deploy` flags.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise environ.ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random value (for example the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`), or set DEBUG=true "
+            "for development."
+        )
+    SECRET_KEY = "django-insecure-development-only-do-not-use-in-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

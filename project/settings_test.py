@@ -10,6 +10,12 @@ migrated like the project's apps: a billing data migration creates the monthly g
 in its tables, and its migrations are few and quick.
 """
 
+import os
+
+# The settings refuse to start without SECRET_KEY when DEBUG is off. The tests sign with a key
+# of their own; set in the environment, it is inherited by the subprocesses tests start.
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+
 from project.settings import *  # noqa: F403
 
 OWN_APPS = {"credits", "billing", "migrations_app"}

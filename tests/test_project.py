@@ -32,6 +32,7 @@ PASSED_THROUGH = (
     "PYTHONPATH",
 )
 TIMEOUT_SECONDS = 120
+TEST_SECRET_KEY = secrets.token_urlsafe(64)
 
 PRODUCTION_ENV = {
     "DEBUG": "false",
@@ -46,7 +47,6 @@ PRODUCTION_ENV = {
 INSECURE_DEFAULT_WARNINGS = {
     "security.W004",  # no HSTS
     "security.W008",  # no SSL redirect
-    "security.W009",  # the embedded, django-insecure- SECRET_KEY
     "security.W012",  # session cookie not secure
     "security.W016",  # CSRF cookie not secure
 }
@@ -81,10 +81,13 @@ print(json.dumps({
 
 
 def run_python(*args, env=None):
-    """Run the project's interpreter in the project root with only the given environment."""
+    """Run the project's interpreter in the project root with only the given environment (a
+    SECRET_KEY unless the test sets one, or None to leave it unset)."""
     clean = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
     clean["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    clean["SECRET_KEY"] = TEST_SECRET_KEY
     clean.update(env or {})
+    clean = {name: value for name, value in clean.items() if value is not None}
     return subprocess.run(
         [*python(), *args],
         cwd=PROJECT_ROOT,
@@ -188,6 +191,35 @@ def test_deploy_check_reports_the_insecure_defaults():
     assert "security.W018" not in output  # DEBUG is off by default
 
 
+def test_deploy_check_reports_the_development_key_of_debug():
+    # when: DEBUG=true and no SECRET_KEY
+    result = run_python("manage.py", "check", "--deploy", env={"DEBUG": "true", "SECRET_KEY": None})
+
+    # then: it starts, with the development key, which the check flags
+    output = result.stdout + result.stderr
+    assert "security.W009" in output
+    assert "security.W018" in output
+
+
+@pytest.mark.parametrize("secret_key", [None, ""], ids=["unset", "empty"])
+@pytest.mark.parametrize("command", [["manage.py", "check"], ["-c", SETTINGS_PROBE]])
+def test_without_debug_a_missing_secret_key_refuses_to_start(secret_key, command):
+    # when
+    result = run_python(*command, env={"SECRET_KEY": secret_key})
+
+    # then: a clear message, not a server signing with a known key
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_wsgi_application_refuses_to_load_without_a_secret_key():
+    result = run_python("-c", "from project.wsgi import application", env={"SECRET_KEY": None})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
 def test_deploy_check_reports_a_short_secret_key():
     # given
     env = {**production_env(), "SECRET_KEY": "too-short"}
@@ -214,7 +246,7 @@ def test_defaults_are_the_embedded_setup():
     assert values["CELERY_TASK_ALWAYS_EAGER"] is True
     assert values["celery_task_always_eager"] is True
     assert values["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
-    assert values["SECRET_KEY"].startswith("django-insecure-")
+    assert values["SECRET_KEY"] == TEST_SECRET_KEY
     assert values["CREDITS_SIGNUP_GRANT"] == "20"
 
 

@@ -354,12 +354,12 @@ def test_transactions_are_paginated_by_cursor(token_client, customer_account):
     assert seen_ids == expected_ids
 
 
-def test_transactions_with_tampered_cursor_answer_not_found(token_client):
+def test_transactions_with_tampered_cursor_answer_invalid(token_client):
     # when
     response = token_client.get(TRANSACTIONS_URL, {"cursor": "not-a-cursor"})
 
     # then
-    assert_error_shape(response, 404, "not_found")
+    assert_error_shape(response, 400, "invalid")
 
 
 def test_transactions_of_user_without_account_are_empty(db):
