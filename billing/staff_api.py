@@ -13,7 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from billing.stripe.refunds import billing_staff_refund
-from credits.api.fields import StrictBooleanField, StrictDecimalField
+from credits.api.fields import IdempotencyKeyField, StrictBooleanField, StrictDecimalField
 from credits.api.schema import error_responses
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
 from credits.api.views import StaffApiView
@@ -33,7 +33,7 @@ class StaffWriteInputSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     amount = StrictDecimalField(signed=True)
     reason = serializers.CharField(max_length=1000)
-    idempotency_key = serializers.CharField(
+    idempotency_key = IdempotencyKeyField(
         max_length=IDEMPOTENCY_KEY_MAX_LENGTH - 64,
         required=False,
         help_text=f"Or the {KEY_HEADER} header; one of them is required.",

@@ -76,7 +76,7 @@ class RunInputSerializer(serializers.Serializer):
         help_text='Credits per unit, e.g. {"USD": "1.0", "UAH": "0.024"}.',
     )
     users = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         allow_empty=False,
         min_length=1,

@@ -19,6 +19,7 @@ import re
 from decimal import Decimal
 
 from django import forms
+from django.core.validators import RegexValidator
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
@@ -124,9 +125,30 @@ class StrictDecimalFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         field = self.target
+        assert isinstance(field, StrictDecimalField)
         if direction == "response":
             return {"type": "string", "format": "decimal"}
         return {"type": "string", "format": "decimal", "pattern": field.pattern}
+
+
+# Printable ASCII, no space at either end: a key's spelling is what the schema's pattern says.
+KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
+
+
+class IdempotencyKeyField(serializers.CharField):
+    """A client's idempotency key: printable ASCII, not starting or ending with a space.
+
+    Not trimmed: " k" and "k" are not quietly one key, and the schema's pattern is the rule."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        self.validators.append(
+            RegexValidator(
+                KEY_PATTERN.replace("$", r"\Z"),
+                message="Use printable ASCII characters, no space at either end.",
+            )
+        )
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -159,3 +181,13 @@ class AmountFormField(forms.DecimalField):
                 code="invalid",
             )
         return amount
+
+
+class IdempotencyKeyFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "credits.api.fields.IdempotencyKeyField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = {"type": "string", "pattern": KEY_PATTERN, "minLength": 1}
+        if self.target.max_length is not None:
+            schema["maxLength"] = self.target.max_length
+        return schema

@@ -36,3 +36,24 @@ MEANINGS = {
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=MEANINGS[code]) for code in codes}
+
+
+# Request bodies whose serializer refuses fields it does not know (a 400 per unknown field):
+# the schema says so, or a client (and schemathesis) would take extra fields as allowed.
+CLOSED_REQUEST_COMPONENTS = {"RunInputRequest"}
+# Maps whose keys the serializer limits (the migration's rates are for these currencies).
+CLOSED_MAP_KEYS = {("RunInputRequest", "rates"): ("USD", "UAH")}
+
+
+def close_request_objects(result, generator, request, public):
+    """drf-spectacular postprocessing hook: `additionalProperties: false` where it holds."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name in CLOSED_REQUEST_COMPONENTS:
+            component["additionalProperties"] = False
+        for (component_name, field), keys in CLOSED_MAP_KEYS.items():
+            prop = component.get("properties", {}).get(field) if name == component_name else None
+            if prop is not None and isinstance(prop.get("additionalProperties"), dict):
+                value = prop.pop("additionalProperties")
+                prop["properties"] = {key: value for key in keys}
+                prop["additionalProperties"] = False
+    return result

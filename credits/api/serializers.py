@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from credits.api.fields import StrictDecimalField
+from credits.api.fields import IdempotencyKeyField, StrictDecimalField
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, CreditTransaction
 
 # Client keys are stored under a per-user prefix (see SpendApi), which takes some of the
@@ -30,7 +30,7 @@ class EntryOutputSerializer(serializers.ModelSerializer):
 
 class SpendInputSerializer(serializers.Serializer):
     amount = StrictDecimalField()
-    idempotency_key = serializers.CharField(max_length=CLIENT_KEY_MAX_LENGTH)
+    idempotency_key = IdempotencyKeyField(max_length=CLIENT_KEY_MAX_LENGTH)
     description = serializers.CharField(
         max_length=255, required=False, allow_blank=True, default=""
     )

@@ -39,16 +39,22 @@ class StaffApiView(APIView):
     throttle_scope = "staff"
 
 
+CURSOR_PATTERN = r"^[A-Za-z0-9+/]{1,200}={0,2}$"
+
+
 class NewestFirstPagination(CursorPagination):
-    """Cursors over the entry id, newest first. A cursor or page size the API did not make is
-    a 400 `invalid` (DRF would answer 404 for a cursor it cannot decode, use an undecodable
-    position in a query, a 500, and quietly ignore a page size that is not a number)."""
+    """Cursors over the entry id, newest first.
+
+    A cursor outside the schema's pattern (not base64, too long) or a page size that is not a
+    positive integer is a 400 `invalid`; a well-formed cursor this API did not give out (it
+    does not decode, or its position is not an entry id) names no page: 404 `not_found`. DRF
+    alone put an undecodable position into the query (a 500) and ignored a bad page size."""
 
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-    cursor_pattern = re.compile(r"[A-Za-z0-9+/]{1,200}={0,2}")
+    cursor_pattern = re.compile(CURSOR_PATTERN.replace("$", r"\Z"))
     position_pattern = re.compile(r"[0-9]{1,19}")
 
     def get_page_size(self, request):
@@ -65,29 +71,31 @@ class NewestFirstPagination(CursorPagination):
         raw = request.query_params.get(self.cursor_query_param)
         if raw is None:
             return None
-        invalid = ValidationError({"cursor": ["Not a cursor this API gave out."]})
         if not self.cursor_pattern.fullmatch(raw):
-            raise invalid
-        try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            raise invalid from None
+            raise ValidationError({"cursor": ["Not a cursor: send the one a page gave out."]})
+        cursor = super().decode_cursor(request)  # NotFound (404) when it does not decode
         position = cursor.position
         if position is not None and not (
             self.position_pattern.fullmatch(position) and int(position) <= MAX_ID
         ):
-            raise invalid
+            raise NotFound(self.invalid_cursor_message)
         return cursor
 
 
 @extend_schema(
     parameters=[
         OpenApiParameter(
+            "cursor",
+            {"type": "string", "pattern": CURSOR_PATTERN},
+            description="The `next` or `previous` link's cursor.",
+            required=False,
+        ),
+        OpenApiParameter(
             "page_size",
             {"type": "integer", "minimum": 1},
             description="Entries per page (default 50); above 200, 200 are sent.",
             required=False,
-        )
+        ),
     ],
     responses={200: EntryOutputSerializer(many=True), **error_responses(400, 401, 404)},
 )

@@ -354,11 +354,11 @@ def test_transactions_are_paginated_by_cursor(token_client, customer_account):
     assert seen_ids == expected_ids
 
 
-def test_transactions_with_tampered_cursor_answer_invalid(token_client):
+def test_transactions_with_a_malformed_cursor_answer_invalid(token_client):
     # when
     response = token_client.get(TRANSACTIONS_URL, {"cursor": "not-a-cursor"})
 
-    # then
+    # then: not base64 at all ("-"): 400; see tests/test_api_errors.py for the rest
     assert_error_shape(response, 400, "invalid")
 
 
