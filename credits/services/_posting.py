@@ -374,6 +374,8 @@ _SET_SQL = """
     LEFT JOIN inserted ON inserted.account_id = entries.account
     ORDER BY entries.ord
 """
+# The columns' maximum, as a literal (a constant of the statement, not a parameter).
+_SET_SQL = _SET_SQL.replace("%(max_amount)s", str(MAX_AMOUNT))
 # Any shared call, one entry at a time (credits/sql/post_entries_json.sql).
 _ONE_BY_ONE_SQL = (
     "SELECT o_entry, o_balance, o_earned, o_spent, o_sqlstate, o_message"
@@ -432,7 +434,6 @@ def _write_many(entries: list[_Entry]) -> list:
         ),
         "created_at": now,
         "lock_wait": _SHARED_LOCK_WAIT,
-        "max_amount": MAX_AMOUNT,
     }
     distinct = len({entry.account.pk for entry in entries}) == len(entries)
     db.ensure_connection()
