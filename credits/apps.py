@@ -6,6 +6,7 @@ class CreditsConfig(AppConfig):
     verbose_name = "Credits ledger"
 
     def ready(self):
-        from project import lookups
+        from project import audit, lookups  # audit: the login signals' receivers
 
         lookups.register()
+        del audit

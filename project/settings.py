@@ -5,6 +5,7 @@ run eagerly in the calling process, email goes to the console and Stripe keys ar
 right shape. Production sets the variables listed in the README's table.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "djstripe",
     "django_celery_beat",
+    "axes",
     "credits",
     "billing",
     "migrations_app",
@@ -74,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out login with its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -119,6 +123,24 @@ for database in DATABASES.values():
             database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- The admin's door ---------------------------------------------------------------------
+# django-axes first: a login locked out is refused before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "project.audit.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins of one username from one address before it is locked out, and for how long.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Our own audit log says what matters (project/audit.py); axes' start-up lines would go to
+# every command's stderr.
+AXES_VERBOSE = False
+# A session ends after this long without a request (each request moves the expiry on).
+SESSION_COOKIE_AGE = env.int("STAFF_SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -300,4 +322,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Staff logins, failed logins and permission refusals (project/audit.py).
+    "loggers": {"credits.audit": {"level": "INFO"}},
 }

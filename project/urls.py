@@ -29,5 +29,6 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]
 
+handler403 = "project.views.permission_denied"
 handler404 = "project.views.not_found"
 handler500 = "project.views.server_error"

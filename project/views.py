@@ -4,7 +4,8 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from credits.api.errors import json_not_found, json_server_error
+from credits.api.errors import error_body, json_not_found, json_server_error
+from project.audit import log_refusal
 
 
 @never_cache
@@ -28,6 +29,16 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return json_not_found(request, exception)
     return defaults.page_not_found(request, exception)
+
+
+def permission_denied(request, exception=None):
+    """Django's 403 (the admin's refusals), logged on credits.audit."""
+    log_refusal(request, code="permission_denied", detail=str(exception or ""))
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("permission_denied", "You do not have permission to do this."), status=403
+        )
+    return defaults.permission_denied(request, exception)
 
 
 def server_error(request):

@@ -23,6 +23,15 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 
 def exception_handler(exc, context):
+    response = _handle(exc, context)
+    if response is not None and response.status_code == status.HTTP_403_FORBIDDEN:
+        from project.audit import log_refusal
+
+        log_refusal(context["request"], code=response.data["error"]["code"])
+    return response
+
+
+def _handle(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(str(exc.code), exc.message, exc.details), status=exc.status_code)
     # Django's own 404 and 403 become DRF's, as DRF's handler would do, so they get a code.
