@@ -253,6 +253,9 @@ def test_one_grant_for_many_accounts_reports_each(credit_admin_client, account, 
     assert state(account, other_account)[0] == [Decimal("26.25"), Decimal("30.50")]
 
 
+LENIENT = "Send a decimal string of ASCII digits such as"
+
+
 @pytest.mark.parametrize(
     ("amount", "reason", "error"),
     [
@@ -263,8 +266,15 @@ def test_one_grant_for_many_accounts_reports_each(credit_admin_client, account, 
         ("fifty", "Words", "Enter a number."),
         ("1.001", "Too precise", "Ensure that there are no more than 2 decimal places."),
         ("", "No amount", "This field is required."),
+        ("1_0", "Underscore", LENIENT),
+        ("\u0661\u0662", "Arabic-Indic digits", LENIENT),
+        ("\uff11\uff12", "Fullwidth digits", LENIENT),
+        ("1e3", "Exponent", LENIENT),
     ],
-    ids=["empty-reason", "blank-reason", "negative", "zero", "non-numeric", "decimals", "empty"],
+    ids=[
+        *("empty-reason", "blank-reason", "negative", "zero", "non-numeric", "decimals", "empty"),
+        *("underscore", "arabic-indic", "fullwidth", "exponent"),
+    ],
 )
 def test_bad_input_is_shown_and_nothing_is_written(
     credit_admin_client, account, amount, reason, error
