@@ -103,7 +103,7 @@ def test_a_run_is_split_into_batches_and_aggregated_from_them(
 def test_the_same_totals_as_the_command(migrate, legacy_world, django_capture_on_commit_callbacks):
     # given: what a dry run of the command says
     _, planned = migrate(
-        "--dry-run", "--format", "json", *sources_args("usd_balance", "user_fields")
+        "--dry-run", "--format", "json", *sources_args("usd_balance", "user_fields"), expect=1
     )
     # when
     with django_capture_on_commit_callbacks(execute=True):

@@ -123,7 +123,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.options = options
         self.json = options["format"] == "json"
-        mode = next((name for name in MODES if options[name]), "dry_run")
+        mode = self.mode = next((name for name in MODES if options[name]), "dry_run")
         sources = self._sources(options["sources"])
         rates = self._rates(options["rate"])
         percent = self._percent(options["percent"])
@@ -223,11 +223,19 @@ class Command(BaseCommand):
         report = engine.analyze(sources, context, selection)
         report.parameters = parameters
         if self.json:
-            return self._print_json(report.as_dict())
+            self._print_json(report.as_dict())
+            return self._exit_if_would_fail(report)
         self._header("Analysis", sources, parameters)
         for key, value in report.extra["analysis"].items():
             self._line(f"  {key.replace('_', ' '):<30} {value}")
         self._summary(report, would=True)
+        self._exit_if_would_fail(report)
+
+    def _exit_if_would_fail(self, report: Report):
+        if report.failed:
+            raise CommandError(
+                f"{report.failed} users would fail; see above (nothing was written)", returncode=1
+            )
 
     def _dry_run(self, sources, context, selection, parameters):
         if not self.json:
@@ -235,9 +243,11 @@ class Command(BaseCommand):
         report = engine.plan_users(sources, context, selection, on_user=self._user_line)
         report.parameters = parameters
         if self.json:
-            return self._print_json(report.as_dict())
-        self._summary(report, would=True)
-        self._line("Dry run: nothing was written. Run with --execute to migrate.")
+            self._print_json(report.as_dict())
+        else:
+            self._summary(report, would=True)
+            self._line("Dry run: nothing was written. Run with --execute to migrate.")
+        self._exit_if_would_fail(report)
 
     def _execute(self, sources, context, selection, parameters):
         if not self.options["yes"]:
@@ -474,7 +484,9 @@ class Command(BaseCommand):
             return
         legacy = ", ".join(f"{v} {k}" for k, v in outcome.legacy_amounts.items())
         text = f"  user {outcome.user_id:>8} [{outcome.source}] {outcome.outcome:<11}"
-        if outcome.outcome in (Outcome.FAILED, Outcome.REFUSED):
+        if outcome.outcome == Outcome.FAILED and self.mode in ("dry_run", "analyze"):
+            text = f"  user {outcome.user_id:>8} [{outcome.source}] would fail: {outcome.error}"
+        elif outcome.outcome in (Outcome.FAILED, Outcome.REFUSED):
             text += f" {outcome.error}"
         elif outcome.outcome == Outcome.SKIPPED:
             text += f" {outcome.note}"
@@ -512,15 +524,16 @@ class Command(BaseCommand):
         for reason, count in report.skipped.most_common():
             self._line(f"  {count:>8}  {reason}")
         if report.failures:
-            self._line(self.style.ERROR(f"failed: {len(report.failures)}"))
+            label = "would fail" if would else "failed"
+            self._line(self.style.ERROR(f"{label}: {len(report.failures)}"))
             emails = self._emails([item.user_id for item in report.failures[:100]])
             for item in report.failures[:100]:
                 self._line(
                     f"  user {item.user_id} {emails.get(item.user_id, '')} "
-                    f"[{item.source}]: {item.error}"
+                    f"[{item.source}]: {'would fail: ' if would else ''}{item.error}"
                 )
         else:
-            self._line("failed: 0")
+            self._line("would fail: 0" if would else "failed: 0")
 
     def _emails(self, user_ids):
         user_model = get_user_model()
