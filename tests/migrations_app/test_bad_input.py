@@ -41,10 +41,10 @@ def some_legacy_data(db):
     [
         (
             ("--execute", "--yes", "--source", "bitcoin"),
-            "Unknown source bitcoin; known sources: user_fields, usd_balance, rate_limit,"
-            " usage_tiers.",
+            "--source: unknown source bitcoin; known sources: user_fields, usd_balance,"
+            " rate_limit, usage_tiers.",
         ),
-        (("--execute", "--yes", "--rate", "USD=abc"), "--rate USD=abc: 'abc' is not a number."),
+        (("--execute", "--yes", "--rate", "USD=abc"), "--rate USD=abc: 'abc' is not a number"),
         (
             ("--execute", "--yes", "--rate", "USD=-1"),
             "--rate USD=-1: a rate must be a number above 0.",
@@ -54,7 +54,7 @@ def some_legacy_data(db):
             ("--execute", "--yes", "--rate", "EUR=1"),
             "--rate EUR=1: unknown currency EUR (USD or UAH).",
         ),
-        (("--execute", "--yes", "--rate", "nan"), "--rate nan: a rate must be a number above 0."),
+        (("--execute", "--yes", "--rate", "nan"), "--rate nan: 'nan' is not a number"),
         (
             ("--execute", "--yes", "--rate", "UAH=0.0241234"),
             "--rate UAH=0.0241234: at most 6 decimal places.",
@@ -72,9 +72,12 @@ def some_legacy_data(db):
         ),
         (("--rollback",), "--rollback needs --user ID|EMAIL (repeatable) or --all."),
         (("--rollback", "--source", "usd_balance"), "--rollback needs --user ID|EMAIL"),
-        (("--execute", "--yes", "--batch-size", "0"), "--batch-size must be at least 1."),
-        (("--execute", "--yes", "--workers", "0"), "--workers must be between 1 and 16."),
-        (("--execute", "--yes", "--workers", "17"), "--workers must be between 1 and 16."),
+        (
+            ("--execute", "--yes", "--batch-size", "0"),
+            "--batch-size 0: must be between 1 and 10000.",
+        ),
+        (("--execute", "--yes", "--workers", "0"), "--workers 0: must be between 1 and 16."),
+        (("--execute", "--yes", "--workers", "17"), "--workers 17: must be between 1 and 16."),
         (("--execute", "--yes", "--all"), "--all goes with --rollback."),
         (("--execute", "--yes", "--force"), "--force goes with --rollback."),
     ],
