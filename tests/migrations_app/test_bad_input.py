@@ -215,6 +215,19 @@ def test_more_usage_errors_exit_2_and_write_nothing(migrate, some_legacy_data, a
     assert table_contents(*WATCHED) == before
 
 
+@pytest.mark.parametrize("value", ["1_0", "\u0661\u0660", "ten"])
+def test_a_batch_size_in_anything_but_ascii_digits_is_refused(some_legacy_data, value):
+    # given
+    before = table_contents(*WATCHED)
+    # when
+    with pytest.raises(CommandError) as error:
+        call_command("migrate_credits", "--execute", "--yes", "--batch-size", value)
+    # then: argparse's refusal (exit 2 from a command line)
+    assert f"argument --batch-size: {value!r} is not a whole number" in str(error.value)
+    assert table_contents(*WATCHED) == before
+    assert not MigrationRun.objects.exists()
+
+
 def test_a_rate_above_the_max_migrates_with_allow_high_rate(migrate, settings):
     # given
     settings.CREDITS_MIGRATION_RATE_MAX = Decimal("10")

@@ -7,6 +7,7 @@ arguments, or --execute without a terminal and without --yes). Usage errors writ
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -45,6 +46,13 @@ USAGE = 2
 # A rate or a percent as an operator types it: ASCII digits, an optional sign and point (no
 # exponent, no "NaN", no digits of other scripts, which Decimal() would take).
 PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+
+
+def ascii_int(raw: str) -> int:
+    """A whole number in ASCII digits (int() would take Arabic-Indic digits and "1_0")."""
+    if not re.fullmatch(r"[+-]?[0-9]+", raw.strip(), re.ASCII):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number")
+    return int(raw)
 
 
 def usage_error(message: str) -> CommandError:
@@ -95,10 +103,12 @@ class Command(BaseCommand):
             help="Repeatable: only these users.",
         )
         parser.add_argument("--all", action="store_true", help="With --rollback: every user.")
-        parser.add_argument("--batch-size", type=int, default=settings.CREDITS_MIGRATION_BATCH_SIZE)
+        parser.add_argument(
+            "--batch-size", type=ascii_int, default=settings.CREDITS_MIGRATION_BATCH_SIZE
+        )
         parser.add_argument(
             "--workers",
-            type=int,
+            type=ascii_int,
             default=settings.CREDITS_MIGRATION_WORKERS,
             help="Batches migrated at once on PostgreSQL, each on its own connection "
             "(1: one after another; SQLite always runs them one after another).",
