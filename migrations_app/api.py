@@ -12,7 +12,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from credits.api.schema import error_responses
-from credits.api.serializers import MAX_ID
 from credits.api.views import StaffApiView
 from migrations_app.health import credits_health
 from migrations_app.run_request import RunRequest
@@ -201,8 +200,6 @@ class MigrationRunApi(StaffApiView):
         responses={200: RunOutputSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, run_id: int):
-        if run_id > MAX_ID:  # beyond a bigint: no such run (and no database error)
-            raise Http404
         run = migration_run_read(actor=request.user, run_id=run_id)
         if run is None:
             raise Http404

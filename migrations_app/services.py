@@ -65,6 +65,7 @@ from migrations_app.sources import Context, get_source
 from migrations_app.sources.base import default_rates
 
 ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
+MAX_ID = 2**63 - 1  # a bigint primary key
 
 
 def run_parameters(
@@ -291,6 +292,8 @@ def migration_status_read(*, actor, sources: list[str] | None = None) -> dict[st
 def migration_run_read(*, actor, run_id: int) -> MigrationRun | None:
     """One run (`migrations_app.view_migrationrun`); None when there is no such run."""
     migration_permission_check(actor, VIEW_PERMISSION)
+    if run_id > MAX_ID:  # beyond a bigint: no such run (and no database error)
+        return None
     return MigrationRun.objects.filter(pk=run_id).first()
 
 
