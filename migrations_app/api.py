@@ -17,6 +17,7 @@ from migrations_app.health import credits_health
 from migrations_app.run_request import RunRequest
 from migrations_app.selectors import run_progress
 from migrations_app.services import (
+    MAX_ID,
     migration_run_launch,
     migration_run_read,
     migration_status_read,
@@ -200,6 +201,8 @@ class MigrationRunApi(StaffApiView):
         responses={200: RunOutputSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, run_id: int):
+        if run_id > MAX_ID:  # beyond a bigint: a malformed id, 404 as "abc" is at the router
+            raise Http404
         run = migration_run_read(actor=request.user, run_id=run_id)
         if run is None:
             raise Http404
