@@ -1,8 +1,8 @@
 """Migration admin: users' migrations and runs, read-only, with two staff actions that call the
 engine ("Roll back" after a confirmation page, "Retry failed") and a dashboard page.
 
-Nothing here decides anything: the engine's `rollback_preview` and `rollback_rows` and the
-services' `migration_run_retry` (the engine's `retry_failed` behind the run lock) do the work,
+Nothing here decides anything: the engine's `rollback_preview` and the services'
+`migration_rollback` and `migration_run_retry` (which check the permissions) do the work,
 and the dashboard reads `migrations_app.selectors`.
 """
 
@@ -19,18 +19,21 @@ from django.urls import path
 from django.utils.html import format_html
 
 from credits.admin import ReadOnlyAdminMixin
+from migrations_app.authorization import (
+    RETRY_PERMISSION,
+    ROLLBACK_PERMISSION,
+    UNLIMITED_PERMISSION,
+)
 from migrations_app.engine.report import Outcome
-from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview, rollback_rows
-from migrations_app.exceptions import RunAlreadyActive
+from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview
+from migrations_app.exceptions import MigrationError
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
-from migrations_app.notifications import notifications_queue_rolled_back
 from migrations_app.selectors import migration_dashboard
-from migrations_app.services import migration_run_retry
+from migrations_app.services import migration_rollback, migration_run_retry
 
-ROLLBACK_PERMISSION = "migrations_app.rollback_migration"
-RETRY_PERMISSION = "migrations_app.retry_migration"
+# Which buttons to show; the services refuse without these permissions all the same.
 # Forcing reverses what is left of credits a user already spent: a larger adjustment.
-FORCE_PERMISSION = "credits.adjust_unlimited"
+FORCE_PERMISSION = UNLIMITED_PERMISSION
 
 
 def pretty_json(value) -> str:
@@ -153,24 +156,17 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 form.add_error("force", "Only a billing super admin may force a rollback.")
             if form.is_valid():
                 emails = _emails(queryset.values_list("user_id", flat=True))
-                rolled_back = []
-
-                def each(outcome):
-                    if outcome.outcome == Outcome.ROLLED_BACK:
-                        rolled_back.append(outcome.user_id)
-                    self._report(request, outcome, emails)
-
-                report = rollback_rows(
-                    pks,
-                    actor=request.user,
-                    force=form.cleaned_data["force"],
-                    reason=form.cleaned_data["reason"],
-                    on_user=each,
-                )
-                if form.cleaned_data["notify"] and rolled_back:
-                    notifications_queue_rolled_back(
-                        run=MigrationRun.objects.get(pk=report.run_id), user_ids=rolled_back
+                try:
+                    migration_rollback(
+                        pks=pks,
+                        actor=request.user,
+                        force=form.cleaned_data["force"],
+                        notify=form.cleaned_data["notify"],
+                        reason=form.cleaned_data["reason"],
+                        on_user=lambda outcome: self._report(request, outcome, emails),
                     )
+                except MigrationError as refused:
+                    self.message_user(request, refused.message, messages.ERROR)
                 return None
             self.message_user(
                 request, "Nothing was rolled back: correct the errors below.", messages.ERROR
@@ -210,7 +206,7 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 actor=request.user,
                 on_user=lambda outcome: self._report(request, outcome, emails),
             )
-        except RunAlreadyActive as refused:
+        except MigrationError as refused:  # already running, not allowed, or out of bounds
             self.message_user(request, refused.message, messages.ERROR)
             return None
         if others:

@@ -3,10 +3,8 @@ monitoring checks. Thin: parse, call a service or selector, render."""
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -15,15 +13,17 @@ from rest_framework.response import Response
 
 from credits.api.fields import StrictBooleanField, StrictDecimalField
 from credits.api.schema import error_responses
-from credits.api.serializers import MAX_ID
 from credits.api.views import StaffApiView
-from migrations_app import engine
 from migrations_app.health import credits_health
-from migrations_app.models import MigrationRun
+from migrations_app.run_request import RunRequest
 from migrations_app.selectors import run_progress
-from migrations_app.services import migration_run_launch, run_parameters
+from migrations_app.services import (
+    MAX_ID,
+    migration_run_launch,
+    migration_run_read,
+    migration_status_read,
+)
 from migrations_app.sources import SOURCES
-from migrations_app.sources.base import default_rates
 
 RATE_CURRENCIES = ("USD", "UAH")
 
@@ -62,7 +62,14 @@ class RunInputSerializer(serializers.Serializer):
         max_length=len(SOURCES),
         help_text="Default: CREDITS_MIGRATION_SOURCES.",
     )
-    dry_run = StrictBooleanField(default=False)
+    dry_run = StrictBooleanField(
+        default=True,
+        help_text=(
+            "Default true: a dry run, which writes nothing but its report. Send false to "
+            "migrate (needs migrations_app.run_migration; a dry run needs "
+            "migrations_app.preview_migration)."
+        ),
+    )
     percent = StrictDecimalField(
         max_digits=5,
         decimal_places=2,
@@ -124,14 +131,16 @@ class MigrationStatusApi(StaffApiView):
         responses={200: StatusOutputSerializer, **error_responses(401, 403, 429)},
     )
     def get(self, request):
-        return Response(StatusOutputSerializer(engine.migration_status()).data)
+        return Response(StatusOutputSerializer(migration_status_read(actor=request.user)).data)
 
     @extend_schema(
-        summary="Start a migration run (execute, or a dry run)",
+        summary="Start a migration run (a dry run unless dry_run is false)",
         description=(
-            "Answers 202 at once; the run goes on on Celery workers (inline when Celery is "
+            'A dry run unless the body says "dry_run": false. Answers 202 at once; the run '
+            "goes on on Celery workers (inline when Celery is "
             "eager). A dry run keeps its report on the run and writes nothing else. A second "
-            "execute run of a source while one is running is refused with 409."
+            "execute run of a source while one is running is refused with 409. A rate above "
+            "CREDITS_MIGRATION_RATE_MAX needs credits.adjust_unlimited (else 400)."
         ),
         request=RunInputSerializer,
         responses={202: RunStartedSerializer, **error_responses(400, 401, 403, 409, 429)},
@@ -139,23 +148,9 @@ class MigrationStatusApi(StaffApiView):
     def post(self, request):
         serializer = RunInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        sources = list(dict.fromkeys(data.get("sources") or settings.CREDITS_MIGRATION_SOURCES))
-        rates = default_rates()
-        rates.update(data.get("rates", {}))
-        parameters = run_parameters(
-            rates=rates,
-            percent=data["percent"],
-            user_ids=data.get("users"),
-            batch_size=data.get("batch_size") or settings.CREDITS_MIGRATION_BATCH_SIZE,
-            keep_legacy=data["keep_legacy"],
-            notify=data["notify"],
-        )
         run = migration_run_launch(
-            sources=sources,
-            dry_run=data["dry_run"],
-            parameters=parameters,
-            triggered_by=request.user,
+            request=RunRequest.from_api(serializer.validated_data),
+            actor=request.user,
             now=timezone.now(),
         )
         run.refresh_from_db(fields=["status"])  # eager Celery (no broker) has run it already
@@ -206,9 +201,11 @@ class MigrationRunApi(StaffApiView):
         responses={200: RunOutputSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, run_id: int):
-        if run_id > MAX_ID:  # beyond a bigint: no such run (and no database error)
+        if run_id > MAX_ID:  # beyond a bigint: a malformed id, 404 as "abc" is at the router
             raise Http404
-        run = get_object_or_404(MigrationRun, pk=run_id)
+        run = migration_run_read(actor=request.user, run_id=run_id)
+        if run is None:
+            raise Http404
         return Response(RunOutputSerializer(run_progress(run=run)).data)
 
 

@@ -39,6 +39,10 @@ class MigrationRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [
+            ("run_migration", "Can start a credit migration run that writes"),
+            ("preview_migration", "Can start a dry run of the credit migration"),
+        ]
 
     def __str__(self):
         return f"run {self.pk}: {self.mode} {self.source} ({self.status})"

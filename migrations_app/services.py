@@ -33,8 +33,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from migrations_app import engine
+from migrations_app.authorization import (
+    RETRY_PERMISSION,
+    ROLLBACK_PERMISSION,
+    UNLIMITED_PERMISSION,
+    VIEW_PERMISSION,
+    migration_permission_check,
+)
 from migrations_app.engine.execute import BatchHooks
-from migrations_app.engine.report import Report, UserOutcome
+from migrations_app.engine.report import Outcome, Report, UserOutcome
+from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_rows
 from migrations_app.engine.runs import run_finish, run_start
 from migrations_app.exceptions import RunAlreadyActive
 from migrations_app.models import (
@@ -50,11 +58,14 @@ from migrations_app.models import (
 from migrations_app.notifications import (
     notifications_queue_for_batch,
     notifications_queue_pending,
+    notifications_queue_rolled_back,
 )
+from migrations_app.run_request import RunRequest
 from migrations_app.sources import Context, get_source
 from migrations_app.sources.base import default_rates
 
 ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
+MAX_ID = 2**63 - 1  # a bigint primary key
 
 
 def run_parameters(
@@ -144,6 +155,7 @@ def migration_run_retry(*, pks: list[int], actor=None, on_user=None) -> Report:
     Users are grouped by those options, and each group is a run of its own, started like any
     execute run (refused with RunAlreadyActive while another execute run of its sources is
     live) and holding its options, so a user who fails again is retried with them again."""
+    migration_permission_check(actor, RETRY_PERMISSION)
     rows = (
         UserMigration.objects.filter(pk__in=pks, status=MigrationStatus.FAILED)
         .select_related("run")
@@ -153,6 +165,17 @@ def migration_run_retry(*, pks: list[int], actor=None, on_user=None) -> Report:
     for row in rows:
         rates, keep_legacy = _options_of(row.run)
         groups[(tuple(sorted(rates.items())), keep_legacy)][row.source].append(row.user_id)
+    # The rates of the runs that failed them are checked as any new run's are (a rate above
+    # CREDITS_MIGRATION_RATE_MAX needs this actor to hold credits.adjust_unlimited), before
+    # anything is written.
+    for (rates, keep_legacy), users_by_source in groups.items():
+        RunRequest(
+            sources=sorted(users_by_source),
+            rates=dict(rates),
+            user_ids=sorted(user for users in users_by_source.values() for user in users),
+            keep_legacy=keep_legacy,
+            dry_run=False,
+        ).validate(actor, permission=RETRY_PERMISSION)
     report = Report(mode="execute", sources=sorted({s for group in groups.values() for s in group}))
 
     def record(outcome: UserOutcome) -> None:
@@ -231,22 +254,97 @@ def _mark_abandoned(run: MigrationRun) -> None:
 
 def migration_run_launch(
     *,
-    sources: list[str],
-    dry_run: bool,
-    parameters: dict[str, Any],
-    triggered_by=None,
+    request: RunRequest,
+    actor=None,
     now: datetime | None = None,
 ) -> MigrationRun:
-    """Start a run and queue it on Celery (inline when Celery is eager), after the commit."""
+    """Start a run and queue it on Celery (inline when Celery is eager), after the commit.
+
+    Refused before anything is written when `actor` may not (`migrations_app.run_migration`
+    to execute, `migrations_app.preview_migration` for a dry run) or the request is out of
+    bounds; `actor=None` is an operator at the shell (`migrate_credits --async`)."""
     from migrations_app import tasks
 
+    request.validate(actor)
+    dry_run = request.dry_run
     mode = RunMode.DRY_RUN if dry_run else RunMode.EXECUTE
     run = migration_run_start(
-        sources=sources, mode=mode, parameters=parameters, triggered_by=triggered_by, now=now
+        sources=request.sources,
+        mode=mode,
+        parameters=request.parameters(),
+        triggered_by=actor,
+        now=now,
     )
     task = tasks.dry_run if dry_run else tasks.plan_run
     transaction.on_commit(lambda: task.delay(run.pk))
     return run
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def migration_status_read(*, actor, sources: list[str] | None = None) -> dict[str, Any]:
+    """Where the migration stands (`migrations_app.view_migrationrun`)."""
+    migration_permission_check(actor, VIEW_PERMISSION)
+    return engine.migration_status(sources) if sources else engine.migration_status()
+
+
+def migration_run_read(*, actor, run_id: int) -> MigrationRun | None:
+    """One run (`migrations_app.view_migrationrun`); None when there is no such run."""
+    migration_permission_check(actor, VIEW_PERMISSION)
+    if run_id > MAX_ID:  # beyond a bigint: no such run (and no database error)
+        return None
+    return MigrationRun.objects.filter(pk=run_id).first()
+
+
+# --- rollback -----------------------------------------------------------------------------
+
+
+def migration_rollback(
+    *,
+    actor,
+    force: bool = False,
+    notify: bool = True,
+    pks: list[int] | None = None,
+    sources: list[str] | None = None,
+    user_ids: list[int] | None = None,
+    run: MigrationRun | None = None,
+    reason: str = ROLLBACK_REASON,
+    on_user=None,
+) -> Report:
+    """Roll back users' migrations: the admin's selection (`pks`), or the command's users of
+    `sources` (`user_ids`, None: everyone) under the run it started (`run`).
+
+    Needs `migrations_app.rollback_migration`, and `credits.adjust_unlimited` to `force` (take
+    back what is left of credits already spent); refused before anything is written. The
+    rolled-back users are told by email unless `notify` is false."""
+    migration_permission_check(actor, ROLLBACK_PERMISSION)
+    if force:
+        migration_permission_check(actor, UNLIMITED_PERMISSION)
+    rolled_back: list[int] = []
+
+    def each(outcome: UserOutcome) -> None:
+        if outcome.outcome == Outcome.ROLLED_BACK:
+            rolled_back.append(outcome.user_id)
+        if on_user:
+            on_user(outcome)
+
+    if pks is not None:
+        report = rollback_rows(pks, actor=actor, force=force, reason=reason, on_user=each)
+        run = MigrationRun.objects.get(pk=report.run_id)
+    else:
+        report = engine.rollback(
+            sources=sources or [],
+            user_ids=user_ids,
+            run=run,
+            actor=actor,
+            force=force,
+            reason=reason,
+            on_user=each,
+        )
+    if notify and rolled_back:
+        notifications_queue_rolled_back(run=run, user_ids=rolled_back)
+    return report
 
 
 # --- dry run ------------------------------------------------------------------------------

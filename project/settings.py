@@ -269,6 +269,7 @@ DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 CREDITS_SIGNUP_GRANT = env_decimal("CREDITS_SIGNUP_GRANT", default="20")
 CREDITS_RATE_USD = env_decimal("CREDITS_RATE_USD", default="1.0")
 CREDITS_RATE_UAH = env_decimal("CREDITS_RATE_UAH", default="0.024")
+CREDITS_MIGRATION_RATE_MAX = env_decimal("CREDITS_MIGRATION_RATE_MAX", default="1000")
 CREDITS_ADMIN_LIMIT = env_decimal("CREDITS_ADMIN_LIMIT", default="1000")
 # PostgreSQL: entries that threads of one process post at the same moment (outside a
 # transaction) share one call and one commit (credits/services/_combining.py).

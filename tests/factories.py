@@ -78,7 +78,8 @@ BILLING_SUPER_ADMINS = "Billing super admins"
 
 
 def staff_group(name: str):
-    """A staff group made by the data migration migrations_app 0003_staff_groups.
+    """A staff group made by the data migrations migrations_app 0003_staff_groups (and 0006,
+    which gives billing super admins the run and preview permissions).
 
     Tests on a transactional database flush the tables after them, groups included; the
     migration's own function makes them again, with the same permissions.
@@ -93,6 +94,10 @@ def staff_group(name: str):
     if group is None:
         migration = importlib.import_module("migrations_app.migrations.0003_staff_groups")
         migration.create_groups(None, SimpleNamespace(connection=connection))
+        later = importlib.import_module(
+            "migrations_app.migrations.0006_run_and_preview_permissions"
+        )
+        later.grant(None, SimpleNamespace(connection=connection))
         group = Group.objects.get(name=name)
     return group
 

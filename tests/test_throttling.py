@@ -12,9 +12,15 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from credits.models import CreditAccount, CreditTransaction
 from tests.credits.test_api import assert_error_shape
-from tests.factories import ProvisionedUserFactory
+from tests.factories import BILLING_SUPER_ADMINS, ProvisionedUserFactory, StaffUserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_user(db):
+    """Staff who may read the migration's status (migrations_app.view_migrationrun)."""
+    return StaffUserFactory(username="staff", groups=[BILLING_SUPER_ADMINS])
 
 
 @pytest.fixture

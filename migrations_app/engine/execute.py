@@ -36,6 +36,7 @@ from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
 from migrations_app.sources import SOURCES, Context, Source, UserPlan, get_source
+from migrations_app.sources.base import credits_problem
 from project.bulk import update_columns, update_rows
 
 OnUser = Callable[[UserOutcome], None]
@@ -108,9 +109,27 @@ def _plan_batch(source, user_ids, context, selection) -> list[UserOutcome]:
         if skip:
             outcomes.append(UserOutcome(user_id, source.name, Outcome.SKIPPED, note=skip))
             continue
-        plan = source.plan(user_id, data[user_id], context)
+        plan = plan_user(source, user_id, data[user_id], context)
         outcomes.append(_outcome(plan, Outcome.MIGRATE))
     return outcomes
+
+
+def plan_user(source: Source, user_id: int, data: Any, context: Context) -> UserPlan:
+    """The one planner: what a user gets, or the reason they fail, for the dry run, --analyze
+    and execute alike. Every rule that fails a user in execute is applied here (the source's
+    own, then the ledger's bounds), so the preview names the same failures."""
+    try:
+        plan = source.plan(user_id, data, context)
+    except (ArithmeticError, TypeError, ValueError) as error:
+        # Data no rule foresaw (a value no arithmetic can take): fail the user, in words.
+        return UserPlan(
+            user_id=user_id, source=source.name, error=f"legacy data cannot be computed ({error})"
+        )
+    if not plan.is_failed:
+        problem = credits_problem(plan.credits)
+        if problem:
+            plan.error = problem
+    return plan
 
 
 def _skip_reason(user_id, existing, status, data, selection) -> str:
@@ -257,7 +276,7 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
         if skip:
             outcomes[user_id] = UserOutcome(user_id, source.name, Outcome.SKIPPED, note=skip)
         else:
-            plans.append(source.plan(user_id, data[user_id], context))
+            plans.append(plan_user(source, user_id, data[user_id], context))
     good = [plan for plan in plans if not plan.is_failed]
     _onboard([plan.user_id for plan in good])
     _write_ledger(source, good, claims)
@@ -436,7 +455,7 @@ def _record_failure(
 ) -> UserOutcome | None:
     """Record a user FAILED with the error that stopped their migration, in its own commit
     (None when the hooks say this user is already recorded)."""
-    message = f"{type(error).__name__}: {error}"[:2000]
+    message = write_failure_message(error)
     with unit_of_work():
         if not hooks.begin([user_id]):
             return None  # recorded already, by another delivery of this batch
@@ -461,6 +480,12 @@ def _record_failure(
         hooks.record([outcome])
         _count_progress(run, [None])
     return outcome
+
+
+def write_failure_message(error: Exception) -> str:
+    """An operator's sentence for a user whose writes the database refused."""
+    detail = " ".join(str(error).split()) or type(error).__name__
+    return f"the database refused this user's migration: {detail}"[:2000]
 
 
 def _count_progress(run: MigrationRun, outcomes: list[Any]) -> None:

@@ -117,6 +117,48 @@ class Source:
         return False
 
 
+# The ledger's amount column (credits.models: 14 digits, 2 places): the largest credits one
+# entry, or one balance, can hold.
+LEDGER_MAX = Decimal("999999999999.99")
+
+
+def amount_problem(name: str, value: Decimal | None) -> str:
+    """Why a legacy amount cannot be migrated, as an operator reads it ("" when it can).
+
+    NULL and NaN reach here from a legacy database (PostgreSQL's numeric holds NaN); a
+    comparison with NaN would raise, so these are checked first, before any arithmetic."""
+    if value is None:
+        return f"{name} is NULL"
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    if value.is_nan():
+        return f"{name} is NaN"
+    if not value.is_finite():
+        return f"{name} is {value}"
+    if abs(value) > LEDGER_MAX:
+        return f"{name} is {value}, beyond the largest amount the ledger holds ({LEDGER_MAX})"
+    return ""
+
+
+def credits_problem(credits: Decimal) -> str:
+    """Why a planned grant cannot be written ("" when it can): shared by every source."""
+    if not credits.is_finite():
+        return f"the credits computed are {credits}"
+    if credits > LEDGER_MAX:
+        return (
+            f"{credits} credits is beyond the largest amount the ledger holds ({LEDGER_MAX}); "
+            "check the rates"
+        )
+    return ""
+
+
+def unknown_plan_problem(plan: str | None) -> str:
+    """Why a legacy plan cannot be migrated ("" when CREDITS_PLANS knows it)."""
+    if plan not in settings.CREDITS_PLANS:
+        return f"unknown plan {plan!r} (not in CREDITS_PLANS)"
+    return ""
+
+
 def exact_value(amounts: dict[str, Decimal], rates: dict[str, Decimal]) -> Decimal:
     return sum((amount * rates[currency] for currency, amount in amounts.items()), Decimal("0"))
 

@@ -12,7 +12,13 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.models import LegacyAccount, LegacyUsage, UserProfile
-from migrations_app.sources.base import Context, Source, UserPlan
+from migrations_app.sources.base import (
+    Context,
+    Source,
+    UserPlan,
+    amount_problem,
+    unknown_plan_problem,
+)
 
 NEW_PROFILE_PLAN = UserProfile._meta.get_field("plan").get_default()
 
@@ -29,7 +35,9 @@ class UsageTiersSource(Source):
         used = defaultdict(Decimal)
         rows = LegacyUsage.objects.filter(user_id__any_of=user_ids, period=context.period)
         for user_id, amount in rows.values_list("user_id", "amount_used"):
-            used[user_id] += amount
+            # A NULL stays NULL (and NaN stays NaN) for plan() to refuse in words.
+            known = used[user_id]
+            used[user_id] = None if amount is None or known is None else known + amount
         profiles = dict(
             UserProfile.objects.filter(user_id__any_of=user_ids).values_list("user_id", "plan")
         )
@@ -44,10 +52,11 @@ class UsageTiersSource(Source):
     def plan(self, user_id, data, context: Context) -> UserPlan:
         legacy_plan, used, previous_plan = data
         plan = UserPlan(user_id=user_id, source=self.name)
-        monthly = settings.CREDITS_PLANS.get(legacy_plan)
-        if monthly is None:
-            plan.error = f"unknown plan {legacy_plan!r} (not in CREDITS_PLANS)"
+        problem = unknown_plan_problem(legacy_plan) or amount_problem("amount_used", used)
+        if problem:
+            plan.error = problem
             return plan
+        monthly = settings.CREDITS_PLANS[legacy_plan]
         plan.exact = max(Decimal("0"), monthly - used)
         plan.credits = context.quantize(plan.exact)
         plan.legacy_amounts = {"ALLOWANCE": monthly, "USED": used}

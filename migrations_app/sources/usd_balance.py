@@ -10,7 +10,7 @@ from decimal import Decimal
 from billing.models import LegacyBilling
 from credits.models import CENT
 from migrations_app.models import MigrationStatus
-from migrations_app.sources.base import Context, Source, UserPlan, exact_value
+from migrations_app.sources.base import Context, Source, UserPlan, amount_problem, exact_value
 
 
 class UsdBalanceSource(Source):
@@ -39,6 +39,12 @@ class UsdBalanceSource(Source):
             "balance_uah": str(data.balance_uah),
             "kept_legacy": context.keep_legacy,
         }
+        problem = amount_problem("balance_usd", data.balance_usd) or amount_problem(
+            "balance_uah", data.balance_uah
+        )
+        if problem:
+            plan.error = problem
+            return plan
         if data.balance_usd < 0 or data.balance_uah < 0:
             plan.error = f"negative legacy balance ({data.balance_usd} USD, {data.balance_uah} UAH)"
             return plan

@@ -11,7 +11,14 @@ from collections import defaultdict
 from decimal import Decimal
 
 from billing.models import LegacyAccount, LegacyCreditTransaction, LegacyPayment, UserProfile
-from migrations_app.sources.base import Context, HistoryItem, Source, UserPlan
+from migrations_app.sources.base import (
+    Context,
+    HistoryItem,
+    Source,
+    UserPlan,
+    amount_problem,
+    unknown_plan_problem,
+)
 
 PROFILE_FIELDS = (
     "plan",
@@ -58,6 +65,11 @@ class UserFieldsSource(Source):
     def plan(self, user_id, data, context: Context) -> UserPlan:
         account, ledger, payments, profile = data
         plan = UserPlan(user_id=user_id, source=self.name)
+        problem = amount_problem("credits_balance", account.credits_balance)
+        problem = problem or unknown_plan_problem(account.plan)
+        if problem:
+            plan.error = problem
+            return plan
         if account.credits_balance < 0:
             plan.error = f"negative legacy credits_balance ({account.credits_balance})"
             return plan

@@ -29,7 +29,12 @@ from migrations_app.models import (
 )
 from migrations_app.services import migration_run_start
 from tests.credits.test_api import assert_error_shape
-from tests.factories import MigrationRunFactory, UserFactory
+from tests.factories import (
+    BILLING_SUPER_ADMINS,
+    MigrationRunFactory,
+    StaffUserFactory,
+    UserFactory,
+)
 from tests.migrations_app.factories import LegacyBillingFactory
 from tests.migrations_app.helpers import table_contents
 
@@ -40,6 +45,14 @@ pytestmark = pytest.mark.django_db
 
 def run_url(run_id):
     return reverse("migrate-run", kwargs={"run_id": run_id})
+
+
+@pytest.fixture
+def staff_user(db):
+    """A billing super admin: the staff who may run, preview and follow the migration."""
+    return StaffUserFactory(
+        username="staff", email="staff@example.com", groups=[BILLING_SUPER_ADMINS]
+    )
 
 
 @pytest.fixture
@@ -94,7 +107,7 @@ def test_status_gives_the_facts_of_the_command(staff_client, migrate, legacy_wor
 def test_status_is_up_to_date_after_a_run_and_in_progress_during_one(staff_client, start):
     # given
     LegacyBillingFactory(balance_usd=Decimal("5.00"))
-    assert start({"sources": ["usd_balance"]}).status_code == 202
+    assert start({"dry_run": False, "sources": ["usd_balance"]}).status_code == 202
     # when
     after = staff_client.get(STATUS_URL, {"unused": "1"}).json()
     MigrationRunFactory()
@@ -127,7 +140,9 @@ def test_an_execute_run_answers_202_and_migrates_everyone(start, staff_client, s
     # given: five legacy balances, batches of two
     users = [LegacyBillingFactory(balance_usd=Decimal(n)).user for n in (1, 2, 3, 4, 5)]
     # when
-    response = start({"sources": ["usd_balance"], "batch_size": 2, "notify": False})
+    response = start(
+        {"dry_run": False, "sources": ["usd_balance"], "batch_size": 2, "notify": False}
+    )
     # then
     assert response.status_code == 202
     body = response.json()
@@ -170,7 +185,7 @@ def test_a_run_with_failures_lists_them(start, staff_client):
     LegacyBillingFactory(balance_usd=Decimal("5.00"))
     overdrawn = LegacyBillingFactory(balance_usd=Decimal("-1.00")).user
     # when
-    run_id = start({"sources": ["usd_balance"], "notify": False}).json()["run_id"]
+    run_id = start({"dry_run": False, "sources": ["usd_balance"], "notify": False}).json()["run_id"]
     # then
     body = staff_client.get(run_url(run_id)).json()
     assert body["status"] == "completed_with_errors"
@@ -203,6 +218,7 @@ def test_parameters_reach_the_run(start):
     # when
     response = start(
         {
+            "dry_run": False,
             "sources": ["usd_balance"],
             "users": [named.pk],
             "rates": {"USD": "2", "UAH": "0.5"},
@@ -268,7 +284,7 @@ def test_a_second_execute_run_of_a_running_source_is_refused_with_409(start):
     running = live_run("user_fields,usd_balance")
     before = table_contents()
     # when
-    response = start({"sources": ["usd_balance"]})
+    response = start({"dry_run": False, "sources": ["usd_balance"]})
     # then
     error = assert_error_shape(response, 409, "run_already_active")
     assert error["details"]["run_id"] == running.pk
@@ -281,7 +297,7 @@ def test_a_dry_run_or_another_source_is_not_blocked(start):
     LegacyBillingFactory(balance_usd=Decimal("5.00"))
     # when
     dry = start({"sources": ["user_fields"], "dry_run": True})
-    other = start({"sources": ["usd_balance"], "notify": False})
+    other = start({"dry_run": False, "sources": ["usd_balance"], "notify": False})
     # then
     assert (dry.status_code, other.status_code) == (202, 202)
 
@@ -292,7 +308,7 @@ def test_a_run_without_a_heartbeat_for_too_long_is_abandoned_and_no_longer_block
     dead = live_run()
     MigrationRun.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     # when
-    response = start({"sources": ["usd_balance"], "notify": False})
+    response = start({"dry_run": False, "sources": ["usd_balance"], "notify": False})
     # then
     assert response.status_code == 202
     dead.refresh_from_db()
@@ -368,10 +384,10 @@ def test_a_run_shows_its_progress_while_it_runs(staff_client):
 def test_nothing_migrated_twice_when_the_api_runs_again(start):
     # given
     LegacyBillingFactory(balance_usd=Decimal("5.00"))
-    start({"sources": ["usd_balance"], "notify": False})
+    start({"dry_run": False, "sources": ["usd_balance"], "notify": False})
     entries = CreditTransaction.objects.count()
     # when
-    response = start({"sources": ["usd_balance"], "notify": False})
+    response = start({"dry_run": False, "sources": ["usd_balance"], "notify": False})
     # then
     assert response.status_code == 202
     assert CreditTransaction.objects.count() == entries

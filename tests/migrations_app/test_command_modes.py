@@ -67,7 +67,7 @@ class Terminal(io.StringIO):
 def test_analyze_json(migrate, legacy_world):
     # given: the realistic legacy data of all four sources (legacy_world)
     # when
-    _, report = migrate("--analyze", "--format", "json", *sources_args())
+    _, report = migrate("--analyze", "--format", "json", *sources_args(), expect=1)
     # then
     assert set(report) == REPORT_KEYS | {"analysis"}
     assert report["mode"] == "analyze"
@@ -78,8 +78,9 @@ def test_analyze_json(migrate, legacy_world):
         "high_usage_users": 1,  # power (301 in 30 days), not regular (exactly 300)
         "data_mismatches": 1,
     }
-    assert report["users"] == {"migrate": 15, "failed": 3}
-    assert report["credits"] == "1648.15"
+    # gold's unknown plan fails it in user_fields as in usage_tiers
+    assert report["users"] == {"migrate": 14, "failed": 4}
+    assert report["credits"] == "1640.38"
     assert report["legacy_totals"]["USD"] == "13.83"
     assert report["legacy_totals"]["UAH"] == "1012.47"
     assert {item["user_id"] for item in report["failures"]} == {
@@ -92,7 +93,7 @@ def test_analyze_json(migrate, legacy_world):
 def test_analyze_text(migrate, legacy_world):
     # given: the realistic legacy data of all four sources (legacy_world)
     # when
-    _, out = migrate("--analyze", *sources_args())
+    _, out = migrate("--analyze", *sources_args(), expect=1)
     # then
     assert "== migrate_credits: Analysis ==" in out
     assert "  users                          13" in out
@@ -100,9 +101,10 @@ def test_analyze_text(migrate, legacy_world):
     assert "  average operations per user    214.7" in out
     assert "  high usage users               1" in out
     assert "  data mismatches                1" in out
-    assert "user migrations (user x source): 15 would be migrated" in out
-    assert "credits would be granted: 1648.15" in out
-    assert "failed: 3" in out
+    assert "user migrations (user x source): 14 would be migrated" in out
+    assert "credits would be granted: 1640.38" in out
+    assert "would fail: 4" in out
+    assert "[user_fields]: would fail: unknown plan 'gold' (not in CREDITS_PLANS)" in out
 
 
 # --- dry run --------------------------------------------------------------------------------
@@ -110,8 +112,8 @@ def test_analyze_text(migrate, legacy_world):
 
 def test_dry_run_is_the_default_mode(migrate, legacy_world):
     # given: the realistic legacy data of all four sources (legacy_world)
-    # when
-    _, out = migrate()
+    # when: some users would fail (exit 1)
+    _, out = migrate(expect=1)
     # then
     assert "== migrate_credits: Dry run: nothing will be written ==" in out
     assert "sources: user_fields, usd_balance" in out
@@ -123,7 +125,7 @@ def test_dry_run_is_the_default_mode(migrate, legacy_world):
 def test_dry_run_shows_the_plan_user_by_user_and_a_summary(migrate, legacy_world):
     # given: the realistic legacy data of all four sources (legacy_world)
     # when
-    _, out = migrate("--dry-run", *sources_args("usd_balance"))
+    _, out = migrate("--dry-run", *sources_args("usd_balance"), expect=1)
     # then
     assert (
         f"  user {legacy_world.mixed.pk:>8} [usd_balance] migrate           3.63 credits"
@@ -135,13 +137,13 @@ def test_dry_run_shows_the_plan_user_by_user_and_a_summary(migrate, legacy_world
     assert "  legacy USD        13.83" in out
     assert "credits would be granted: 38.13" in out
     assert "rounding remainder kept: -0.00072" in out  # -0.00384 + 0.00312
-    assert "failed: 1" in out
+    assert "would fail: 1" in out
 
 
 def test_dry_run_json(migrate, legacy_world):
     # given: the realistic legacy data of all four sources (legacy_world)
     # when
-    _, report = migrate("--dry-run", "--format", "json", *sources_args("usd_balance"))
+    _, report = migrate("--dry-run", "--format", "json", *sources_args("usd_balance"), expect=1)
     # then
     assert set(report) == REPORT_KEYS
     assert report["mode"] == "dry_run"
@@ -281,10 +283,10 @@ def test_status_text_counts_failures(migrate, legacy_world):
     # then
     assert "== migrate_credits: Status ==" in out
     assert "status: migration_needed" in out
-    assert "  failed             3" in out
+    assert "  failed             4" in out
     assert "  data mismatches    1" in out
     assert "  usd_balance: 1 to migrate; COMPLETED 4, FAILED 1" in out
-    assert "3 failed: read their errors" in out
+    assert "4 failed: read their errors" in out
 
 
 # --- verbose --------------------------------------------------------------------------------
@@ -315,7 +317,7 @@ def test_json_keys_are_stable_across_modes(migrate, legacy_world):
     # given
     source = sources_args(*ALL_SOURCES)
     # when
-    _, dry_run = migrate("--format", "json", *source)
+    _, dry_run = migrate("--format", "json", *source, expect=1)
     _, executed = migrate("--execute", "--yes", "--format", "json", *source, expect=1)
     _, verified = migrate("--verify", "--format", "json", *source)
     _, rolled_back = migrate(
@@ -330,7 +332,7 @@ def test_json_keys_are_stable_across_modes(migrate, legacy_world):
     assert set(status) == {"status", "summary", "recommendation"}
     assert dry_run["sources"] == list(ALL_SOURCES)
     # amounts are strings, never floats
-    assert dry_run["credits"] == executed["credits"] == "1648.15"
+    assert dry_run["credits"] == executed["credits"] == "1640.38"
     assert rolled_back["users"] == {"rolled_back": 3}
     assert rolled_back["credits"] == "-470.25"  # 260 + 10.50 + 199.75 (usage_tiers)
     assert all(

@@ -11,6 +11,8 @@ from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, User
 from tests.migrations_app.factories import LegacyAccountFactory, LegacyCreditTransactionFactory
 from tests.migrations_app.helpers import sources_args
 
+WRITE_REFUSED = "the database refused this user's migration: "
+
 pytestmark = pytest.mark.django_db
 
 
@@ -30,10 +32,10 @@ def test_a_write_failing_at_the_database_fails_only_that_user(migrate, batch_siz
     # then
     row = UserMigration.objects.get(user_id=clash.user_id)
     assert row.status == MigrationStatus.FAILED
-    assert row.error_message.startswith("IntegrityError: ")
+    assert row.error_message.startswith(WRITE_REFUSED)
     assert "stripe_customer_id" in row.error_message
     assert row.attempts == 1
-    assert f"user {clash.user_id} {clash.user.email} [user_fields]: IntegrityError" in out
+    assert f"user {clash.user_id} {clash.user.email} [user_fields]: {WRITE_REFUSED}" in out
     # nothing of the failed user's migration stayed: no entries, no history, no profile sync
     assert not CreditTransaction.objects.filter(account__user_id=clash.user_id).exists()
     assert not UserProfile.objects.filter(user_id=clash.user_id, stripe_customer_id="cus_x")

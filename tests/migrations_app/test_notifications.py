@@ -16,7 +16,8 @@ from migrations_app.models import (
     NotificationStatus,
 )
 from migrations_app.notifications import notification_email, notifications_send
-from migrations_app.services import migration_batch_process, migration_run_launch, run_parameters
+from migrations_app.run_request import RunRequest
+from migrations_app.services import migration_batch_process, migration_run_launch
 from tests.factories import UserFactory
 from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
 from tests.migrations_app.helpers import sources_args
@@ -25,16 +26,9 @@ pytestmark = pytest.mark.django_db
 
 
 def launch(django_capture_on_commit_callbacks, *, notify=True, sources=("usd_balance",)):
-    parameters = run_parameters(
-        rates={"USD": Decimal("1.0"), "UAH": Decimal("0.024")},
-        percent=Decimal(100),
-        user_ids=None,
-        batch_size=2,
-        keep_legacy=False,
-        notify=notify,
-    )
+    request = RunRequest(sources=list(sources), batch_size=2, notify=notify, dry_run=False)
     with django_capture_on_commit_callbacks(execute=True):
-        return migration_run_launch(sources=list(sources), dry_run=False, parameters=parameters)
+        return migration_run_launch(request=request)
 
 
 def emails_to(user):

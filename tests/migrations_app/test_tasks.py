@@ -25,6 +25,7 @@ from migrations_app.models import (
     RunStatus,
     UserMigration,
 )
+from migrations_app.run_request import RunRequest
 from migrations_app.services import (
     migration_batch_process,
     migration_run_fan_out,
@@ -49,6 +50,11 @@ def parameters(**overrides):
         "notify": False,
     }
     return run_parameters(**{**values, **overrides})
+
+
+def run_request(sources) -> RunRequest:
+    """An execute run of these sources, in batches of 2, without emails."""
+    return RunRequest(sources=sources, batch_size=2, notify=False, dry_run=False)
 
 
 def planned_run(sources=("usd_balance",), **overrides) -> MigrationRun:
@@ -80,7 +86,7 @@ def test_a_run_is_split_into_batches_and_aggregated_from_them(
     overdrawn = LegacyBillingFactory(balance_usd=Decimal("-1")).user
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        run = migration_run_launch(sources=["usd_balance"], dry_run=False, parameters=parameters())
+        run = migration_run_launch(request=run_request(["usd_balance"]))
     # then
     run.refresh_from_db()
     batches = MigrationBatch.objects.filter(run=run).order_by("number")
@@ -103,13 +109,11 @@ def test_a_run_is_split_into_batches_and_aggregated_from_them(
 def test_the_same_totals_as_the_command(migrate, legacy_world, django_capture_on_commit_callbacks):
     # given: what a dry run of the command says
     _, planned = migrate(
-        "--dry-run", "--format", "json", *sources_args("usd_balance", "user_fields")
+        "--dry-run", "--format", "json", *sources_args("usd_balance", "user_fields"), expect=1
     )
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        run = migration_run_launch(
-            sources=["usd_balance", "user_fields"], dry_run=False, parameters=parameters()
-        )
+        run = migration_run_launch(request=run_request(["usd_balance", "user_fields"]))
     # then
     run.refresh_from_db()
     for key in ("credits", "rounding_remainder", "legacy_totals", "history_entries"):

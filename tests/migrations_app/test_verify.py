@@ -32,7 +32,11 @@ def legacy_values() -> dict[str, Decimal]:
         Decimal("0"),
     )
     user_fields = sum(
-        (row.credits_balance for row in LegacyAccount.objects.all() if row.credits_balance >= 0),
+        (
+            row.credits_balance
+            for row in LegacyAccount.objects.all()
+            if row.credits_balance >= 0 and row.plan in settings.CREDITS_PLANS
+        ),
         Decimal("0"),
     )
     since = timezone.now() - timedelta(days=30)

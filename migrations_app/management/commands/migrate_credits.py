@@ -7,10 +7,13 @@ arguments, or --execute without a terminal and without --yes). Usage errors writ
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import os
+import re
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -19,30 +22,37 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
+from credits.api.serializers import MAX_ID
 from migrations_app import engine
 from migrations_app.engine.execute import NO_HOOKS
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.runs import run_finish
 from migrations_app.engine.selection import count_candidates
-from migrations_app.exceptions import RunAlreadyActive
+from migrations_app.exceptions import InvalidRunRequest, RunAlreadyActive
 from migrations_app.models import RunMode, RunStatus
-from migrations_app.notifications import notifications_queue_rolled_back
+from migrations_app.run_request import RunRequest
 from migrations_app.services import (
     NotifyHooks,
+    migration_rollback,
     migration_run_launch,
     migration_run_start,
-    run_parameters,
 )
 from migrations_app.sources import SOURCES, Context, get_source
-from migrations_app.sources.base import default_rates
 
 MODES = ("analyze", "dry_run", "execute", "verify", "rollback", "status")
 # --async turns --execute into "execute_async".
 LINES_WITHOUT_VERBOSE = 20
 USAGE = 2
-RATE_PLACES = 6
-# More batches in flight than this only queue on the database.
-MAX_WORKERS = 16
+# A rate or a percent as an operator types it: ASCII digits, an optional sign and point (no
+# exponent, no "NaN", no digits of other scripts, which Decimal() would take).
+PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+
+
+def ascii_int(raw: str) -> int:
+    """A whole number in ASCII digits (int() would take Arabic-Indic digits and "1_0")."""
+    if not re.fullmatch(r"[+-]?[0-9]+", raw.strip(), re.ASCII):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number")
+    return int(raw)
 
 
 def usage_error(message: str) -> CommandError:
@@ -78,6 +88,11 @@ class Command(BaseCommand):
             metavar="CUR=RATE",
             help="Credits per unit, e.g. --rate USD=1.0 --rate UAH=0.024 (a bare number is USD).",
         )
+        parser.add_argument(
+            "--allow-high-rate",
+            action="store_true",
+            help="Accept a --rate above CREDITS_MIGRATION_RATE_MAX (refused without it).",
+        )
         parser.add_argument("--percent", default="100", help="Staged rollout: 0 < P <= 100.")
         parser.add_argument(
             "--user",
@@ -88,10 +103,12 @@ class Command(BaseCommand):
             help="Repeatable: only these users.",
         )
         parser.add_argument("--all", action="store_true", help="With --rollback: every user.")
-        parser.add_argument("--batch-size", type=int, default=settings.CREDITS_MIGRATION_BATCH_SIZE)
+        parser.add_argument(
+            "--batch-size", type=ascii_int, default=settings.CREDITS_MIGRATION_BATCH_SIZE
+        )
         parser.add_argument(
             "--workers",
-            type=int,
+            type=ascii_int,
             default=settings.CREDITS_MIGRATION_WORKERS,
             help="Batches migrated at once on PostgreSQL, each on its own connection "
             "(1: one after another; SQLite always runs them one after another).",
@@ -123,15 +140,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.options = options
         self.json = options["format"] == "json"
-        mode = next((name for name in MODES if options[name]), "dry_run")
-        sources = self._sources(options["sources"])
-        rates = self._rates(options["rate"])
-        percent = self._percent(options["percent"])
+        mode = self.mode = next((name for name in MODES if options[name]), "dry_run")
+        typed_rates = self._rates(options["rate"])
         user_ids = self._users(options["users"]) if options["users"] else None
-        if options["batch_size"] < 1:
-            raise usage_error("--batch-size must be at least 1.")
-        if not 1 <= options["workers"] <= MAX_WORKERS:
-            raise usage_error(f"--workers must be between 1 and {MAX_WORKERS}.")
         if mode == "rollback" and user_ids is None and not options["all"]:
             raise usage_error("--rollback needs --user ID|EMAIL (repeatable) or --all.")
         if options["all"] and mode != "rollback":
@@ -142,74 +153,78 @@ class Command(BaseCommand):
             if mode != "execute":
                 raise usage_error("--async goes with --execute (the run is queued on Celery).")
             mode = "execute_async"
-        self.now = timezone.now()
-        context = Context(
-            rates=rates,
-            now=self.now,
-            keep_legacy=options["keep_legacy"],
-            rounding=settings.CREDITS_ROUNDING,
-        )
-        selection = engine.Selection(
-            user_ids=user_ids,
-            percent=percent,
-            batch_size=options["batch_size"],
-            workers=options["workers"],
-            include_rolled_back=user_ids is not None,
-        )
-        parameters = run_parameters(
-            rates=rates,
-            percent=percent,
+        request = RunRequest(
+            sources=list(dict.fromkeys(options["sources"] or settings.CREDITS_MIGRATION_SOURCES)),
+            rates={currency: rate for currency, (_, rate) in typed_rates.items()},
+            percent=self._percent(options["percent"]),
             user_ids=user_ids,
             batch_size=options["batch_size"],
             workers=options["workers"],
             keep_legacy=options["keep_legacy"],
             notify=not options["no_notify"],
+            dry_run=mode not in ("execute", "execute_async"),
+            allow_high_rate=options["allow_high_rate"],
         )
-        return getattr(self, f"_{mode}")(sources, context, selection, parameters)
+        try:
+            request.validate(None)  # an operator at the shell: no actor
+        except InvalidRunRequest as invalid:
+            raise usage_error(self._usage_line(invalid, typed_rates)) from None
+        self.request = request
+        self.now = timezone.now()
+        context = Context(
+            rates=request.all_rates,
+            now=self.now,
+            keep_legacy=request.keep_legacy,
+            rounding=settings.CREDITS_ROUNDING,
+        )
+        selection = engine.Selection(
+            user_ids=user_ids,
+            percent=request.percent,
+            batch_size=request.batch_size,
+            workers=request.workers,
+            include_rolled_back=user_ids is not None,
+        )
+        parameters = request.parameters()
+        return getattr(self, f"_{mode}")(request.sources, context, selection, parameters)
 
-    def _sources(self, names):
-        names = names or list(settings.CREDITS_MIGRATION_SOURCES)
-        unknown = [name for name in names if name not in SOURCES]
-        if unknown:
-            raise usage_error(
-                f"Unknown source {', '.join(unknown)}; known sources: {', '.join(SOURCES)}."
-            )
-        return list(dict.fromkeys(names))
+    def _usage_line(self, invalid: InvalidRunRequest, typed_rates) -> str:
+        """The request's refusal in the command's words: the option as typed, then why."""
+        options = self.options
+        if invalid.field == "rates":
+            typed, _ = typed_rates[invalid.key]
+            return f"--rate {typed}: {invalid.problem}"
+        if invalid.field == "sources":
+            return f"--source: {invalid.problem}"
+        option = "--" + invalid.field.replace("_", "-")
+        return f"{option} {options.get(invalid.field, '')}: {invalid.problem}"
 
-    def _rates(self, values):
-        rates = default_rates()
+    def _rates(self, values) -> dict[str, tuple[str, Decimal]]:
+        """Each `--rate CUR=RATE` as typed and as a Decimal; RunRequest checks the bounds."""
+        rates = {}
         for value in values:
             currency, _, raw = value.rpartition("=")
             currency = (currency or "USD").strip().upper()
-            if currency not in rates:
-                raise usage_error(f"--rate {value}: unknown currency {currency} (USD or UAH).")
-            try:
-                rate = Decimal(raw.strip())
-            except InvalidOperation:
-                raise usage_error(f"--rate {value}: {raw!r} is not a number.") from None
-            if not rate.is_finite() or rate <= 0:
-                raise usage_error(f"--rate {value}: a rate must be a number above 0.")
-            # Cents times the rate must fit UserMigration.rounding_remainder (8 places), or the
-            # remainder is cut and verify cannot account for every cent.
-            if rate.normalize().as_tuple().exponent < -RATE_PLACES:
-                raise usage_error(f"--rate {value}: at most {RATE_PLACES} decimal places.")
-            rates[currency] = rate
+            if not PLAIN_DECIMAL.fullmatch(raw.strip()):
+                raise usage_error(
+                    f"--rate {value}: {raw!r} is not a number (digits and a point, e.g. 0.024)."
+                )
+            rates[currency] = (value, Decimal(raw.strip()))
         return rates
 
     def _percent(self, raw):
-        try:
-            percent = Decimal(raw)
-        except InvalidOperation:
-            raise usage_error(f"--percent {raw}: not a number.") from None
-        if not percent.is_finite() or not 0 < percent <= 100:
-            raise usage_error(f"--percent {raw}: must be above 0 and at most 100.")
-        return percent
+        if not PLAIN_DECIMAL.fullmatch(raw.strip()):
+            raise usage_error(f"--percent {raw}: not a number.")
+        return Decimal(raw.strip())
 
     def _users(self, values):
         user_model = get_user_model()
         ids = []
         for value in values:
-            query = Q(pk=int(value)) if value.isdigit() else Q(email__iexact=value)
+            # ASCII digits only: "²" is a digit to str.isdigit() but no number to int().
+            is_id = value.isascii() and value.isdigit()
+            if is_id and int(value) > MAX_ID:
+                raise usage_error(f"--user {value}: no such user.")
+            query = Q(pk=int(value)) if is_id else Q(email__iexact=value)
             matches = list(user_model.objects.filter(query).values_list("pk", flat=True)[:2])
             if len(matches) != 1:
                 problem = "no such user" if not matches else "more than one user has it"
@@ -223,11 +238,19 @@ class Command(BaseCommand):
         report = engine.analyze(sources, context, selection)
         report.parameters = parameters
         if self.json:
-            return self._print_json(report.as_dict())
+            self._print_json(report.as_dict())
+            return self._exit_if_would_fail(report)
         self._header("Analysis", sources, parameters)
         for key, value in report.extra["analysis"].items():
             self._line(f"  {key.replace('_', ' '):<30} {value}")
         self._summary(report, would=True)
+        self._exit_if_would_fail(report)
+
+    def _exit_if_would_fail(self, report: Report):
+        if report.failed:
+            raise CommandError(
+                f"{report.failed} users would fail; see above (nothing was written)", returncode=1
+            )
 
     def _dry_run(self, sources, context, selection, parameters):
         if not self.json:
@@ -235,9 +258,11 @@ class Command(BaseCommand):
         report = engine.plan_users(sources, context, selection, on_user=self._user_line)
         report.parameters = parameters
         if self.json:
-            return self._print_json(report.as_dict())
-        self._summary(report, would=True)
-        self._line("Dry run: nothing was written. Run with --execute to migrate.")
+            self._print_json(report.as_dict())
+        else:
+            self._summary(report, would=True)
+            self._line("Dry run: nothing was written. Run with --execute to migrate.")
+        self._exit_if_would_fail(report)
 
     def _execute(self, sources, context, selection, parameters):
         if not self.options["yes"]:
@@ -251,8 +276,16 @@ class Command(BaseCommand):
             answer = input("Migrate these users now? Type yes to go on: ").strip().lower()
             if answer != "yes":
                 raise usage_error("Not confirmed; nothing was written.")
+        folder = self._backup_folder(sources, context)
         run = self._start(sources, RunMode.EXECUTE, parameters)
-        backups = self._backup(sources, selection, context, run)
+        try:
+            backups = self._backup(folder, sources, selection, context, run)
+        except OSError as error:
+            self._close_failed(run, f"The backup could not be written: {error}")
+            raise usage_error(
+                f"--backup-dir {folder}: the backup could not be written "
+                f"({error.strerror or error}); nothing was migrated."
+            ) from None
         if not self.json:
             self._header(f"Execute (run {run.pk})", sources, parameters)
             for path in backups:
@@ -284,9 +317,7 @@ class Command(BaseCommand):
             if answer.strip().lower() != "yes":
                 raise usage_error("Not confirmed; nothing was written.")
         try:
-            run = migration_run_launch(
-                sources=sources, dry_run=False, parameters=parameters, now=context.now
-            )
+            run = migration_run_launch(request=self.request, actor=None, now=context.now)
         except RunAlreadyActive as refused:
             raise usage_error(f"{refused.message} (run {refused.details['run_id']})") from None
         run.refresh_from_db()
@@ -320,26 +351,20 @@ class Command(BaseCommand):
         run = self._start(sources, RunMode.ROLLBACK, {**parameters, "force": self.options["force"]})
         if not self.json:
             self._header(f"Rollback (run {run.pk})", sources, parameters)
-        rolled_back = []
 
         def rollback(on_user):
-            def each(outcome):
-                if outcome.outcome == Outcome.ROLLED_BACK:
-                    rolled_back.append(outcome.user_id)
-                on_user(outcome)
-
-            return engine.rollback(
+            return migration_rollback(
+                actor=None,  # an operator at the shell
+                force=self.options["force"],
+                notify=parameters["notify"],
                 sources=sources,
                 user_ids=selection.user_ids,
                 run=run,
-                force=self.options["force"],
-                on_user=each,
+                on_user=on_user,
             )
 
         report = self._run(run, rollback, sources, None)
         report.parameters = parameters
-        if parameters["notify"]:
-            notifications_queue_rolled_back(run=run, user_ids=rolled_back)
         return self._finish(run, report)
 
     def _verify(self, sources, context, selection, parameters):
@@ -395,10 +420,7 @@ class Command(BaseCommand):
         try:
             return work(on_user)
         except BaseException as error:
-            run.status = RunStatus.FAILED
-            run.error = f"{type(error).__name__}: {error}"
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "error", "finished_at"])
+            self._close_failed(run, f"{type(error).__name__}: {error}")
             raise
         finally:
             if progress is not None:
@@ -430,14 +452,34 @@ class Command(BaseCommand):
                 f"{report.failed} users failed or were refused; see above", returncode=1
             )
 
-    def _backup(self, sources, selection, context, run) -> list[Path]:
+    def _backup_folder(self, sources, context) -> Path | None:
+        """The folder of the CSV backup, made and writable, before any run is started (None:
+        no source of the run changes legacy rows)."""
+        if context.keep_legacy or not any(get_source(name).changes_legacy for name in sources):
+            return None
+        folder = Path(self.options["backup_dir"])
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise usage_error(
+                f"--backup-dir {folder}: cannot be created ({error.strerror or error})."
+            ) from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise usage_error(f"--backup-dir {folder}: not writable.")
+        return folder
+
+    def _close_failed(self, run, error: str) -> None:
+        run.status = RunStatus.FAILED
+        run.error = error[:2000]
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+
+    def _backup(self, folder, sources, selection, context, run) -> list[Path]:
         paths = []
         for name in sources:
             source = get_source(name)
-            if not source.changes_legacy or context.keep_legacy:
+            if folder is None or not source.changes_legacy:
                 continue
-            folder = Path(self.options["backup_dir"])
-            folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{name}-run{run.pk}-{context.now:%Y%m%dT%H%M%S}.csv"
             with path.open("w", newline="") as handle:
                 writer = None
@@ -474,7 +516,9 @@ class Command(BaseCommand):
             return
         legacy = ", ".join(f"{v} {k}" for k, v in outcome.legacy_amounts.items())
         text = f"  user {outcome.user_id:>8} [{outcome.source}] {outcome.outcome:<11}"
-        if outcome.outcome in (Outcome.FAILED, Outcome.REFUSED):
+        if outcome.outcome == Outcome.FAILED and self.mode in ("dry_run", "analyze"):
+            text = f"  user {outcome.user_id:>8} [{outcome.source}] would fail: {outcome.error}"
+        elif outcome.outcome in (Outcome.FAILED, Outcome.REFUSED):
             text += f" {outcome.error}"
         elif outcome.outcome == Outcome.SKIPPED:
             text += f" {outcome.note}"
@@ -512,15 +556,16 @@ class Command(BaseCommand):
         for reason, count in report.skipped.most_common():
             self._line(f"  {count:>8}  {reason}")
         if report.failures:
-            self._line(self.style.ERROR(f"failed: {len(report.failures)}"))
+            label = "would fail" if would else "failed"
+            self._line(self.style.ERROR(f"{label}: {len(report.failures)}"))
             emails = self._emails([item.user_id for item in report.failures[:100]])
             for item in report.failures[:100]:
                 self._line(
                     f"  user {item.user_id} {emails.get(item.user_id, '')} "
-                    f"[{item.source}]: {item.error}"
+                    f"[{item.source}]: {'would fail: ' if would else ''}{item.error}"
                 )
         else:
-            self._line("failed: 0")
+            self._line("would fail: 0" if would else "failed: 0")
 
     def _emails(self, user_ids):
         user_model = get_user_model()
