@@ -123,6 +123,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The customer's login (Django's LoginView at /accounts/login/) lands on the balance page.
+LOGIN_REDIRECT_URL = "account-credits"
+# The site's own pages (project/pages.py) keep their CSS and script here.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

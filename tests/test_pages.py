@@ -1,0 +1,137 @@
+"""The site's own pages: the landing page, the customer's login and balance page."""
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import ProvisionedUserFactory
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"
+
+
+def test_the_landing_page_links_the_admin_the_api_docs_and_the_balance_page():
+    # given
+    client = Client()
+
+    # when
+    response = client.get("/")
+
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    for url in ("/admin/", "/api/docs/", "/account/credits/"):
+        assert f'href="{url}"' in html
+    assert 'name="viewport"' in html
+
+
+def test_the_admin_view_site_link_opens_the_landing_page():
+    # given
+    client = Client()
+
+    # when
+    response = client.get(admin.site.site_url)
+
+    # then
+    assert admin.site.site_url == "/"
+    assert response.status_code == 200
+
+
+def test_the_balance_page_sends_an_anonymous_visitor_to_the_login_page():
+    # given
+    client = Client()
+
+    # when
+    response = client.get("/account/credits/")
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/account/credits/"
+
+
+def test_a_customer_logs_in_on_the_site_login_page_and_lands_on_the_balance_page():
+    # given
+    user = ProvisionedUserFactory(is_staff=False)
+    client = Client()
+    page = client.get("/accounts/login/?next=/account/credits/")
+    assert page.status_code == 200
+    assert "admin" not in page.templates[0].name
+
+    # when
+    response = client.post(
+        "/accounts/login/",
+        {"username": user.username, "password": PASSWORD, "next": "/account/credits/"},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/account/credits/"
+
+
+def test_a_wrong_password_stays_on_the_login_page_with_an_error():
+    # given
+    user = ProvisionedUserFactory(is_staff=False)
+    client = Client()
+
+    # when
+    response = client.post("/accounts/login/", {"username": user.username, "password": "nope"})
+
+    # then
+    assert response.status_code == 200
+    assert 'role="alert"' in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_balance_page_names_the_api_endpoints_its_script_reads_and_sets_the_csrf_cookie():
+    # given
+    user = ProvisionedUserFactory(is_staff=False)
+    client = Client()
+    client.force_login(user)
+
+    # when
+    response = client.get("/account/credits/")
+
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'data-balance-url="{reverse("credits-balance")}"' in html
+    assert f'data-transactions-url="{reverse("credits-transactions")}"' in html
+    assert "site/account_credits.js" in html
+    assert "csrftoken" in response.cookies
+
+
+def test_the_balance_page_offers_buy_credits_only_where_checkout_exists():
+    # given
+    user = ProvisionedUserFactory(is_staff=False)
+    client = Client()
+    client.force_login(user)
+    try:
+        checkout_url = reverse("credits-checkout")
+    except Exception:
+        checkout_url = None
+
+    # when
+    html = client.get("/account/credits/").content.decode()
+
+    # then
+    if checkout_url is None:
+        assert "Buy credits" not in html
+    else:
+        assert f'data-checkout-url="{checkout_url}"' in html
+
+
+def test_the_page_script_sets_api_text_only_through_text_content():
+    # given
+    client = Client()
+
+    # when
+    response = client.get("/static/site/account_credits.js")
+
+    # then
+    script = b"".join(response.streaming_content).decode()
+    assert response.status_code == 200
+    assert "innerHTML" not in script
+    assert "insertAdjacentHTML" not in script
+    assert "textContent" in script
