@@ -35,6 +35,15 @@ SECRET_KEY = env.str(
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# CORS for a frontend on another origin (django-cors-headers): off while the list is empty, and
+# only for the API. No credentials: a separate frontend sends `Authorization: Token <key>`, so
+# the browser never attaches our session cookie to another site's requests (no cross-site
+# session, no CSRF exposure). Same-origin pages (/account/credits/) use the session as before.
+CORS_ALLOWED_ORIGINS = [
+    origin.strip() for origin in env.list("CORS_ALLOWED_ORIGINS", default=[]) if origin.strip()
+]
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "djstripe",
     "django_celery_beat",
     "credits",
@@ -58,6 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -1,11 +1,19 @@
 """The site's own pages: the landing page, the customer's login and balance page."""
 
+import json
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
 from tests.factories import ProvisionedUserFactory
+from tests.subprocesses import python
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +143,102 @@ def test_the_page_script_sets_api_text_only_through_text_content():
     assert "innerHTML" not in script
     assert "insertAdjacentHTML" not in script
     assert "textContent" in script
+
+
+# --- CORS for a separate frontend ----------------------------------------------------------
+
+FRONTEND = "https://app.example.com"
+
+
+def test_cors_is_off_by_default():
+    # given
+    user = ProvisionedUserFactory(is_staff=False)
+    client = Client()
+    client.force_login(user)
+
+    # when
+    response = client.get("/api/credits/balance/", headers={"Origin": FRONTEND})
+
+    # then
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_an_allowed_origin_may_call_the_api_with_a_token_and_no_credentials(settings):
+    # given
+    settings.CORS_ALLOWED_ORIGINS = [FRONTEND]
+    client = Client()
+
+    # when
+    preflight = client.options(
+        "/api/credits/balance/",
+        headers={
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+
+    # then
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+
+
+def test_cors_covers_only_the_api_and_only_the_listed_origins(settings):
+    # given
+    settings.CORS_ALLOWED_ORIGINS = [FRONTEND]
+    client = Client()
+
+    # when
+    page = client.get("/", headers={"Origin": FRONTEND})
+    other = client.get("/api/schema/", headers={"Origin": "https://evil.example.com"})
+
+    # then
+    assert page.status_code == 200
+    assert "Access-Control-Allow-Origin" not in page.headers
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", []),
+        (
+            "https://app.example.com, https://b.example.com",
+            ["https://app.example.com", "https://b.example.com"],
+        ),
+    ],
+)
+def test_cors_allowed_origins_are_read_from_the_environment(raw, expected):
+    # given
+    env = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "project.settings"}
+    env["CORS_ALLOWED_ORIGINS"] = raw
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+
+    # when
+    result = subprocess.run(
+        [*python(), "-c", CORS_PROBE],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # then
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+CORS_PROBE = """
+import json
+import django
+from django.conf import settings
+from django.core.management import call_command
+django.setup()
+call_command("check", "corsheaders")
+print(json.dumps(settings.CORS_ALLOWED_ORIGINS))
+"""
