@@ -46,7 +46,7 @@ CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "project.apps.CreditsAdminConfig",  # django.contrib.admin, with our site (ordering)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

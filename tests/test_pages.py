@@ -2,15 +2,19 @@
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import ProvisionedUserFactory
+from credits.models import CreditAccount
+from project.admin_site import CreditsAdminSite
+from tests.factories import ProvisionedUserFactory, SuperAdminFactory
 from tests.subprocesses import python
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -242,3 +246,48 @@ django.setup()
 call_command("check", "corsheaders")
 print(json.dumps(settings.CORS_ALLOWED_ORIGINS))
 """
+
+
+# --- the admin index ---------------------------------------------------------------------
+
+
+def test_the_admin_index_puts_credit_billing_and_migration_apps_first_and_folds_dj_stripe():
+    # given
+    client = Client()
+    client.force_login(SuperAdminFactory(is_superuser=True, email="root@example.com"))
+
+    # when
+    response = client.get(reverse("admin:index"))
+
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    content = html[html.index('id="content-main"') :]
+    folded_at = content.index('<details class="module collapsed-apps" id="collapsed-apps">')
+    shown = re.findall(r'<div class="app-(\w+) module', content[:folded_at])
+    folded = re.findall(r'<div class="app-(\w+) module', content[folded_at:])
+    assert shown[:3] == ["credits", "billing", "migrations_app"]
+    assert set(shown[3:]) == {"auth", "authtoken", "django_celery_beat"}
+    assert folded == ["djstripe"]
+    assert content.count("<details") == 1
+    assert "open" not in content[folded_at : content.index("<summary>", folded_at)]
+
+
+def test_the_admin_site_stays_the_default_site_with_every_registration():
+    # then
+    assert isinstance(admin.site, CreditsAdminSite)
+    assert admin.site.is_registered(CreditAccount)
+    assert admin.site.is_registered(get_user_model())
+
+
+def test_an_app_page_of_the_admin_still_lists_only_that_app():
+    # given
+    client = Client()
+    client.force_login(SuperAdminFactory(is_superuser=True, email="root@example.com"))
+
+    # when
+    response = client.get(reverse("admin:app_list", args=["djstripe"]))
+
+    # then
+    assert response.status_code == 200
+    assert [app["app_label"] for app in response.context["app_list"]] == ["djstripe"]
