@@ -10,6 +10,7 @@ import pytest
 from django.db import connections
 
 from credits.models import CreditAccount, EntryKind
+from credits.services import credit_grant
 from credits.services.staff import credit_staff_grant
 from tests.conftest import CHROMIUM
 from tests.factories import CreditAdminFactory, ProvisionedUserFactory
@@ -138,4 +139,34 @@ def test_the_landing_page_and_the_admin_index_fit_a_laptop_window(
     assert page.locator("#collapsed-apps .app-djstripe").is_hidden()
     page.click("#collapsed-apps > summary")
     assert page.locator("#collapsed-apps .app-djstripe").is_visible()
+    context.close()
+
+
+def test_older_entries_follow_the_cursor_of_the_transactions_api(
+    live_server, transactional_db, browser
+):
+    # given a customer with 55 entries: more than the API's first page of 50
+    customer = ProvisionedUserFactory(
+        username="dora@example.com", email="dora@example.com", is_staff=False
+    )
+    account = CreditAccount.objects.get(user=customer)
+    for number in range(54):
+        credit_grant(account=account, amount=Decimal("1.00"), idempotency_key=f"page:{number}")
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/?next=/account/credits/")
+    page.fill("#id_username", customer.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#history tbody tr').length === 50")
+    assert page.locator("#more").is_visible()
+
+    # when
+    page.click("#more")
+
+    # then the last page is appended, oldest (the welcome grant) last, and the button goes
+    page.wait_for_function("document.querySelectorAll('#history tbody tr').length === 55")
+    assert "Welcome credits" in history_rows(page)[-1]
+    assert page.locator("#more").is_hidden()
+    assert page.inner_text("#balance") == "74.00"
     context.close()
