@@ -11,6 +11,8 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from billing.models import CreditPack
+
 # The URL name of `POST /api/credits/checkout/ {pack}`; the page offers "Buy credits" only
 # when a deployment has it.
 CHECKOUT_URL_NAME = "credits-checkout"
@@ -32,9 +34,12 @@ def landing(request):
 @ensure_csrf_cookie
 def account_credits(request):
     """The customer's balance and history, read by the page's script from the API."""
+    checkout_url = _url_or_none(CHECKOUT_URL_NAME)
     context = {
         "balance_url": reverse("credits-balance"),
         "transactions_url": reverse("credits-transactions"),
-        "checkout_url": _url_or_none(CHECKOUT_URL_NAME),
+        "checkout_url": checkout_url,
+        # The packs a customer may buy; the checkout endpoint takes the pack's id.
+        "packs": CreditPack.objects.filter(is_active=True) if checkout_url else [],
     }
     return render(request, "site/account_credits.html", context)

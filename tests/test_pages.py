@@ -4,17 +4,19 @@ import json
 import os
 import re
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.urls import reverse
+from django.urls import path, reverse
 
 from credits.models import CreditAccount
+from project import urls as project_urls
 from project.admin_site import CreditsAdminSite
-from tests.factories import ProvisionedUserFactory, SuperAdminFactory
+from tests.factories import CreditPackFactory, ProvisionedUserFactory, SuperAdminFactory
 from tests.subprocesses import python
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -114,24 +116,48 @@ def test_the_balance_page_names_the_api_endpoints_its_script_reads_and_sets_the_
     assert "csrftoken" in response.cookies
 
 
-def test_the_balance_page_offers_buy_credits_only_where_checkout_exists():
-    # given
+def test_without_a_checkout_endpoint_the_balance_page_offers_no_buy_button():
+    # given: a pack, but no checkout endpoint in this deployment's URLs
+    CreditPackFactory()
     user = ProvisionedUserFactory(is_staff=False)
     client = Client()
     client.force_login(user)
-    try:
-        checkout_url = reverse("credits-checkout")
-    except Exception:
-        checkout_url = None
 
     # when
     html = client.get("/account/credits/").content.decode()
 
     # then
-    if checkout_url is None:
-        assert "Buy credits" not in html
-    else:
-        assert f'data-checkout-url="{checkout_url}"' in html
+    assert "Buy credits" not in html
+
+
+@pytest.mark.urls("tests.test_pages")
+def test_with_a_checkout_endpoint_the_balance_page_offers_the_active_packs():
+    # given
+    pack = CreditPackFactory(name="Starter", credits=Decimal("100.00"))
+    CreditPackFactory(name="Retired", is_active=False)
+    user = ProvisionedUserFactory(is_staff=False)
+    client = Client()
+    client.force_login(user)
+
+    # when
+    html = client.get("/account/credits/").content.decode()
+
+    # then
+    assert 'data-checkout-url="/api/credits/checkout/"' in html
+    assert "Buy credits" in html
+    assert f'<option value="{pack.pk}">Starter: 100.00 credits</option>' in html
+    assert "Retired" not in html
+
+
+def _checkout_route(request):
+    raise AssertionError("the page never calls checkout on the server side")
+
+
+# The project's URLs with a checkout route, for the test above (pytest.mark.urls).
+urlpatterns = [
+    *project_urls.urlpatterns,
+    path("api/credits/checkout/", _checkout_route, name="credits-checkout"),
+]
 
 
 def test_the_page_script_sets_api_text_only_through_text_content():
