@@ -4,10 +4,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from billing.models import CreditPack, PlanPrice, StripeEventIssue, UserProfile
+from billing.selectors import migrated_expression
 from billing.services import user_provision
 from billing.stripe.refunds import billing_staff_refund
 from billing.stripe.services import stripe_issues_resolve
-from credits.admin import STAFF_ACTIONS, CreditAccountAdmin, StaffAmountForm
+from credits.admin import STAFF_ACTIONS, CreditAccountAdmin, MigratedFilter, StaffAmountForm
 from credits.models import CreditAccount, EntryKind
 
 
@@ -142,12 +143,27 @@ class StaffRefundForm(StaffAmountForm):
         }
 
 
+class MigratedBySourceFilter(MigratedFilter):
+    """Migrated by a source (billing.selectors), not merely settled: signups are not."""
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(migrated_by_source=self.value() == "yes")
+        return queryset
+
+
 admin.site.unregister(CreditAccount)
 
 
 @admin.register(CreditAccount)
 class BillingCreditAccountAdmin(CreditAccountAdmin):
-    """The ledger's account admin, with billing's refund (optionally through Stripe)."""
+    """The ledger's account admin, with billing's refund (optionally through Stripe) and
+    "migrated" meaning migrated by a source."""
+
+    list_filter = [
+        MigratedBySourceFilter if spec is MigratedFilter else spec
+        for spec in CreditAccountAdmin.list_filter
+    ]
 
     staff_actions = {
         **STAFF_ACTIONS,
@@ -158,3 +174,14 @@ class BillingCreditAccountAdmin(CreditAccountAdmin):
             billing_staff_refund,
         ),
     }
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(migrated_by_source=migrated_expression(user_path="user"))
+        )
+
+    @admin.display(description="migrated", boolean=True, ordering="migrated_by_source")
+    def is_migrated(self, account):
+        return account.migrated_by_source

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.selectors import profile_for_user
+from billing.selectors import profile_for_user, user_is_migrated
 from credits.api.schema import error_responses
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES
 from credits.selectors import credit_account_for_user
@@ -35,7 +35,7 @@ class BalanceApi(APIView):
             "total_earned": account.total_earned if account else zero,
             "total_spent": account.total_spent if account else zero,
             "plan": profile.plan if profile else "free",
-            "migrated": bool(profile and profile.is_migrated),
+            "migrated": user_is_migrated(user=request.user),
             "updated_at": account.updated_at if account else None,
         }
         return Response(BalanceOutputSerializer(body).data)

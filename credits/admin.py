@@ -184,7 +184,7 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="migrated", boolean=True)
     def is_migrated(self, account):
         profile = _profile(account)
-        return profile.is_migrated if profile else None
+        return profile.is_legacy_settled if profile else None
 
     # Actions are offered only to staff whose role allows them (admin.action permissions=...).
     def has_grant_permission(self, request):

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class MigrationsAppConfig(AppConfig):
     name = "migrations_app"
     verbose_name = "Credit migration"
+
+    def ready(self):
+        # Billing says who is migrated without importing this app (see billing.selectors).
+        from billing.selectors import migrated_by_source_register
+
+        migrated_by_source_register(source_completed=_completed_migration)
+
+
+def _completed_migration(user_id):
+    from django.db.models import Exists
+
+    from migrations_app.models import MigrationStatus, UserMigration
+
+    return Exists(UserMigration.objects.filter(user_id=user_id, status=MigrationStatus.COMPLETED))

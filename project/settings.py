@@ -44,9 +44,18 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-do-not-use-in-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# CORS for a frontend on another origin (django-cors-headers): off while the list is empty, and
+# only for the API. No credentials: a separate frontend sends `Authorization: Token <key>`, so
+# the browser never attaches our session cookie to another site's requests (no cross-site
+# session, no CSRF exposure). Same-origin pages (/account/credits/) use the session as before.
+CORS_ALLOWED_ORIGINS = [
+    origin.strip() for origin in env.list("CORS_ALLOWED_ORIGINS", default=[]) if origin.strip()
+]
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "project.apps.CreditsAdminConfig",  # django.contrib.admin, with our site (ordering)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -57,6 +66,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "djstripe",
     "django_celery_beat",
     "axes",
@@ -70,6 +80,7 @@ MIDDLEWARE = [
     # Oversized bodies (413) and NUL characters in the address (400), before anything reads them.
     "project.middleware.InputBoundsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -155,6 +166,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The customer's login (Django's LoginView at /accounts/login/) lands on the balance page.
+LOGIN_REDIRECT_URL = "account-credits"
+# The site's own pages (project/pages.py) keep their CSS and script here.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

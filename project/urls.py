@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -6,9 +7,14 @@ from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
 from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
 from migrations_app.staff_summary_api import UserSummaryApi
+from project import pages
 from project.views import healthz
 
 urlpatterns = [
+    path("", pages.landing, name="landing"),
+    path("account/credits/", pages.account_credits, name="account-credits"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="landing"), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/credits/balance/", BalanceApi.as_view(), name="credits-balance"),

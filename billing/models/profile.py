@@ -19,8 +19,9 @@ class UserProfile(models.Model):
     stripe_price_id = models.CharField(max_length=255, blank=True, default="")
     preferences = models.JSONField(default=dict, blank=True)
     usage_stats = models.JSONField(default=dict, blank=True)
-    # When this user's legacy billing was fully moved onto the ledger; null while it is not.
-    # A user who signs up after the move has nothing to migrate and is migrated from the start.
+    # When this user's legacy billing was settled: fully moved onto the ledger, or, for a user
+    # who signs up after the move and has nothing to migrate, at signup; null while it is not.
+    # Settled is not "migrated": that takes a source (billing.selectors.migrated_q).
     migration_completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -37,5 +38,5 @@ class UserProfile(models.Model):
         return f"{self.user} ({self.plan})"
 
     @property
-    def is_migrated(self) -> bool:
+    def is_legacy_settled(self) -> bool:
         return self.migration_completed_at is not None

@@ -11,7 +11,7 @@ from billing.models import UserProfile
 from credits.models import CreditApprovalRequest, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
-from tests.factories import ProvisionedUserFactory
+from tests.factories import ProvisionedUserFactory, UserMigrationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ def test_list_shows_email_plan_balance_totals_and_migrated(credit_admin_client, 
     # then
     assert response.status_code == 200
     content = response.content.decode()
-    for text in ("alice@example.com", "pro", "15.75", "20.00", "4.25", "icon-yes.svg"):
+    for text in ("alice@example.com", "pro", "15.75", "20.00", "4.25", "icon-no.svg"):
         assert text in content
     headers = [header["text"] for header in response.context["result_headers"]]
     assert headers[1:] == [
@@ -86,7 +86,8 @@ def test_list_searches_by_user_id(credit_admin_client, account, other_account):
 
 
 def test_list_filters_by_plan_and_migrated(credit_admin_client, account, other_account):
-    # given
+    # given: alice migrated by a source, bob still waiting
+    UserMigrationFactory(user=account.user)
     UserProfile.objects.filter(user=other_account.user).update(
         plan="business", migration_completed_at=None
     )

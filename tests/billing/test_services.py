@@ -47,7 +47,7 @@ def test_signup_gives_profile_account_and_signup_grant():
     profile = UserProfile.objects.get(user=user)
     assert profile.plan == "free"
     assert profile.migration_completed_at is not None
-    assert profile.is_migrated
+    assert profile.is_legacy_settled
     account = CreditAccount.objects.get(user=user)
     assert account.balance == Decimal("20.00")
     assert account.total_earned == Decimal("20.00")
@@ -153,7 +153,7 @@ def test_provision_without_signup_grant_gives_no_credits_and_is_not_migrated():
     profile.refresh_from_db()
     assert profile.user_id == user.pk
     assert profile.migration_completed_at is None
-    assert not profile.is_migrated
+    assert not profile.is_legacy_settled
     account = CreditAccount.objects.get(user=user)
     assert account.balance == Decimal("0.00")
     assert account.total_earned == Decimal("0.00")

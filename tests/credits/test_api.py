@@ -231,7 +231,7 @@ def test_balance_of_signed_up_user(token_client, customer_account):
     assert body["total_earned"] == "20.00"
     assert body["total_spent"] == "0.00"
     assert body["plan"] == "free"
-    assert body["migrated"] is True
+    assert body["migrated"] is False  # a signup: no source migrated it
     customer_account.refresh_from_db()
     assert parse_datetime(body["updated_at"]) == customer_account.updated_at
 

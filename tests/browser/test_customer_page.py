@@ -1,0 +1,172 @@
+"""The customer's balance page in a real browser (Debian's chromium driven by Playwright)
+against a live server, at a laptop's 1366x768 window: a customer logs in on the site's login
+page, sees their balance and history, and after a staff grant sees the new balance and the
+entry once the page is reloaded. Screenshots go to test-artifacts/ (not committed)."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from credits.models import CreditAccount, EntryKind
+from credits.services import credit_grant
+from credits.services.staff import credit_staff_grant
+from tests.conftest import CHROMIUM
+from tests.factories import CreditAdminFactory, ProvisionedUserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+PASSWORD = "correct horse battery"  # tests.factories.UserFactory's
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LAPTOP = {"width": 1366, "height": 768}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls between page
+    # steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+        # Connections opened while Playwright's loop ran are not the test's own; close them,
+        # or the test database cannot be dropped at the end.
+        connections.close_all()
+
+
+def history_rows(page) -> list[str]:
+    return [row.inner_text() for row in page.locator("#history tbody tr").all()]
+
+
+def test_a_customer_sees_the_balance_and_a_staff_grant_after_reload(
+    live_server, transactional_db, browser
+):
+    # given a signed-up customer (20.00 welcome credits) and a credit admin
+    customer = ProvisionedUserFactory(
+        username="dora@example.com", email="dora@example.com", is_staff=False
+    )
+    credit_admin = CreditAdminFactory(username="carla", email="carla@example.com")
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+
+    # when the customer opens the balance page, logs in, and lands on it
+    page.goto(f"{live_server.url}/account/credits/")
+    page.wait_for_selector("form.login")
+    assert "/accounts/login/?next=/account/credits/" in page.url
+    page.screenshot(path=str(ARTIFACTS / "customer-login.png"), full_page=True)
+    page.fill("#id_username", customer.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/account/credits/")
+
+    # then the page shows the balance and the welcome grant, read from the API
+    page.wait_for_function("document.getElementById('balance').textContent === '20.00'")
+    page.wait_for_selector("#history tbody tr")
+    assert page.inner_text("#plan") == "free"
+    assert len(history_rows(page)) == 1
+    assert "20.00" in history_rows(page)[0]
+    assert page.locator("#expiring-section").is_hidden()
+    assert page.locator("#load-error").is_hidden()
+    page.screenshot(path=str(ARTIFACTS / "customer-balance.png"), full_page=True)
+
+    # when a credit admin grants 50.00 through the service, and the customer reloads
+    account = CreditAccount.objects.get(user=customer)
+    entry = credit_staff_grant(
+        account=account,
+        amount=Decimal("50.00"),
+        idempotency_key="browser-test:grant",
+        actor=credit_admin,
+        reason="Sorry about the outage",
+    )
+    page.reload()
+
+    # then the new balance shows and the grant heads the history
+    page.wait_for_function("document.getElementById('balance').textContent === '70.00'")
+    page.wait_for_function("document.querySelectorAll('#history tbody tr').length === 2")
+    newest = history_rows(page)[0]
+    assert "50.00" in newest
+    assert "70.00" in newest
+    page.screenshot(path=str(ARTIFACTS / "customer-balance-after-grant.png"), full_page=True)
+
+    # and nothing on the page is wider than the window (nothing cut off)
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow == 0
+    account.refresh_from_db()
+    assert account.balance == Decimal("70.00")
+    assert (entry.kind, entry.amount, entry.actor_id) == (
+        EntryKind.GRANT,
+        Decimal("50.00"),
+        credit_admin.pk,
+    )
+    context.close()
+
+
+def test_the_landing_page_and_the_admin_index_fit_a_laptop_window(
+    live_server, transactional_db, browser
+):
+    # given
+    ARTIFACTS.mkdir(exist_ok=True)
+    admin = CreditAdminFactory(username="carla", email="carla@example.com", is_superuser=True)
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+
+    # when
+    page.goto(f"{live_server.url}/")
+    page.wait_for_selector(".cards")
+    page.screenshot(path=str(ARTIFACTS / "landing.png"), full_page=True)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", admin.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#collapsed-apps")
+    page.screenshot(path=str(ARTIFACTS / "admin-index.png"), full_page=True)
+
+    # then the dj-stripe group starts folded, and opens on a click
+    assert page.locator("#collapsed-apps .app-djstripe").is_hidden()
+    page.click("#collapsed-apps > summary")
+    assert page.locator("#collapsed-apps .app-djstripe").is_visible()
+    context.close()
+
+
+def test_older_entries_follow_the_cursor_of_the_transactions_api(
+    live_server, transactional_db, browser
+):
+    # given a customer with 55 entries: more than the API's first page of 50
+    customer = ProvisionedUserFactory(
+        username="dora@example.com", email="dora@example.com", is_staff=False
+    )
+    account = CreditAccount.objects.get(user=customer)
+    for number in range(54):
+        credit_grant(account=account, amount=Decimal("1.00"), idempotency_key=f"page:{number}")
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/?next=/account/credits/")
+    page.fill("#id_username", customer.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#history tbody tr').length === 50")
+    assert page.locator("#more").is_visible()
+
+    # when
+    page.click("#more")
+
+    # then the last page is appended, oldest (the welcome grant) last, and the button goes
+    page.wait_for_function("document.querySelectorAll('#history tbody tr').length === 55")
+    assert "Welcome credits" in history_rows(page)[-1]
+    assert page.locator("#more").is_hidden()
+    assert page.inner_text("#balance") == "74.00"
+    context.close()
