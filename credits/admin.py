@@ -43,6 +43,7 @@ from credits.services import (
     credit_staff_grant,
     credit_staff_refund,
 )
+from credits.selectors import staff_daily_allowance
 from credits.services.staff import PERMISSION_FOR_KIND, staff_can, staff_limit
 
 LEDGER_PAGE_SIZE = 25
@@ -228,6 +229,7 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             form = form_class(initial={"submission_key": uuid.uuid4()})
         limit = staff_limit(request.user)
         context = {
+            "daily": staff_daily_allowance(actor=request.user),
             **self.admin_site.each_context(request),
             "title": title,
             "opts": self.model._meta,

@@ -233,6 +233,7 @@ CREDITS_SIGNUP_GRANT = env_decimal("CREDITS_SIGNUP_GRANT", default="20")
 CREDITS_RATE_USD = env_decimal("CREDITS_RATE_USD", default="1.0")
 CREDITS_RATE_UAH = env_decimal("CREDITS_RATE_UAH", default="0.024")
 CREDITS_ADMIN_LIMIT = env_decimal("CREDITS_ADMIN_LIMIT", default="1000")
+CREDITS_ADMIN_DAILY_LIMIT = env_decimal("CREDITS_ADMIN_DAILY_LIMIT", default="5000")
 # PostgreSQL: entries that threads of one process post at the same moment (outside a
 # transaction) share one call and one commit (credits/services/_combining.py).
 CREDITS_COMBINE_WRITES = env.bool("CREDITS_COMBINE_WRITES", default=True)
