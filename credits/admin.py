@@ -35,6 +35,7 @@ from credits.models import (
     CreditTransaction,
     EntryKind,
 )
+from credits.selectors import staff_daily_allowance
 from credits.services import (
     MAX_AMOUNT,
     credit_approval_approve,
@@ -43,7 +44,6 @@ from credits.services import (
     credit_staff_grant,
     credit_staff_refund,
 )
-from credits.selectors import staff_daily_allowance
 from credits.services.staff import PERMISSION_FOR_KIND, staff_can, staff_limit
 
 LEDGER_PAGE_SIZE = 25
