@@ -58,6 +58,7 @@ def staff_daily_allowance(
         return None
     limit = settings.CREDITS_ADMIN_DAILY_LIMIT
     used = staff_daily_used(actor=actor, now=now)
+    limit = Decimal(limit).quantize(CENT)
     return DailyAllowance(limit=limit, used=used, left=max(limit - used, Decimal("0.00")))
 
 
