@@ -253,12 +253,12 @@ class Action:
     name: str
     permission: str
     allowed: frozenset
-    setup: Callable  # (customer) -> (selected pks, extra POST data)
+    setup: Callable  # (customer, settings) -> (selected pks, extra POST data)
     shows_page: str | None = None  # an allowed run answers with this page instead of writing
     marks: list = field(default_factory=list)
 
 
-def _accounts(customer):
+def _accounts(customer, settings):
     return [customer.credit_account.pk], {
         "amount": "5.00",
         "reason": "r",
@@ -267,9 +267,7 @@ def _accounts(customer):
     }
 
 
-def _pending(customer):
-    from django.conf import settings
-
+def _pending(customer, settings):
     settings.CREDITS_APPROVAL_THRESHOLD = Decimal("50")
     pending = credit_staff_grant(
         account=customer.credit_account,
@@ -281,18 +279,18 @@ def _pending(customer):
     return [pending.pk], {}
 
 
-def _issue(customer):
+def _issue(customer, settings):
     issue = StripeEventIssue.objects.create(
         stripe_event_id="evt_matrix", event_type="invoice.paid", kind="unknown_price", detail="d"
     )
     return [issue.pk], {}
 
 
-def _completed(customer):
+def _completed(customer, settings):
     return [UserMigrationFactory(user=customer).pk], {}
 
 
-def _failed(customer):
+def _failed(customer, settings):
     return [UserMigrationFactory(user=customer, status="FAILED", error_message="x").pk], {}
 
 
@@ -373,11 +371,11 @@ def _action_cases():
 
 
 @pytest.mark.parametrize(("entry", "role"), list(_action_cases()))
-def test_admin_action_matrix(customer, entry, role):
+def test_admin_action_matrix(customer, settings, entry, role):
     # given
     client = Client()
     client.force_login(make_user(role))
-    pks, data = entry.setup(customer)
+    pks, data = entry.setup(customer, settings)
     url = f"/admin/{entry.model.replace('.', '/')}/"
     before = world()
     # when
