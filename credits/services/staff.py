@@ -252,14 +252,17 @@ def _check_not_own(actor: AbstractBaseUser, account: CreditAccount) -> None:
         raise OwnAccount(account=account.pk)
 
 
-def _check_daily_limit(actor: AbstractBaseUser, amount: Decimal) -> None:
-    """Refuse what would take the actor past their rolling 24-hour limit. Runs in the caller's
-    transaction: the lock on the actor's user row is held until it commits, with the write."""
-    if actor.has_perm(UNLIMITED_PERMISSION):
-        return
+def _lock_actor(actor: AbstractBaseUser) -> None:
+    """Lock the actor's user row for the caller's transaction: one actor's staff writes then
+    read their 24-hour sum one after another (on PostgreSQL; SQLite serializes writers)."""
     get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk").first()
+
+
+def _check_daily_limit(actor: AbstractBaseUser, amount: Decimal) -> None:
+    """Refuse what would take the actor past their rolling 24-hour limit; the caller holds
+    `_lock_actor` until it commits, with the write."""
     allowance = staff_daily_allowance(actor=actor)
-    if abs(amount) > allowance.left:
+    if allowance is not None and abs(amount) > allowance.left:
         raise OverDailyLimit(
             limit=str(allowance.limit),
             used=str(allowance.used),
@@ -280,6 +283,10 @@ def _staff_operation(
     _check_staff(actor, kind, amount, reason, idempotency_key=idempotency_key)
     _check_not_own(actor, account)
     with transaction.atomic(durable=True):
+        limited = not actor.has_perm(UNLIMITED_PERMISSION)
+        if limited:
+            # Before the replay check below, so a replay racing its original sees it.
+            _lock_actor(actor)
         above = abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD
         # One key names one thing: an entry written at once, or a request for approval. The
         # same key on the other side of the threshold (which may have moved) is a conflict.
@@ -290,7 +297,7 @@ def _staff_operation(
         )
         if other_side.objects.filter(idempotency_key=idempotency_key).exists():
             raise IdempotencyConflict(idempotency_key=idempotency_key)
-        if not same_side.objects.filter(idempotency_key=idempotency_key).exists():
+        if limited and not same_side.objects.filter(idempotency_key=idempotency_key).exists():
             # A replay is answered below as before; only a new write counts against the day.
             _check_daily_limit(actor, amount)
         if above:
