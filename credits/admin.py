@@ -34,6 +34,7 @@ from credits.models import (
     CreditTransaction,
     EntryKind,
 )
+from credits.selectors import staff_daily_allowance
 from credits.services import (
     MAX_AMOUNT,
     credit_approval_approve,
@@ -223,6 +224,7 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             form = form_class(initial={"submission_key": uuid.uuid4()})
         limit = staff_limit(request.user)
         context = {
+            "daily": staff_daily_allowance(actor=request.user),
             **self.admin_site.each_context(request),
             "title": title,
             "opts": self.model._meta,

@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     SELF_APPROVAL = "self_approval"
     APPROVAL_DECIDED = "approval_decided"
     APPROVAL_REQUIRED = "approval_required"
+    OWN_ACCOUNT = "own_account"
+    OVER_DAILY_LIMIT = "over_daily_limit"
 
 
 class DomainError(Exception):
@@ -112,6 +114,21 @@ class OverLimit(CreditError):
         "The amount is above your limit per action (CREDITS_ADMIN_LIMIT); a billing super admin"
         " can do it."
     )
+    status_code = 403
+
+
+class OverDailyLimit(CreditError):
+    code = ErrorCode.OVER_DAILY_LIMIT
+    message = (
+        "The amount is above what is left of your limit for the last 24 hours"
+        " (CREDITS_ADMIN_DAILY_LIMIT); a billing super admin can do it."
+    )
+    status_code = 403
+
+
+class OwnAccount(CreditError):
+    code = ErrorCode.OWN_ACCOUNT
+    message = "Staff do not grant, refund, adjust or approve for their own account."
     status_code = 403
 
 

@@ -1,12 +1,65 @@
 """Reads of the ledger."""
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, Round
+from django.db.models.functions import Abs, Coalesce, Round
+from django.utils import timezone
 
-from credits.models import AMOUNT_PLACES, CENT, CreditAccount, CreditTransaction, SpendRefusal
+from credits.models import (
+    AMOUNT_PLACES,
+    CENT,
+    ApprovalStatus,
+    CreditAccount,
+    CreditApprovalRequest,
+    CreditTransaction,
+    SpendRefusal,
+)
+
+DAILY_WINDOW = timedelta(hours=24)
+UNLIMITED_PERMISSION = "credits.adjust_unlimited"
+
+
+@dataclass(frozen=True)
+class DailyAllowance:
+    """What a staff member has moved in the last 24 hours against CREDITS_ADMIN_DAILY_LIMIT."""
+
+    limit: Decimal
+    used: Decimal
+    left: Decimal
+
+
+def _exact_sum(queryset, field: str) -> Decimal:
+    total = queryset.aggregate(total=Round(Sum(Abs(field)), AMOUNT_PLACES))["total"]
+    # SQLite sums decimals as floats; rounding to the cent makes the sum exact again.
+    return Decimal(str(total or 0)).quantize(CENT)
+
+
+def staff_daily_used(*, actor: AbstractBaseUser, now: datetime | None = None) -> Decimal:
+    """The absolute amounts of the entries the actor wrote and of the approval requests they
+    made that still wait, in the last 24 hours (an approved request counts as its entry)."""
+    since = (now or timezone.now()) - DAILY_WINDOW
+    entries = CreditTransaction.objects.filter(actor_id=actor.pk, created_at__gte=since)
+    pending = CreditApprovalRequest.objects.filter(
+        requested_by_id=actor.pk, status=ApprovalStatus.PENDING, requested_at__gte=since
+    )
+    return _exact_sum(entries, "amount") + _exact_sum(pending, "amount")
+
+
+def staff_daily_allowance(
+    *, actor: AbstractBaseUser, now: datetime | None = None
+) -> DailyAllowance | None:
+    """The actor's rolling 24-hour limit, used and left; None when they have no limit."""
+    if actor.has_perm(UNLIMITED_PERMISSION):
+        return None
+    limit = settings.CREDITS_ADMIN_DAILY_LIMIT
+    used = staff_daily_used(actor=actor, now=now)
+    limit = Decimal(limit).quantize(CENT)
+    return DailyAllowance(limit=limit, used=used, left=max(limit - used, Decimal("0.00")))
 
 
 def credit_account_for_user(*, user: AbstractBaseUser) -> CreditAccount | None:

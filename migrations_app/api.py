@@ -231,4 +231,4 @@ class BillingHealthApi(StaffApiView):
         responses={200: HealthOutputSerializer, **error_responses(401, 403, 429)},
     )
     def get(self, request):
-        return Response(HealthOutputSerializer(credits_health()).data)
+        return Response(HealthOutputSerializer(credits_health(actor=request.user)).data)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
 from billing.models import StripeEventIssue
+from credits.exceptions import StaffPermissionDenied
 from credits.selectors import (
     accounts_out_of_balance,
     accounts_with_negative_balance,
@@ -25,6 +26,7 @@ from credits.selectors import (
 from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, UserMigration
 
 EXAMPLES = 10
+HEALTH_PERMISSION = "credits.view_creditaccount"
 WINDOW = timedelta(hours=1)
 
 
@@ -39,8 +41,16 @@ def _check(count: int, attention: bool | None, examples: list, meaning: str) -> 
     }
 
 
-def credits_health(*, now=None) -> dict[str, Any]:
-    """Every check, and `needs_attention` when any check does."""
+def credits_health(*, actor=None, now=None) -> dict[str, Any]:
+    """Every check, and `needs_attention` when any check does.
+
+    A staff caller (`actor`, the API) needs `credits.view_creditaccount`; `check_credits`, a
+    system caller run by an operator on the machine, passes none."""
+    if actor is not None and not actor.has_perm(HEALTH_PERMISSION):
+        raise StaffPermissionDenied(
+            "You do not have the permission to view the billing health checks.",
+            permission=HEALTH_PERMISSION,
+        )
     now = now or timezone.now()
     since = now - WINDOW
     stale_before = now - timedelta(seconds=settings.CREDITS_MIGRATION_STALE_AFTER)

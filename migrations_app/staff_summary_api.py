@@ -3,6 +3,9 @@
 The profile, the account's figures, the newest ledger entries, pending approval requests and
 the user's migrations, read in a handful of queries. It lives here, at the top of the
 dependency chain, because it reads all three apps (migrations_app -> billing -> credits).
+
+The read itself (`customer_summary`) checks `billing.view_customer_summary`, so any caller, not
+only this view, shares the rule; `is_staff` only lets a request reach it.
 """
 
 from django.contrib.auth import get_user_model
@@ -16,11 +19,41 @@ from billing.selectors import profile_for_user
 from credits.api.schema import error_responses
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
 from credits.api.views import StaffApiView
+from credits.exceptions import StaffPermissionDenied
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, ApprovalStatus, CreditApprovalRequest
 from credits.selectors import credit_account_for_user, credit_history
 from migrations_app.models import UserMigration
 
 LAST_ENTRIES = 20
+SUMMARY_PERMISSION = "billing.view_customer_summary"
+
+
+def check_customer_summary_permission(*, actor) -> None:
+    if actor is None or not actor.has_perm(SUMMARY_PERMISSION):
+        raise StaffPermissionDenied(
+            "You do not have the permission to view customer summaries.",
+            permission=SUMMARY_PERMISSION,
+        )
+
+
+def customer_summary(*, actor, user) -> dict:
+    """One customer as staff see them; refused without `billing.view_customer_summary`."""
+    check_customer_summary_permission(actor=actor)
+    account = credit_account_for_user(user=user)
+    return {
+        "user": user,
+        "profile": profile_for_user(user=user),
+        "account": account,
+        "last_entries": list(credit_history(account=account)[:LAST_ENTRIES]) if account else [],
+        "pending_approvals": list(
+            CreditApprovalRequest.objects.filter(
+                account=account, status=ApprovalStatus.PENDING
+            ).order_by("-pk")
+        )
+        if account
+        else [],
+        "migrations": list(UserMigration.objects.filter(user=user).order_by("source")),
+    }
 
 
 def _amount(**kwargs):
@@ -103,22 +136,10 @@ class UserSummaryApi(StaffApiView):
         responses={200: UserSummaryOutputSerializer, **error_responses(401, 403, 404, 429)}
     )
     def get(self, request, user_id: int):
+        # Refused before the lookup, so a 404 tells nobody without the right who exists.
+        check_customer_summary_permission(actor=request.user)
         user = get_user_model().objects.filter(pk=user_id).first() if user_id <= MAX_ID else None
         if user is None:
             raise NotFound(f"No user {user_id}.")
-        account = credit_account_for_user(user=user)
-        body = {
-            "user": user,
-            "profile": profile_for_user(user=user),
-            "account": account,
-            "last_entries": list(credit_history(account=account)[:LAST_ENTRIES]) if account else [],
-            "pending_approvals": list(
-                CreditApprovalRequest.objects.filter(
-                    account=account, status=ApprovalStatus.PENDING
-                ).order_by("-pk")
-            )
-            if account
-            else [],
-            "migrations": list(UserMigration.objects.filter(user=user).order_by("source")),
-        }
+        body = customer_summary(actor=request.user, user=user)
         return Response(UserSummaryOutputSerializer(body).data)

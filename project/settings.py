@@ -286,6 +286,7 @@ CREDITS_RATE_USD = env_decimal("CREDITS_RATE_USD", default="1.0")
 CREDITS_RATE_UAH = env_decimal("CREDITS_RATE_UAH", default="0.024")
 CREDITS_MIGRATION_RATE_MAX = env_decimal("CREDITS_MIGRATION_RATE_MAX", default="1000")
 CREDITS_ADMIN_LIMIT = env_decimal("CREDITS_ADMIN_LIMIT", default="1000")
+CREDITS_ADMIN_DAILY_LIMIT = env_decimal("CREDITS_ADMIN_DAILY_LIMIT", default="5000")
 # PostgreSQL: entries that threads of one process post at the same moment (outside a
 # transaction) share one call and one commit (credits/services/_combining.py).
 CREDITS_COMBINE_WRITES = env.bool("CREDITS_COMBINE_WRITES", default=True)

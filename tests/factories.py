@@ -92,12 +92,15 @@ def staff_group(name: str):
 
     group = Group.objects.filter(name=name).first()
     if group is None:
+        editor = SimpleNamespace(connection=connection)
         migration = importlib.import_module("migrations_app.migrations.0003_staff_groups")
-        migration.create_groups(None, SimpleNamespace(connection=connection))
+        migration.create_groups(None, editor)
         later = importlib.import_module(
             "migrations_app.migrations.0006_run_and_preview_permissions"
         )
-        later.grant(None, SimpleNamespace(connection=connection))
+        later.grant(None, editor)
+        summary = importlib.import_module("billing.migrations.0006_customer_summary_permission")
+        summary.give(None, editor)
         group = Group.objects.get(name=name)
     return group
 

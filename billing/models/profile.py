@@ -27,6 +27,9 @@ class UserProfile(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [
+            ("view_customer_summary", "Can view a customer's billing summary (staff API)"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(stripe_customer_id=""),

@@ -7,6 +7,11 @@ wrap them with the roles, so the admin and a staff API share one set of rules:
 - the actor needs the permission of the kind (`credits.grant_credits`, `credits.refund_credits`,
   `credits.adjust_credits`) and a reason;
 - above `CREDITS_ADMIN_LIMIT` per action (per account) they also need `credits.adjust_unlimited`;
+- nobody acts on their own account (`OwnAccount`): not a grant, refund, adjustment or approval;
+- above `CREDITS_ADMIN_DAILY_LIMIT` in a rolling 24 hours (entries they wrote plus requests of
+  theirs still waiting) they also need `credits.adjust_unlimited`. That sum is read after the
+  actor's user row is locked (`select_for_update`), so one actor's parallel requests are checked
+  one after the other and cannot together slip past it (SQLite serializes writers anyway);
 - above `CREDITS_APPROVAL_THRESHOLD` nothing is written: a pending `CreditApprovalRequest` is
   stored, and only its approval by another staff member with the same rights writes the entry,
   once (the entry's key is derived from the request, and the request row is locked).
@@ -19,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -27,7 +33,9 @@ from credits.exceptions import (
     ApprovalDecided,
     ApprovalRequired,
     IdempotencyConflict,
+    OverDailyLimit,
     OverLimit,
+    OwnAccount,
     ReasonRequired,
     SelfApproval,
     StaffPermissionDenied,
@@ -39,6 +47,7 @@ from credits.models import (
     CreditTransaction,
     EntryKind,
 )
+from credits.selectors import UNLIMITED_PERMISSION, staff_daily_allowance
 from credits.services._posting import _check_key, _positive_amount, _signed_amount
 from credits.services.entries import STAFF_SOURCE, credit_adjust, credit_grant, credit_refund
 
@@ -47,7 +56,6 @@ PERMISSION_FOR_KIND = {
     EntryKind.REFUND: "credits.refund_credits",
     EntryKind.ADJUSTMENT: "credits.adjust_credits",
 }
-UNLIMITED_PERMISSION = "credits.adjust_unlimited"
 
 StaffResult = CreditTransaction | CreditApprovalRequest
 
@@ -125,6 +133,7 @@ def credit_approval_approve(
         if locked.status == ApprovalStatus.REJECTED:
             raise ApprovalDecided(approval_request=locked.pk, status=locked.status)
         _authorize(actor, locked.kind, locked.amount)
+        _check_not_own(actor, locked.account)
         entry = _write_entry(
             kind=locked.kind,
             account=locked.account,
@@ -238,6 +247,30 @@ def _authorize(actor: AbstractBaseUser, kind: str, amount: Decimal) -> None:
         raise OverLimit(limit=str(limit), amount=str(abs(amount)))
 
 
+def _check_not_own(actor: AbstractBaseUser, account: CreditAccount) -> None:
+    if account.user_id == actor.pk:
+        raise OwnAccount(account=account.pk)
+
+
+def _lock_actor(actor: AbstractBaseUser) -> None:
+    """Lock the actor's user row for the caller's transaction: one actor's staff writes then
+    read their 24-hour sum one after another (on PostgreSQL; SQLite serializes writers)."""
+    get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk").first()
+
+
+def _check_daily_limit(actor: AbstractBaseUser, amount: Decimal) -> None:
+    """Refuse what would take the actor past their rolling 24-hour limit; the caller holds
+    `_lock_actor` until it commits, with the write."""
+    allowance = staff_daily_allowance(actor=actor)
+    if allowance is not None and abs(amount) > allowance.left:
+        raise OverDailyLimit(
+            limit=str(allowance.limit),
+            used=str(allowance.used),
+            left=str(allowance.left),
+            amount=str(abs(amount)),
+        )
+
+
 def _staff_operation(
     *,
     kind: str,
@@ -248,13 +281,25 @@ def _staff_operation(
     reason: str,
 ) -> StaffResult:
     _check_staff(actor, kind, amount, reason, idempotency_key=idempotency_key)
+    _check_not_own(actor, account)
     with transaction.atomic(durable=True):
+        limited = not actor.has_perm(UNLIMITED_PERMISSION)
+        if limited:
+            # Before the replay check below, so a replay racing its original sees it.
+            _lock_actor(actor)
         above = abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD
         # One key names one thing: an entry written at once, or a request for approval. The
         # same key on the other side of the threshold (which may have moved) is a conflict.
-        other_side = CreditTransaction if above else CreditApprovalRequest
+        same_side, other_side = (
+            (CreditApprovalRequest, CreditTransaction)
+            if above
+            else (CreditTransaction, CreditApprovalRequest)
+        )
         if other_side.objects.filter(idempotency_key=idempotency_key).exists():
             raise IdempotencyConflict(idempotency_key=idempotency_key)
+        if limited and not same_side.objects.filter(idempotency_key=idempotency_key).exists():
+            # A replay is answered below as before; only a new write counts against the day.
+            _check_daily_limit(actor, amount)
         if above:
             return _request_approval(
                 kind=kind,

@@ -247,9 +247,7 @@ def test_the_summary_shows_profile_balance_entries_and_migrations(customer):
         initial_credits_granted=Decimal("12.00"),
     )
     # when
-    response = client_for(CreditAdminFactory()).get(
-        f"/api/admin/billing/user/{customer.pk}/summary"
-    )
+    response = client_for(SuperAdminFactory()).get(f"/api/admin/billing/user/{customer.pk}/summary")
     # then
     assert response.status_code == 200
     body = response.json()
@@ -265,9 +263,38 @@ def test_the_summary_is_for_staff_only_and_404s_for_unknown_users(customer):
     assert _error(client_for(customer).get(f"/api/admin/billing/user/{customer.pk}/summary")) == (
         "permission_denied"
     )
-    response = client_for(CreditAdminFactory()).get("/api/admin/billing/user/999999/summary")
+    response = client_for(SuperAdminFactory()).get("/api/admin/billing/user/999999/summary")
     assert response.status_code == 404
     assert _error(response) == "not_found"
+
+
+@pytest.mark.parametrize(
+    "make_user",
+    [StaffUserFactory, CreditAdminFactory],
+    ids=["staff-without-permission", "credit-admin"],
+)
+@pytest.mark.parametrize("user_id", ["customer", 999999], ids=["existing", "unknown"])
+def test_the_summary_needs_view_customer_summary(customer, make_user, user_id):
+    # given: staff without billing.view_customer_summary (is_staff alone opens nothing)
+    client = client_for(make_user())
+    target = customer.pk if user_id == "customer" else user_id
+    # when
+    response = client.get(f"/api/admin/billing/user/{target}/summary")
+    # then: refused in the error shape, before the user is even looked up (no 404 oracle)
+    assert response.status_code == 403
+    assert _error(response) == "permission_denied"
+    assert response.json()["error"]["details"] == {"permission": "billing.view_customer_summary"}
+    assert "customer@example.com" not in response.content.decode()
+
+
+def test_the_single_permission_opens_the_summary(customer):
+    # given
+    reader = StaffUserFactory(permissions=["billing.view_customer_summary"])
+    # when
+    response = client_for(reader).get(f"/api/admin/billing/user/{customer.pk}/summary")
+    # then
+    assert response.status_code == 200
+    assert response.json()["user"]["email"] == "customer@example.com"
 
 
 @pytest.mark.parametrize("length", [137, 190])

@@ -5,8 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from credits.exceptions import ApprovalDecided
-from credits.models import ApprovalStatus, CreditAccount, CreditApprovalRequest, EntryKind
+from credits.exceptions import ApprovalDecided, OverDailyLimit
+from credits.models import (
+    ApprovalStatus,
+    CreditAccount,
+    CreditApprovalRequest,
+    CreditTransaction,
+    EntryKind,
+)
 from credits.selectors import ledger_sum
 from credits.services import (
     credit_account_open,
@@ -15,7 +21,7 @@ from credits.services import (
     credit_staff_grant,
 )
 from tests.credits.test_concurrency import run_in_threads
-from tests.factories import SuperAdminFactory, UserFactory
+from tests.factories import CreditAdminFactory, SuperAdminFactory, UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -115,3 +121,37 @@ def test_concurrent_submissions_of_one_key_make_one_request():
     assert CreditApprovalRequest.objects.filter(idempotency_key="big-grant-once").count() == 1
     account.refresh_from_db()
     assert account.balance == Decimal("0.00") == ledger_sum(account=account)
+
+
+def test_parallel_grants_of_one_credit_admin_stop_at_the_daily_limit(settings):
+    # given: one credit admin, 8 grants of 1000 at once (8000) against a daily limit of 5000
+    settings.CREDITS_ADMIN_DAILY_LIMIT = Decimal("5000")
+    actor = CreditAdminFactory()
+    accounts = [credit_account_open(user=UserFactory()) for _ in range(2)]
+
+    def grant(index):
+        try:
+            credit_staff_grant(
+                account=CreditAccount.objects.get(pk=accounts[index % 2].pk),
+                amount=Decimal("1000.00"),
+                idempotency_key=f"daily-{index}",
+                actor=actor,
+                reason="Goodwill",
+            )
+            return "written"
+        except OverDailyLimit:
+            return "refused"
+
+    # when
+    results, errors = run_in_threads(grant, THREADS)
+
+    # then: exactly the allowed total is written, the rest refused
+    assert errors == []
+    assert sorted(results) == ["refused"] * 3 + ["written"] * 5
+    written = CreditTransaction.objects.filter(actor=actor)
+    assert written.count() == 5
+    assert sum(entry.amount for entry in written) == Decimal("5000.00")
+    for account in accounts:
+        account.refresh_from_db()
+        assert account.balance == ledger_sum(account=account)
+    assert sum(account.balance for account in accounts) == Decimal("5000.00")

@@ -27,6 +27,7 @@ from tests.credits.test_api import assert_error_shape
 from tests.factories import (
     MigrationRunFactory,
     ProvisionedUserFactory,
+    StaffUserFactory,
     UserFactory,
     UserMigrationFactory,
 )
@@ -185,11 +186,11 @@ def test_failed_migrations_and_stuck_runs_are_reported(settings):
     assert "check_credits: needs attention" in text
 
 
-def test_staff_endpoint_gives_the_same_facts(staff_user):
-    # given: one FAILED migration
+def test_staff_endpoint_gives_the_same_facts():
+    # given: one FAILED migration, and a staff member who may view accounts
     UserMigrationFactory(status=MigrationStatus.FAILED)
     client = APIClient()
-    client.force_authenticate(user=staff_user)
+    client.force_authenticate(user=StaffUserFactory(permissions=["credits.view_creditaccount"]))
     # when
     response = client.get(HEALTH_URL)
     # then
@@ -199,6 +200,17 @@ def test_staff_endpoint_gives_the_same_facts(staff_user):
     expected = json.loads(printed)
     assert body["checks"] == expected["checks"]
     assert body["needs_attention"] is True
+
+
+def test_the_endpoint_needs_view_creditaccount(staff_user):
+    # given: staff without credits.view_creditaccount (is_staff alone opens nothing)
+    client = APIClient()
+    client.force_authenticate(user=staff_user)
+    # when
+    response = client.get(HEALTH_URL)
+    # then
+    assert_error_shape(response, 403, "permission_denied")
+    assert response.json()["error"]["details"] == {"permission": "credits.view_creditaccount"}
 
 
 def test_the_endpoint_is_for_staff_only(user_client, api_client):
