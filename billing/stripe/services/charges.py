@@ -12,7 +12,6 @@ from billing.stripe.services._events import (
     profile_for,
     record_issue,
     required_int,
-    stripe_event_key,
     stripe_id,
 )
 from billing.stripe.services.purchases import purchase_for_payment
@@ -83,7 +82,9 @@ def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
         entry = credit_refund(
             account=account,
             amount=to_take,
-            idempotency_key=stripe_event_key(event.id),
+            # Keyed by the payment's refunded total: two events reporting the same refunds of
+            # one payment can never both write.
+            idempotency_key=f"stripe-refund:{payment_intent_id}:{amount_refunded}",
             reason="Refunded in Stripe",
             allow_partial=True,
             source=STRIPE_SOURCE,

@@ -12,7 +12,6 @@ from billing.stripe.services._events import (
     profile_for,
     required_int,
     required_str,
-    stripe_event_key,
     stripe_id,
 )
 from credits.models import CreditAccount, CreditTransaction, EntryKind
@@ -33,6 +32,11 @@ def _checkout_price_id(session: dict) -> str:
             IssueKind.MALFORMED_PAYLOAD, "The checkout names no price (metadata.price_id)."
         )
     return price_id
+
+
+def stripe_payment_key(payment_ref: str) -> str:
+    """A purchase's ledger key: its payment intent (or, without one, its checkout session)."""
+    return f"stripe-payment:{payment_ref}"
 
 
 def purchase_for_payment(
@@ -101,11 +105,13 @@ def stripe_checkout_paid(event: HandledEvent) -> CreditTransaction | None:
         earlier = purchase_for_payment(account=account, payment_intent_id=payment_intent_id)
         if earlier is not None:
             return earlier
+    # Keyed by the payment, not the event: the ledger's unique idempotency key lets one of two
+    # events for one payment write, whatever their timing (the other replays its entry).
     return credit_grant(
         account=account,
         amount=pack.credits,
         kind=EntryKind.PURCHASE,
-        idempotency_key=stripe_event_key(event.id),
+        idempotency_key=stripe_payment_key(payment_intent_id or session_id),
         stripe_event_id=event.id,
         source=STRIPE_SOURCE,
         description=f"Credit pack {pack.name}"[:255],
