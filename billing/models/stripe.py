@@ -83,6 +83,7 @@ class IssueKind(models.TextChoices):
     REFUND_WITHOUT_PURCHASE = "refund_without_purchase", "Refund of no known purchase"
     PERIOD_ALREADY_GRANTED = "period_already_granted", "Period already granted another amount"
     LEDGER_REFUSED = "ledger_refused", "Ledger refused the entry"
+    STALE_EVENT = "stale_event", "Older than the state held"
 
 
 class StripeEventIssue(models.Model):

@@ -21,19 +21,27 @@ def _payload(event):
 
 @djstripe_receiver(["checkout.session.completed", "checkout.session.async_payment_succeeded"])
 def on_checkout_paid(sender, event, **kwargs):
-    stripe_checkout_paid(event_id=event.id, event_type=event.type, payload=_payload(event))
+    stripe_checkout_paid(
+        event_id=event.id, event_type=event.type, payload=_payload(event), created=event.created
+    )
 
 
 @djstripe_receiver("invoice.paid")
 def on_invoice_paid(sender, event, **kwargs):
-    stripe_invoice_paid(event_id=event.id, event_type=event.type, payload=_payload(event))
+    stripe_invoice_paid(
+        event_id=event.id, event_type=event.type, payload=_payload(event), created=event.created
+    )
 
 
 @djstripe_receiver(["customer.subscription.updated", "customer.subscription.deleted"])
 def on_subscription_changed(sender, event, **kwargs):
-    stripe_subscription_changed(event_id=event.id, event_type=event.type, payload=_payload(event))
+    stripe_subscription_changed(
+        event_id=event.id, event_type=event.type, payload=_payload(event), created=event.created
+    )
 
 
 @djstripe_receiver("charge.refunded")
 def on_charge_refunded(sender, event, **kwargs):
-    stripe_charge_refunded(event_id=event.id, event_type=event.type, payload=_payload(event))
+    stripe_charge_refunded(
+        event_id=event.id, event_type=event.type, payload=_payload(event), created=event.created
+    )

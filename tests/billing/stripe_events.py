@@ -18,14 +18,21 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
-def event(event_type: str, obj: dict, *, event_id: str | None = None) -> dict:
+def event(
+    event_type: str,
+    obj: dict,
+    *,
+    event_id: str | None = None,
+    created: int = PERIOD_START,
+    livemode: bool = False,
+) -> dict:
     return {
         "id": event_id or new_id("evt"),
         "object": "event",
         "api_version": API_VERSION,
-        "created": PERIOD_START,
+        "created": created,
         "data": {"object": obj},
-        "livemode": False,
+        "livemode": livemode,
         "pending_webhooks": 1,
         "request": {"id": new_id("req"), "idempotency_key": str(uuid.uuid4())},
         "type": event_type,
