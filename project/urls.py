@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
+from billing.stripe.webhook import ModeCheckedWebhookView
 from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
 from migrations_app.staff_summary_api import UserSummaryApi
 from project.views import healthz
@@ -26,6 +27,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Stripe webhooks: /stripe/webhook/<WebhookEndpoint.djstripe_uuid>/ (see README).
+    # The same path as dj-stripe's, first: an event of the other mode is refused (billing.stripe).
+    path("stripe/webhook/<uuid:uuid>/", ModeCheckedWebhookView.as_view(), name="stripe-webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]
 
