@@ -27,6 +27,8 @@ class Migration(migrations.Migration):
                     ("period_already_granted", "Period already granted another amount"),
                     ("ledger_refused", "Ledger refused the entry"),
                     ("stale_event", "Older than the state held"),
+                    ("dispute_opened", "Payment disputed: credits taken back"),
+                    ("checkout_expired", "Checkout expired unpaid"),
                 ],
                 max_length=32,
             ),

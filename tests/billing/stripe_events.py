@@ -185,3 +185,21 @@ def signature(body: bytes, secret: str, *, timestamp: int | None = None) -> str:
     timestamp = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def dispute(*, payment_intent: str, amount: int, charge: str | None = None) -> dict:
+    # API 2024-06-20: Dispute
+    return {
+        "id": new_id("dp"),
+        "object": "dispute",
+        "amount": amount,
+        "charge": charge or new_id("ch"),
+        "created": PERIOD_START,
+        "currency": "usd",
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }

@@ -19,10 +19,15 @@ from billing.stripe.services._events import STRIPE_SOURCE, EventProblem, stripe_
 from billing.stripe.services.charges import (
     lock_account,
     refunded_for_payment,
+    stripe_charge_disputed,
     stripe_charge_refunded,
 )
 from billing.stripe.services.issues import stripe_issues_resolve
-from billing.stripe.services.purchases import purchase_for_payment, stripe_checkout_paid
+from billing.stripe.services.purchases import (
+    purchase_for_payment,
+    stripe_checkout_expired,
+    stripe_checkout_paid,
+)
 from billing.stripe.services.subscriptions import (
     stripe_invoice_paid,
     stripe_subscription_changed,
@@ -34,7 +39,9 @@ __all__ = [
     "lock_account",
     "purchase_for_payment",
     "refunded_for_payment",
+    "stripe_charge_disputed",
     "stripe_charge_refunded",
+    "stripe_checkout_expired",
     "stripe_checkout_paid",
     "stripe_event_key",
     "stripe_invoice_paid",

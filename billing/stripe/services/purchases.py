@@ -10,6 +10,7 @@ from billing.stripe.services._events import (
     get_path,
     handled,
     profile_for,
+    record_issue,
     required_int,
     required_str,
     stripe_id,
@@ -47,6 +48,27 @@ def purchase_for_payment(
         account.entries.filter(kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id)
         .order_by("pk")
         .first()
+    )
+
+
+@handled("checkout.session")
+def stripe_checkout_expired(event: HandledEvent) -> None:
+    """An expired checkout: nothing was paid, nothing is granted; recorded for staff."""
+    session = event.object
+    event.about(
+        customer_id=stripe_id(session.get("customer")),
+        email=get_path(session, "customer_details", "email") or session.get("customer_email") or "",
+    )
+    record_issue(
+        event.id,
+        event.type,
+        event,
+        EventProblem(
+            IssueKind.CHECKOUT_EXPIRED,
+            f"Checkout {stripe_id(session.get('id'))} expired unpaid; nothing was granted.",
+            checkout_session=stripe_id(session.get("id")),
+            price_id=str(get_path(session, "metadata", "price_id") or ""),
+        ),
     )
 
 
