@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
+from billing.stripe.checkout import CheckoutApi
 from billing.stripe.webhook import ModeCheckedWebhookView
 from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
 from migrations_app.staff_summary_api import UserSummaryApi
@@ -13,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/credits/balance/", BalanceApi.as_view(), name="credits-balance"),
+    path("api/credits/checkout/", CheckoutApi.as_view(), name="credits-checkout"),
     path("api/credits/", include("credits.api.urls")),
     path("api/admin/billing/credits/adjust", StaffAdjustApi.as_view(), name="staff-credits-adjust"),
     path("api/admin/billing/refund", StaffRefundApi.as_view(), name="staff-refund"),
