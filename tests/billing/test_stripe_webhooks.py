@@ -29,6 +29,12 @@ from tests.factories import CreditPackFactory, PlanPriceFactory, ProvisionedUser
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def ledger_checked_after_each_test(db):
+    yield
+    assert_ledger_consistent()
+
+
 @pytest.fixture
 def buyer():
     user = ProvisionedUserFactory(
