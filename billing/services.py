@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import UserProfile
@@ -94,11 +95,16 @@ def monthly_credits_grant(*, period: str | None = None, batch_size: int | None =
     if not _PERIOD.match(period):
         raise ValueError(f"A grant period is a month like 2026-11, not {period!r}.")
     batch_size = batch_size or settings.CREDITS_MONTHLY_GRANT_BATCH_SIZE
+    year, month = (int(part) for part in period.split("-"))
+    period_start = datetime(year, month, 1, tzinfo=UTC)
     granted = 0
     for plan, credits in settings.CREDITS_PLANS.items():
         if credits <= 0:
             continue
+        # Active for the period: Stripe's status, and a subscription that has not ended by
+        # the period's start (a renewal's own invoice.paid grants its month with the same key).
         subscribed = UserProfile.objects.filter(
+            Q(subscription_ends_at__isnull=True) | Q(subscription_ends_at__gt=period_start),
             plan=plan,
             subscription_status__in=ACTIVE_SUBSCRIPTION_STATUSES,
             migration_completed_at__isnull=False,

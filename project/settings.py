@@ -278,6 +278,17 @@ STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_TEST_SECRET_KEY = env.str("STRIPE_TEST_SECRET_KEY", default="sk_test_" + "0" * 24)
 STRIPE_LIVE_SECRET_KEY = env.str("STRIPE_LIVE_SECRET_KEY", default="sk_live_" + "0" * 24)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# The Stripe API version every call uses, stripe-python's (set in billing's AppConfig.ready) and
+# dj-stripe's (it reads this setting). dj-stripe 2.11's sync reads the shapes of 2024-06-20;
+# newer ones (a discount's coupon under `source`, 2025-09-30 and later) break it.
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2024-06-20")
+# Where Stripe Checkout sends the buyer back (POST /api/credits/checkout/).
+CREDITS_CHECKOUT_SUCCESS_URL = env.str(
+    "CREDITS_CHECKOUT_SUCCESS_URL", default="http://127.0.0.1:8000/credits/thanks"
+)
+CREDITS_CHECKOUT_CANCEL_URL = env.str(
+    "CREDITS_CHECKOUT_CANCEL_URL", default="http://127.0.0.1:8000/credits"
+)
 # Webhook secrets are not settings: each lives on its djstripe WebhookEndpoint row (see README).
 
 # --- Credits ------------------------------------------------------------------------------

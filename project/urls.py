@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
+from billing.stripe.checkout import CheckoutApi
+from billing.stripe.webhook import ModeCheckedWebhookView
 from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
 from migrations_app.staff_summary_api import UserSummaryApi
 from project import pages
@@ -18,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/credits/balance/", BalanceApi.as_view(), name="credits-balance"),
+    path("api/credits/checkout/", CheckoutApi.as_view(), name="credits-checkout"),
     path("api/credits/", include("credits.api.urls")),
     path("api/admin/billing/credits/adjust", StaffAdjustApi.as_view(), name="staff-credits-adjust"),
     path("api/admin/billing/refund", StaffRefundApi.as_view(), name="staff-refund"),
@@ -32,6 +35,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Stripe webhooks: /stripe/webhook/<WebhookEndpoint.djstripe_uuid>/ (see README).
+    # The same path as dj-stripe's, first: an event of the other mode is refused (billing.stripe).
+    path("stripe/webhook/<uuid:uuid>/", ModeCheckedWebhookView.as_view(), name="stripe-webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]
 

@@ -243,7 +243,11 @@ def test_cors_covers_only_the_api_and_only_the_listed_origins(settings):
 )
 def test_cors_allowed_origins_are_read_from_the_environment(raw, expected):
     # given
-    env = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "project.settings"}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "SECRET_KEY": os.environ["SECRET_KEY"],  # settings_test puts one there
+    }
     env["CORS_ALLOWED_ORIGINS"] = raw
     if "PYTHONPATH" in os.environ:
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]

@@ -32,6 +32,7 @@ OPERATIONS = {
     ("GET", "/api/credits/balance/"),
     ("GET", "/api/credits/transactions/"),
     ("POST", "/api/credits/spend/"),
+    ("POST", "/api/credits/checkout/"),
     ("GET", "/api/migrate/user-credits/"),
     ("POST", "/api/migrate/user-credits/"),
     ("GET", "/api/migrate/runs/{run_id}/"),

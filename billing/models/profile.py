@@ -17,6 +17,9 @@ class UserProfile(models.Model):
     subscription_ends_at = models.DateTimeField(null=True, blank=True)
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     stripe_price_id = models.CharField(max_length=255, blank=True, default="")
+    # When Stripe made the subscription state this profile holds (the event's `created`): an
+    # older event, delivered late, changes nothing.
+    stripe_state_at = models.DateTimeField(null=True, blank=True)
     preferences = models.JSONField(default=dict, blank=True)
     usage_stats = models.JSONField(default=dict, blank=True)
     # When this user's legacy billing was settled: fully moved onto the ledger, or, for a user

@@ -83,6 +83,9 @@ class IssueKind(models.TextChoices):
     REFUND_WITHOUT_PURCHASE = "refund_without_purchase", "Refund of no known purchase"
     PERIOD_ALREADY_GRANTED = "period_already_granted", "Period already granted another amount"
     LEDGER_REFUSED = "ledger_refused", "Ledger refused the entry"
+    STALE_EVENT = "stale_event", "Older than the state held"
+    DISPUTE_OPENED = "dispute_opened", "Payment disputed: credits taken back"
+    CHECKOUT_EXPIRED = "checkout_expired", "Checkout expired unpaid"
 
 
 class StripeEventIssue(models.Model):

@@ -38,6 +38,19 @@ def stripe_idempotency_key(idempotency_key: str) -> str:
     return f"credits-refund:{idempotency_key}"
 
 
+def _refunded_cents(account: CreditAccount, payment_intent_id: str) -> int:
+    """Cents of this payment refunded so far: the larger of the staff refunds' sum and the
+    cumulative total Stripe last reported (charge.refunded, which includes them)."""
+    staff, reported = 0, 0
+    refunds = account.entries.filter(
+        kind=EntryKind.REFUND, metadata__payment_intent=payment_intent_id
+    ).values_list("metadata", flat=True)
+    for metadata in refunds:
+        staff += int(metadata.get("refund_amount_cents") or 0)
+        reported = max(reported, int(metadata.get("amount_refunded_cents") or 0))
+    return max(staff, reported)
+
+
 def stripe_refund_credits(
     *,
     account: CreditAccount,
@@ -80,6 +93,24 @@ def stripe_refund_credits(
             raise InsufficientCredits(balance=str(locked.balance), requested=str(amount))
         paid_cents = int(purchase.metadata["amount_cents"])
         cents = int((paid_cents * amount / purchase.amount).quantize(1, rounding=ROUND_HALF_UP))
+        # Refused before Stripe is asked: a refund of no money, or more money than the payment
+        # has left to refund (Stripe's refunds of it so far, ours and the dashboard's).
+        if cents <= 0:
+            raise RefundExceedsPurchase(
+                "The refund rounds to 0 cents; Stripe cannot refund it.",
+                refundable=str(left),
+                requested=str(amount),
+                refund_cents=cents,
+            )
+        refundable_cents = paid_cents - _refunded_cents(account, payment_intent_id)
+        if cents > refundable_cents:
+            raise RefundExceedsPurchase(
+                f"The refund is {cents} cents; the payment has {refundable_cents} left to refund.",
+                refundable=str(left),
+                requested=str(amount),
+                refund_cents=cents,
+                refundable_cents=refundable_cents,
+            )
         try:
             refund = stripe.Refund.create(
                 api_key=djstripe_settings.STRIPE_SECRET_KEY,

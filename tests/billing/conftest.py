@@ -81,3 +81,46 @@ class Webhook:
 @pytest.fixture
 def webhook(webhook_endpoint):
     return Webhook(webhook_endpoint)
+
+
+# --- Stripe at HTTP: dj-stripe's real sync against a fake Stripe API ----------------------------
+
+
+@pytest.fixture
+def fake_stripe(monkeypatch):
+    """A fake Stripe API on 127.0.0.1 that stripe-python (and so dj-stripe) calls instead."""
+    import stripe
+
+    from tests.billing import stripe_api_objects
+    from tests.billing.fake_stripe import FakeStripe
+
+    server = FakeStripe().start()
+    server.account = stripe_api_objects.account()
+    monkeypatch.setattr(stripe, "api_base", server.url)
+    monkeypatch.setattr(stripe, "max_network_retries", 0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stripe_synced(db, fake_stripe):
+    """dj-stripe's account seeded (as after its first fetch); its sync runs against the fake."""
+    from djstripe.models import Account, APIKey
+
+    account = Account.objects.create(id="acct_test_platform", livemode=False)
+    APIKey.objects.create(
+        secret=settings.STRIPE_TEST_SECRET_KEY,
+        type="secret",
+        livemode=False,
+        djstripe_owner_account=account,
+    )
+    return fake_stripe
+
+
+@pytest.fixture
+def synced_webhook(stripe_synced):
+    hook = Webhook(WebhookEndpointFactory())
+    hook.fake = stripe_synced
+    return hook

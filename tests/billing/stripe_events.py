@@ -18,14 +18,21 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
-def event(event_type: str, obj: dict, *, event_id: str | None = None) -> dict:
+def event(
+    event_type: str,
+    obj: dict,
+    *,
+    event_id: str | None = None,
+    created: int = PERIOD_START,
+    livemode: bool = False,
+) -> dict:
     return {
         "id": event_id or new_id("evt"),
         "object": "event",
         "api_version": API_VERSION,
-        "created": PERIOD_START,
+        "created": created,
         "data": {"object": obj},
-        "livemode": False,
+        "livemode": livemode,
         "pending_webhooks": 1,
         "request": {"id": new_id("req"), "idempotency_key": str(uuid.uuid4())},
         "type": event_type,
@@ -178,3 +185,21 @@ def signature(body: bytes, secret: str, *, timestamp: int | None = None) -> str:
     timestamp = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def dispute(*, payment_intent: str, amount: int, charge: str | None = None) -> dict:
+    # API 2024-06-20: Dispute
+    return {
+        "id": new_id("dp"),
+        "object": "dispute",
+        "amount": amount,
+        "charge": charge or new_id("ch"),
+        "created": PERIOD_START,
+        "currency": "usd",
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }

@@ -302,3 +302,26 @@ def test_a_real_celery_worker_grants_the_month(redis_url):
     # then
     assert balances(*accounts) == [Decimal("260.00")] * 3 + [Decimal("1000.00")], stderr
     assert [monthly_entries(account) for account in accounts] == [1, 1, 1, 1]
+
+
+@pytest.mark.django_db
+def test_a_subscription_ended_before_the_period_gets_no_monthly_grant():
+    # given: both "active" by status; one subscription ended on 2025-11-20
+    from datetime import UTC, datetime
+
+    from tests.billing.ledger_check import assert_ledger_consistent
+
+    ended = subscriber("pro", username="ended")
+    running = subscriber("pro", username="running")
+    UserProfile.objects.filter(user=ended.user).update(
+        subscription_ends_at=datetime(2025, 11, 20, tzinfo=UTC)
+    )
+    UserProfile.objects.filter(user=running.user).update(
+        subscription_ends_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    # when
+    granted = monthly_credits_grant(period=PERIOD)
+    # then
+    assert granted == 1
+    assert balances(ended, running) == [Decimal("0.00"), Decimal("260.00")]
+    assert_ledger_consistent()

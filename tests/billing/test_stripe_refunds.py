@@ -35,6 +35,7 @@ from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from credits.services import credit_spend
 from tests.billing import stripe_events
+from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import (
     CreditAdminFactory,
     CreditPackFactory,
@@ -44,6 +45,12 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def ledger_checked_after_each_test(db):
+    yield
+    assert_ledger_consistent()
 
 
 class FakeStripeRefunds:

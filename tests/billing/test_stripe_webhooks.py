@@ -19,14 +19,20 @@ from rest_framework.test import APIClient
 
 from billing.models import IssueKind, StripeEventIssue, UserProfile
 from billing.services import monthly_grant_key
-from billing.stripe.services import stripe_event_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from tests.billing import stripe_events
+from tests.billing.ledger_check import assert_ledger_consistent
 from tests.billing.stripe_events import PERIOD_END, PERIOD_START
 from tests.factories import CreditPackFactory, PlanPriceFactory, ProvisionedUserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def ledger_checked_after_each_test(db):
+    yield
+    assert_ledger_consistent()
 
 
 @pytest.fixture
@@ -191,7 +197,7 @@ def test_a_paid_checkout_grants_the_pack_as_a_purchase(webhook, buyer, pack):
     assert entry.balance_before == Decimal("0.00")
     assert entry.balance_after == Decimal("100.00")
     assert entry.stripe_event_id == payload["id"]
-    assert entry.idempotency_key == stripe_event_key(payload["id"])
+    assert entry.idempotency_key == "stripe-payment:pi_pack_1"
     assert entry.source == "stripe"
     assert entry.metadata["payment_intent"] == "pi_pack_1"
     assert entry.metadata["checkout_session"] == session["id"]
@@ -605,7 +611,7 @@ def test_a_full_refund_takes_the_pack_back(webhook, buyer, pack):
     refund = account.entries.get(kind=EntryKind.REFUND)
     assert refund.amount == Decimal("-100.00")
     assert refund.stripe_event_id == payload["id"]
-    assert refund.idempotency_key == stripe_event_key(payload["id"])
+    assert refund.idempotency_key == "stripe-refund:pi_bought:1000"
     assert refund.metadata["payment_intent"] == "pi_bought"
     assert "shortfall" not in refund.metadata
     assert ledger_sum(account=account) == Decimal("0.00")
@@ -780,3 +786,43 @@ def test_the_same_event_delivered_twice_at_once_grants_once(webhook, buyer, pack
     account = account_of(buyer)
     assert account.balance == Decimal("100.00")
     assert account.entries.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_paid_events_for_one_session_from_8_threads_grant_one_purchase(webhook, buyer, pack):
+    # given: completed and async_payment_succeeded for one paid session, 4 deliveries of each
+    session = stripe_events.checkout_session(
+        price_id=pack.stripe_price_id, amount_total=pack.amount_cents, payment_intent="pi_race"
+    )
+    payloads = [
+        stripe_events.event("checkout.session.completed", session),
+        stripe_events.event("checkout.session.async_payment_succeeded", session),
+    ] * 4
+    barrier = threading.Barrier(len(payloads))
+    statuses, errors = [], []
+
+    def deliver(payload):
+        try:
+            barrier.wait()
+            statuses.append(webhook.post(payload).status_code)
+        except Exception as error:  # reported below, never swallowed
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(p,)) for p in payloads]
+    # when
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then
+    assert errors == []
+    assert statuses == [200] * 8
+    assert Event.objects.count() == 2
+    account = account_of(buyer)
+    assert account.balance == Decimal("100.00")
+    purchase = CreditTransaction.objects.get(kind=EntryKind.PURCHASE)
+    assert purchase.idempotency_key == "stripe-payment:pi_race"
+    assert_ledger_consistent()

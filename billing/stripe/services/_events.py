@@ -29,9 +29,13 @@ class EventProblem(Exception):
 class HandledEvent:
     """The event being handled, and who it turned out to be about (for the issue record)."""
 
-    def __init__(self, *, event_id: str, event_type: str, payload: Any, expected: str):
+    def __init__(
+        self, *, event_id: str, event_type: str, payload: Any, expected: str, created=None
+    ):
         self.id = event_id
         self.type = event_type
+        # When Stripe made the event (dj-stripe's Event.created); None when a caller has none.
+        self.created = created
         self.customer_id = ""
         self.email = ""
         self.user = None
@@ -55,11 +59,15 @@ def handled(expected: str):
     """Run a service; record an EventProblem (or a ledger refusal) for staff instead of raising."""
 
     def decorate(service):
-        def run(*, event_id: str, event_type: str, payload: Any):
+        def run(*, event_id: str, event_type: str, payload: Any, created=None):
             event = None
             try:
                 event = HandledEvent(
-                    event_id=event_id, event_type=event_type, payload=payload, expected=expected
+                    event_id=event_id,
+                    event_type=event_type,
+                    payload=payload,
+                    expected=expected,
+                    created=created,
                 )
                 return service(event)
             except EventProblem as problem:

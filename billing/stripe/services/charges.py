@@ -12,7 +12,6 @@ from billing.stripe.services._events import (
     profile_for,
     record_issue,
     required_int,
-    stripe_event_key,
     stripe_id,
 )
 from billing.stripe.services.purchases import purchase_for_payment
@@ -38,6 +37,94 @@ def lock_account(account: CreditAccount) -> CreditAccount:
     return CreditAccount.objects.select_for_update().get(pk=account.pk)
 
 
+def _account_of_payment(event: HandledEvent, payment_intent_id: str) -> CreditAccount:
+    """The account the event names; for a guest checkout (no customer, no known email), the
+    account whose purchase was paid with this payment intent."""
+    try:
+        profile = profile_for(event)
+    except EventProblem as problem:
+        if problem.kind != IssueKind.UNKNOWN_CUSTOMER:
+            raise
+        purchase = (
+            CreditTransaction.objects.filter(
+                kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id
+            )
+            .select_related("account__user")
+            .order_by("pk")
+            .first()
+        )
+        if purchase is None:
+            raise
+        event.user = purchase.account.user
+        return purchase.account
+    return credit_account_open(user=profile.user)
+
+
+@handled("dispute")
+def stripe_charge_disputed(event: HandledEvent) -> CreditTransaction | None:
+    """A disputed payment: take back what is left of its pack's credits, recorded for staff."""
+    dispute = event.object
+    payment_intent_id = stripe_id(dispute.get("payment_intent"))
+    if not payment_intent_id:
+        raise EventProblem(IssueKind.MALFORMED_PAYLOAD, "The dispute names no payment intent.")
+    dispute_id = stripe_id(dispute.get("id"))
+    purchase = (
+        CreditTransaction.objects.filter(
+            kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id
+        )
+        .select_related("account__user")
+        .order_by("pk")
+        .first()
+    )
+    if purchase is None:
+        raise EventProblem(
+            IssueKind.REFUND_WITHOUT_PURCHASE,
+            f"Dispute {dispute_id} of {payment_intent_id}: no credit purchase was paid with it.",
+            payment_intent=payment_intent_id,
+        )
+    account = lock_account(purchase.account)
+    event.user = account.user
+    to_take = purchase.amount - refunded_for_payment(
+        account=account, payment_intent_id=payment_intent_id
+    )
+    details = {
+        "payment_intent": payment_intent_id,
+        "dispute": dispute_id,
+        "charge": stripe_id(dispute.get("charge")),
+        "purchase_entry_id": purchase.pk,
+        "reason": str(dispute.get("reason") or ""),
+    }
+    entry = None
+    if to_take > 0:
+        try:
+            entry = credit_refund(
+                account=account,
+                amount=to_take,
+                idempotency_key=f"stripe-dispute:{dispute_id}",
+                reason="Payment disputed in Stripe",
+                allow_partial=True,
+                source=STRIPE_SOURCE,
+                description=f"Dispute of {purchase.description}"[:255],
+                stripe_event_id=event.id,
+                metadata=details,
+            )
+        except InsufficientCredits:
+            entry = None
+    taken = -entry.amount if entry is not None else Decimal("0.00")
+    record_issue(
+        event.id,
+        event.type,
+        event,
+        EventProblem(
+            IssueKind.DISPUTE_OPENED,
+            f"Payment {payment_intent_id} disputed: {taken} of {to_take} credits taken back.",
+            taken=str(taken),
+            **details,
+        ),
+    )
+    return entry
+
+
 @handled("charge")
 def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
     """Take back the refunded share of a pack's credits, never below zero; record a shortfall."""
@@ -55,8 +142,7 @@ def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
             f"A refund of {amount_refunded} of {amount} on payment intent "
             f"{payment_intent_id or '(none)'} does not add up.",
         )
-    profile = profile_for(event)
-    account = credit_account_open(user=profile.user)
+    account = _account_of_payment(event, payment_intent_id)
     # Serialises with staff refunds of the same payment (billing.stripe.refunds), whose own
     # charge.refunded event then finds its credits already taken back.
     lock_account(account)
@@ -83,7 +169,9 @@ def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
         entry = credit_refund(
             account=account,
             amount=to_take,
-            idempotency_key=stripe_event_key(event.id),
+            # Keyed by the payment's refunded total: two events reporting the same refunds of
+            # one payment can never both write.
+            idempotency_key=f"stripe-refund:{payment_intent_id}:{amount_refunded}",
             reason="Refunded in Stripe",
             allow_partial=True,
             source=STRIPE_SOURCE,

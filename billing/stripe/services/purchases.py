@@ -10,9 +10,9 @@ from billing.stripe.services._events import (
     get_path,
     handled,
     profile_for,
+    record_issue,
     required_int,
     required_str,
-    stripe_event_key,
     stripe_id,
 )
 from credits.models import CreditAccount, CreditTransaction, EntryKind
@@ -35,6 +35,11 @@ def _checkout_price_id(session: dict) -> str:
     return price_id
 
 
+def stripe_payment_key(payment_ref: str) -> str:
+    """A purchase's ledger key: its payment intent (or, without one, its checkout session)."""
+    return f"stripe-payment:{payment_ref}"
+
+
 def purchase_for_payment(
     *, account: CreditAccount, payment_intent_id: str
 ) -> CreditTransaction | None:
@@ -43,6 +48,27 @@ def purchase_for_payment(
         account.entries.filter(kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id)
         .order_by("pk")
         .first()
+    )
+
+
+@handled("checkout.session")
+def stripe_checkout_expired(event: HandledEvent) -> None:
+    """An expired checkout: nothing was paid, nothing is granted; recorded for staff."""
+    session = event.object
+    event.about(
+        customer_id=stripe_id(session.get("customer")),
+        email=get_path(session, "customer_details", "email") or session.get("customer_email") or "",
+    )
+    record_issue(
+        event.id,
+        event.type,
+        event,
+        EventProblem(
+            IssueKind.CHECKOUT_EXPIRED,
+            f"Checkout {stripe_id(session.get('id'))} expired unpaid; nothing was granted.",
+            checkout_session=stripe_id(session.get("id")),
+            price_id=str(get_path(session, "metadata", "price_id") or ""),
+        ),
     )
 
 
@@ -101,11 +127,13 @@ def stripe_checkout_paid(event: HandledEvent) -> CreditTransaction | None:
         earlier = purchase_for_payment(account=account, payment_intent_id=payment_intent_id)
         if earlier is not None:
             return earlier
+    # Keyed by the payment, not the event: the ledger's unique idempotency key lets one of two
+    # events for one payment write, whatever their timing (the other replays its entry).
     return credit_grant(
         account=account,
         amount=pack.credits,
         kind=EntryKind.PURCHASE,
-        idempotency_key=stripe_event_key(event.id),
+        idempotency_key=stripe_payment_key(payment_intent_id or session_id),
         stripe_event_id=event.id,
         source=STRIPE_SOURCE,
         description=f"Credit pack {pack.name}"[:255],

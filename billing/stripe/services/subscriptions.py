@@ -16,6 +16,7 @@ from billing.stripe.services._events import (
     get_path,
     handled,
     profile_for,
+    record_issue,
     required_int,
     required_str,
     stripe_id,
@@ -37,8 +38,38 @@ SUBSCRIPTION_FIELDS = [
     "subscription_status",
     "subscription_started_at",
     "subscription_ends_at",
+    "stripe_state_at",
     "updated_at",
 ]
+
+
+def _stale(event: HandledEvent, profile: UserProfile, *, ends: bool) -> bool:
+    """Whether the profile holds a newer Stripe state than this event's (Stripe keeps no order).
+
+    At the same second, an ended subscription wins over an event that would not end it.
+    """
+    held = profile.stripe_state_at
+    if event.created is None or held is None:
+        return False
+    if event.created < held:
+        return True
+    return (
+        event.created == held
+        and profile.subscription_status in ENDED_SUBSCRIPTION_STATUSES
+        and not ends
+    )
+
+
+def _stale_problem(event: HandledEvent, profile: UserProfile, **data) -> EventProblem:
+    return EventProblem(
+        IssueKind.STALE_EVENT,
+        f"The event (made {event.created.isoformat()}) is older than the subscription state "
+        f"held ({profile.subscription_status or 'none'}, made "
+        f"{profile.stripe_state_at.isoformat()}); the profile was not changed.",
+        event_created=event.created.isoformat(),
+        state_at=profile.stripe_state_at.isoformat(),
+        **data,
+    )
 
 
 def _price_id_of_line(line: dict) -> str:
@@ -100,6 +131,16 @@ def stripe_invoice_paid(event: HandledEvent) -> CreditTransaction | None:
     period_end = timestamp(required_int(line, "period", "end"))
     plan_price = _plan_price(price_id, subscription=subscription_id)
     profile = profile_for(event)
+    if _stale(event, profile, ends=False):
+        # Paid for its own period only: nothing once the subscription held has ended.
+        ended_at = profile.subscription_ends_at
+        if profile.subscription_status in ENDED_SUBSCRIPTION_STATUSES and (
+            ended_at is None or period_start >= ended_at
+        ):
+            raise _stale_problem(event, profile, period_start=period_start.isoformat())
+        record_issue(event.id, event.type, event, _stale_problem(event, profile))
+        return _grant_invoice_period(event, profile, plan_price, price_id, period_start)
+    profile.stripe_state_at = event.created or profile.stripe_state_at
     profile.plan = plan_price.plan
     profile.stripe_price_id = price_id
     if profile.subscription_status not in ACTIVE_SUBSCRIPTION_STATUSES:
@@ -110,6 +151,14 @@ def stripe_invoice_paid(event: HandledEvent) -> CreditTransaction | None:
     # save would write back columns that others (the migration marking the user migrated)
     # may have changed since the profile was read.
     profile.save(update_fields=SUBSCRIPTION_FIELDS)
+    return _grant_invoice_period(event, profile, plan_price, price_id, period_start)
+
+
+def _grant_invoice_period(event, profile, plan_price, price_id, period_start):
+    invoice = event.object
+    subscription_id = stripe_id(invoice.get("subscription")) or stripe_id(
+        get_path(invoice, "parent", "subscription_details", "subscription")
+    )
     credits = settings.CREDITS_PLANS[plan_price.plan]
     if credits <= 0:
         return None
@@ -172,6 +221,9 @@ def stripe_subscription_changed(event: HandledEvent) -> UserProfile | None:
             price_id, subscription=stripe_id(subscription.get("id")), status=status
         )
     profile = profile_for(event)
+    if _stale(event, profile, ends=has_ended):
+        raise _stale_problem(event, profile, status=status)
+    profile.stripe_state_at = event.created or profile.stripe_state_at
     profile.subscription_status = status
     profile.subscription_started_at = started or profile.subscription_started_at
     if has_ended:
