@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from billing.exceptions import BillingError
 from billing.models import CreditPack, UserProfile
+from credits.api.fields import IdempotencyKeyField
 from credits.api.schema import error_responses
 
 KEY_HEADER = "Idempotency-Key"
@@ -71,7 +72,11 @@ def stripe_checkout_create(*, user, pack_id: int, idempotency_key: str) -> dict:
 
 class CheckoutInputSerializer(serializers.Serializer):
     pack = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    idempotency_key = serializers.CharField(max_length=200, required=False, default="")
+    idempotency_key = IdempotencyKeyField(
+        max_length=200,
+        required=False,
+        help_text=f"Or the {KEY_HEADER} header; one of them is required.",
+    )
 
     def validate(self, data):
         header = self.context["request"].headers.get(KEY_HEADER, "").strip()

@@ -174,7 +174,11 @@ def billing_staff_refund(
     if not payment_intent_id:
         raise PaymentNotFound("A Stripe refund needs the purchase's payment intent id.")
     credit_staff_authorize(
-        actor=actor, kind=EntryKind.REFUND, amount=positive_amount(amount), reason=reason
+        actor=actor,
+        account=account,
+        kind=EntryKind.REFUND,
+        amount=positive_amount(amount),
+        reason=reason,
     )
     return stripe_refund_credits(
         account=account,

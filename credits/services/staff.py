@@ -169,15 +169,26 @@ def credit_approval_reject(
 
 
 def credit_staff_authorize(
-    *, actor: AbstractBaseUser, kind: str, amount: Decimal, reason: str
+    *,
+    actor: AbstractBaseUser,
+    account: CreditAccount,
+    kind: str,
+    amount: Decimal,
+    reason: str,
 ) -> None:
     """Check a staff operation that happens at once or not at all (a refund through Stripe).
 
-    The same rules as the operations above (permission, reason, limit per action), except that
-    above the approval threshold it is refused (`ApprovalRequired`) rather than queued, since
-    money that leaves through Stripe cannot wait for an approval.
+    The same rules as the operations above (permission, reason, limit per action, never on
+    one's own account, the rolling daily limit), except that above the approval threshold it
+    is refused (`ApprovalRequired`) rather than queued, since money that leaves through Stripe
+    cannot wait for an approval. The daily limit is read here, before Stripe is asked, not
+    under the actor's lock: two Stripe refunds of one staff member at the same instant may
+    both pass it (each is still bounded by the limit per action and by the payment).
     """
     _check_staff(actor, kind, amount, reason)
+    _check_not_own(actor, account)
+    if not actor.has_perm(UNLIMITED_PERMISSION):
+        _check_daily_limit(actor, amount)
     if abs(amount) > settings.CREDITS_APPROVAL_THRESHOLD:
         raise ApprovalRequired(
             threshold=str(settings.CREDITS_APPROVAL_THRESHOLD), amount=str(abs(amount))

@@ -98,12 +98,23 @@
     if (nextUrl) loadHistory(nextUrl).catch(showError);
   });
 
+  var checkoutKeys = {};
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
   var buy = document.getElementById("buy");
   if (buy) {
     buy.addEventListener("submit", function (event) {
       event.preventDefault();
       var pack = buy.elements.pack ? buy.elements.pack.value : undefined;
-      api(buy.dataset.checkoutUrl, { method: "POST", body: { pack: pack } })
+      // One key per pack for this page: a second click asks Stripe for the same session.
+      if (!checkoutKeys[pack]) checkoutKeys[pack] = "page-" + newKey();
+      api(buy.dataset.checkoutUrl, {
+        method: "POST",
+        body: { pack: pack, idempotency_key: checkoutKeys[pack] },
+      })
         .then(function (data) {
           var target = data.url || data.checkout_url;
           if (target) window.location.assign(target);

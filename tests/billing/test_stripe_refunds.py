@@ -28,6 +28,8 @@ from credits.exceptions import (
     ApprovalRequired,
     IdempotencyConflict,
     InsufficientCredits,
+    OverDailyLimit,
+    OwnAccount,
     ReasonRequired,
     StaffPermissionDenied,
 )
@@ -482,3 +484,45 @@ def test_a_subscription_event_writes_only_the_subscription_fields(buyer, stripe_
     profile.refresh_from_db()
     assert profile.plan == "pro"
     assert profile.migration_completed_at == marked
+
+
+def _refunder(user=None):
+    """A staff member who may refund, without `credits.adjust_unlimited` (so daily-limited)."""
+    from django.contrib.auth.models import Permission
+
+    user = user or StaffUserFactory()
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    user.user_permissions.add(
+        Permission.objects.get(codename="refund_credits", content_type__app_label="credits")
+    )
+    return type(user).objects.get(pk=user.pk)  # a fresh instance: no cached permissions
+
+
+def test_a_stripe_refund_of_ones_own_account_is_refused_before_stripe(
+    account, purchase, stripe_api
+):
+    # given: the staff member is the buyer
+    actor = _refunder(account.user)
+    entries = CreditTransaction.objects.count()
+    # when / then
+    with pytest.raises(OwnAccount):
+        staff_refund(account, actor, stripe_refund=True, payment_intent_id="pi_bought")
+    assert stripe_api.requests == []
+    assert CreditTransaction.objects.count() == entries
+
+
+def test_a_stripe_refund_past_the_daily_limit_is_refused_before_stripe(
+    account, purchase, stripe_api, settings
+):
+    # given: 30 credits a day, 40 asked
+    settings.CREDITS_ADMIN_DAILY_LIMIT = Decimal("30.00")
+    actor = _refunder()
+    entries = CreditTransaction.objects.count()
+    # when / then
+    with pytest.raises(OverDailyLimit):
+        staff_refund(account, actor, stripe_refund=True, payment_intent_id="pi_bought")
+    assert stripe_api.requests == []
+    assert CreditTransaction.objects.count() == entries
+    account.refresh_from_db()
+    assert account.balance == Decimal("100.00")
