@@ -2,6 +2,11 @@
 that call the staff services (`credits.services.staff`), which hold the roles, the limits and
 the two-person approval. The admin parses a form, calls a service per account, and reports.
 
+The account's change page offers the same actions as buttons (Grant, Refund, Adjust): each
+opens the list action's form for that one account and goes through the same code. Every staff
+action that writes (or asks for approval) is recorded as an admin LogEntry on the account or the
+request, with the amount and the reason, so History and Recent actions show it.
+
 An action's form carries a submission key (a UUID made when the form is rendered, in a hidden
 field); each account's idempotency key is built from it, so submitting the same form twice
 writes once.
@@ -16,6 +21,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect, StreamingHttpResponse
@@ -29,6 +35,7 @@ from credits.api.fields import AmountFormField
 from credits.exceptions import CreditError, DomainError
 from credits.models import (
     CENT,
+    ApprovalStatus,
     CreditAccount,
     CreditApprovalRequest,
     CreditTransaction,
@@ -236,6 +243,7 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "threshold": _threshold(),
             "submit_label": title,
             "kind": kind,
+            "cancel_url": reverse("admin:credits_creditaccount_changelist"),
         }
         return TemplateResponse(request, "admin/credits/creditaccount/staff_action.html", context)
 
@@ -263,6 +271,12 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "the approval threshold and wait for another staff member's approval.",
                     messages.WARNING,
                 )
+                self.log_change(
+                    request,
+                    account,
+                    f"Asked for approval of a {kind} of {result.amount} credits "
+                    f"(request #{result.pk}). Reason: {data['reason']}",
+                )
             elif result.replayed:
                 self.message_user(
                     request,
@@ -275,11 +289,68 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 amount = result.amount if kind == EntryKind.ADJUSTMENT else abs(result.amount)
                 message = done.format(email=email, amount=amount, balance=result.balance_after)
                 self.message_user(request, message, messages.SUCCESS)
+                self.log_change(
+                    request,
+                    account,
+                    f"{message[:-1]} (entry #{result.pk}). Reason: {data['reason']}",
+                )
+
+    # --- the same actions as buttons on the account's page ---------------------------------
+
+    # The list actions offered as buttons on the change page, in order, with their labels.
+    object_actions = [
+        ("grant_credits", "Grant"),
+        ("refund_credits", "Refund"),
+        ("adjust_credits", "Adjust"),
+    ]
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/staff/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_object_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _object_actions(self, request):
+        """The buttons this staff member may use: the list actions their permissions allow."""
+        allowed = self.get_actions(request)
+        return [(name, label) for name, label in self.object_actions if name in allowed]
+
+    def object_action_view(self, request, object_id, action):
+        """A list action for one account: the same form, permissions and service."""
+        allowed = self.get_actions(request)
+        if action not in dict(self.object_actions) or action not in allowed:
+            raise PermissionDenied
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[account.pk]
+        )
+        func, _name, _description = allowed[action]
+        response = func(self, request, self.get_queryset(request).filter(pk=account.pk))
+        if response is None:
+            return HttpResponseRedirect(change_url)
+        response.context_data["cancel_url"] = change_url
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if account is not None:
+            extra_context["object_action_buttons"] = [
+                (
+                    reverse(
+                        f"admin:{self.opts.app_label}_{self.opts.model_name}_object_action",
+                        args=[account.pk, name],
+                    ),
+                    label,
+                )
+                for name, label in self._object_actions(request)
+            ]
             paginator = Paginator(
                 selectors.credit_history(account=account).select_related("actor"),
                 LEDGER_PAGE_SIZE,
@@ -480,10 +551,18 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     f"{approval.account.user.email} balance now {entry.balance_after}.",
                     messages.SUCCESS,
                 )
+                self.log_change(
+                    request,
+                    approval,
+                    f"Approved the {approval.kind} of {approval.amount} credits for "
+                    f"{approval.account.user.email} (entry #{entry.pk}, balance now "
+                    f"{entry.balance_after}). Reason: {approval.reason}",
+                )
 
     @admin.action(description="Reject selected requests", permissions=["decide"])
     def reject_requests(self, request, queryset):
-        for approval in queryset.order_by("pk"):
+        for approval in queryset.select_related("account__user").order_by("pk"):
+            was_rejected = approval.status == ApprovalStatus.REJECTED
             try:
                 credit_approval_reject(approval=approval, actor=request.user)
             except CreditError as error:
@@ -493,3 +572,11 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 continue
             message = f"Request #{approval.pk} rejected; nothing written to the ledger."
             self.message_user(request, message, messages.SUCCESS)
+            if not was_rejected:
+                self.log_change(
+                    request,
+                    approval,
+                    f"Rejected the {approval.kind} of {approval.amount} credits for "
+                    f"{approval.account.user.email}; nothing written to the ledger. "
+                    f"Reason: {approval.reason}",
+                )
