@@ -531,6 +531,64 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_decide_permission(self, request):
         return any(request.user.has_perm(name) for name in PERMISSION_FOR_KIND.values())
 
+    # The list actions offered as buttons on a pending request's page, with their labels.
+    object_actions = [("approve_requests", "Approve"), ("reject_requests", "Reject")]
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/decide/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_object_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        approval = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if approval is not None and approval.status == ApprovalStatus.PENDING:
+            allowed = self.get_actions(request)
+            extra_context["object_action_buttons"] = [
+                (
+                    reverse(
+                        f"admin:{self.opts.app_label}_{self.opts.model_name}_object_action",
+                        args=[approval.pk, name],
+                    ),
+                    label,
+                )
+                for name, label in self.object_actions
+                if name in allowed
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def object_action_view(self, request, object_id, action):
+        """Approve or reject one request: a confirmation page, then the list action for it."""
+        allowed = self.get_actions(request)
+        labels = dict(self.object_actions)
+        if action not in labels or action not in allowed:
+            raise PermissionDenied
+        approval = self.get_object(request, unquote(object_id))
+        if approval is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[approval.pk]
+        )
+        if request.method == "POST":
+            func, _name, _description = allowed[action]
+            func(self, request, self.get_queryset(request).filter(pk=approval.pk))
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{labels[action]} request #{approval.pk}",
+            "opts": self.opts,
+            "approval": approval,
+            "label": labels[action],
+            "action": action,
+            "cancel_url": change_url,
+        }
+        return TemplateResponse(request, "admin/credits/creditapprovalrequest/decide.html", context)
+
     @admin.action(description="Approve selected requests", permissions=["decide"])
     def approve_requests(self, request, queryset):
         for approval in queryset.select_related("account__user").order_by("pk"):

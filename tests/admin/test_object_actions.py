@@ -400,3 +400,96 @@ def test_a_refused_self_approval_writes_no_log_entry(super_admin_client, account
     assert LogEntry.objects.count() == logs_before
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.PENDING
+
+
+# --- approve and reject buttons on the request's page ------------------------------------
+
+
+def request_change_url(approval):
+    return reverse("admin:credits_creditapprovalrequest_change", args=[approval.pk])
+
+
+def decide_url(approval, action):
+    return reverse("admin:credits_creditapprovalrequest_object_action", args=[approval.pk, action])
+
+
+def test_a_pending_request_shows_approve_and_reject_to_an_approver(second_super_admin, pending):
+    # when
+    content = client_for(second_super_admin).get(request_change_url(pending)).content.decode()
+
+    # then
+    assert decide_url(pending, "approve_requests") in content
+    assert decide_url(pending, "reject_requests") in content
+
+
+def test_a_viewer_sees_no_decision_buttons_and_is_refused_their_url(account, pending):
+    # given
+    viewer = StaffUserFactory(permissions=["credits.view_creditapprovalrequest"])
+    client = client_for(viewer)
+    before = state(account)
+
+    # when
+    page = client.get(request_change_url(pending))
+    posted = client.post(decide_url(pending, "approve_requests"))
+
+    # then
+    assert page.status_code == 200
+    assert "/decide/" not in page.content.decode()
+    assert posted.status_code == 403
+    assert state(account) == before
+    pending.refresh_from_db()
+    assert pending.status == ApprovalStatus.PENDING
+
+
+def test_the_approve_button_confirms_then_approves_and_logs(second_super_admin, account, pending):
+    # given
+    client = client_for(second_super_admin)
+    before = state(account)
+
+    # when
+    confirmation = client.get(decide_url(pending, "approve_requests"))
+    after_confirmation = state(account)
+    response = client.post(decide_url(pending, "approve_requests"))
+
+    # then
+    assert "Approve the grant of 6000.00 credits for alice@example.com" in (
+        confirmation.content.decode()
+    )
+    assert after_confirmation == before  # the confirmation page writes nothing
+    assert response.status_code == 302
+    assert response["Location"] == request_change_url(pending)
+    pending.refresh_from_db()
+    assert pending.status == ApprovalStatus.APPROVED
+    account.refresh_from_db()
+    assert account.balance == Decimal("6015.75")
+    [log] = log_entries(pending)
+    assert log.get_change_message().startswith("Approved the grant of 6000.00 credits")
+    later = client.get(request_change_url(pending)).content.decode()
+    assert "/decide/" not in later
+
+
+def test_the_reject_button_rejects_and_logs(second_super_admin, account, pending):
+    # given
+    before = state(account)
+
+    # when
+    client_for(second_super_admin).post(decide_url(pending, "reject_requests"))
+
+    # then
+    pending.refresh_from_db()
+    assert pending.status == ApprovalStatus.REJECTED
+    assert state(account)[:2] == before[:2]
+    [log] = log_entries(pending)
+    assert log.get_change_message().startswith("Rejected the grant of 6000.00 credits")
+
+
+def test_the_requester_cannot_approve_through_the_button(super_admin_client, account, pending):
+    # given
+    before = state(account)
+
+    # when
+    response = super_admin_client.post(decide_url(pending, "approve_requests"))
+
+    # then
+    assert messages_of(response)[-1].startswith(f"Request #{pending.pk}: not approved.")
+    assert state(account) == before
