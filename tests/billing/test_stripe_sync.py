@@ -216,10 +216,13 @@ def buy_through_the_real_sync(synced_webhook, pack, *, payment_intent, customer=
         customer=customer,
     )
     synced_webhook.fake.add(
-        stripe_api_objects.customer("cus_buyer"),
-        stripe_api_objects.payment_intent(payment_intent, amount=pack.amount_cents),
+        stripe_api_objects.payment_intent(
+            payment_intent, amount=pack.amount_cents, customer=customer
+        ),
         session,
     )
+    if customer:
+        synced_webhook.fake.add(stripe_api_objects.customer(customer))
     response = synced_webhook.post(stripe_events.event("checkout.session.completed", session))
     assert response.status_code == 200, response.content
 
@@ -279,4 +282,67 @@ def test_a_dispute_is_synced_by_dj_stripe_takes_the_pack_back_and_is_recorded(
     assert (issue.kind, issue.user) == (IssueKind.DISPUTE_OPENED, buyer)
     assert issue.data["taken"] == "100.00"
     assert CreditAccount.objects.get(user=buyer).balance == Decimal("0.00")
+    assert_ledger_consistent()
+
+
+def test_a_late_invoice_after_the_deletion_grants_nothing_beyond_its_period_real_sync(
+    synced_webhook, stripe_has_the_subscriber, subscriber, pro_price
+):
+    # given: deleted on 2025-12-11; Stripe serves the subscription canceled
+    canceled = serve_subscription(stripe_has_the_subscriber, status="canceled", ended_at=DELETED_AT)
+    response = synced_webhook.post(
+        stripe_events.event("customer.subscription.deleted", canceled, created=DELETED_AT)
+    )
+    assert response.status_code == 200, response.content
+    # when: an invoice.paid made before the deletion, for the period after the end, arrives
+    invoice = stripe_api_objects.invoice(
+        "in_january",
+        price_id="price_pro_monthly",
+        subscription="sub_pro",
+        period_start=PERIOD_END,
+        period_end=PERIOD_END + 31 * 86400,
+    )
+    stripe_has_the_subscriber.add(invoice)
+    late = stripe_events.event("invoice.paid", invoice, created=DELETED_AT - HOUR)
+    response = synced_webhook.post(late)
+    # then: dj-stripe stored the invoice; no grant, the profile stays ended, recorded
+    assert response.status_code == 200, response.content
+    assert Invoice.objects.filter(id="in_january").exists()
+    assert not CreditTransaction.objects.exists()
+    profile = UserProfile.objects.get(user=subscriber)
+    assert (profile.plan, profile.subscription_status) == ("free", "canceled")
+    assert StripeEventIssue.objects.get(stripe_event_id=late["id"]).kind == IssueKind.STALE_EVENT
+    assert CreditAccount.objects.get(user=subscriber).balance == Decimal("0.00")
+    assert_ledger_consistent()
+
+
+def test_a_guest_refund_without_customer_or_email_is_taken_back_through_the_real_sync(
+    synced_webhook, pack
+):
+    # given: a guest (no Stripe customer) bought a pack; the refunded charge names nobody
+    guest = ProvisionedUserFactory(
+        username="guest", email="buyer@example.com", provision__signup_grant=False
+    )
+    buy_through_the_real_sync(synced_webhook, pack, payment_intent="pi_guest", customer=None)
+    assert CreditAccount.objects.get(user=guest).balance == Decimal("100.00")
+    charge = stripe_api_objects.charge(
+        "ch_guest",
+        payment_intent="pi_guest",
+        amount=pack.amount_cents,
+        amount_refunded=pack.amount_cents,
+        customer=None,
+        email=None,
+    )
+    synced_webhook.fake.add(charge)
+    # when
+    response = synced_webhook.post(stripe_events.event("charge.refunded", charge))
+    # then: dj-stripe stored the charge without a customer; the purchase was found by its
+    # payment intent and taken back
+    assert response.status_code == 200, response.content
+    assert Charge.objects.get(id="ch_guest").customer_id is None
+    assert not Customer.objects.exists()
+    refund = CreditTransaction.objects.get(kind=EntryKind.REFUND)
+    assert refund.amount == Decimal("-100.00")
+    assert CreditAccount.objects.get(user=guest).balance == Decimal("0.00")
+    assert not StripeEventIssue.objects.exists()
     assert_ledger_consistent()
