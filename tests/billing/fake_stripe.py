@@ -20,6 +20,7 @@ COLLECTIONS = (
     "charges",
     "checkout/sessions",
     "customers",
+    "disputes",
     "invoices",
     "payment_intents",
     "prices",
@@ -86,6 +87,9 @@ class FakeStripe:
                 return 200, self.account
             if path in self.objects:
                 return 200, self.objects[path]
+            if path.startswith("/v1/products/") and path.endswith("/features"):
+                # A product's features: none (dj-stripe lists them when it syncs a product).
+                return 200, {"object": "list", "data": [], "has_more": False, "url": path}
             return not_found(path)
         if request.method == "POST":
             key = request.headers.get("idempotency-key")

@@ -9,16 +9,21 @@ from decimal import Decimal
 import pytest
 import stripe
 from django.conf import settings
-from djstripe.models import Customer
+from djstripe.models import Charge, Customer, Dispute, Invoice, Subscription
 from djstripe.settings import djstripe_settings
 
-from billing.models import UserProfile
+from billing.models import IssueKind, StripeEventIssue, UserProfile
+from billing.services import monthly_credits_grant
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from tests.billing import stripe_api_objects, stripe_events
 from tests.billing.ledger_check import assert_ledger_consistent
-from tests.factories import CreditPackFactory, ProvisionedUserFactory
+from tests.billing.stripe_events import PERIOD_END, PERIOD_START
+from tests.factories import CreditPackFactory, PlanPriceFactory, ProvisionedUserFactory
 
 pytestmark = pytest.mark.django_db
+
+HOUR = 3600
+DELETED_AT = PERIOD_START + 10 * 86400  # 2025-12-11
 
 
 @pytest.fixture
@@ -70,4 +75,274 @@ def test_a_customer_with_a_coupon_buys_through_dj_stripes_real_sync(synced_webho
     gets = server.received("GET")
     assert "/v1/customers/cus_buyer" in {r.path for r in gets}
     assert {r.headers.get("stripe-version") for r in server.requests} == {"2024-06-20"}
+    assert_ledger_consistent()
+
+
+# --- subscriptions, invoices, refunds, disputes through the real sync -----------------------
+
+
+@pytest.fixture
+def subscriber():
+    user = ProvisionedUserFactory(
+        username="subscriber", email="subscriber@example.com", provision__signup_grant=False
+    )
+    UserProfile.objects.filter(user=user).update(stripe_customer_id="cus_subscriber")
+    return user
+
+
+@pytest.fixture
+def pro_price():
+    return PlanPriceFactory(stripe_price_id="price_pro_monthly", plan="pro")
+
+
+@pytest.fixture
+def stripe_has_the_subscriber(stripe_synced):
+    stripe_synced.add(
+        stripe_api_objects.customer("cus_subscriber", email="subscriber@example.com"),
+        stripe_api_objects.product("prod_pro"),
+        stripe_api_objects.price("price_pro_monthly"),
+    )
+    return stripe_synced
+
+
+def serve_subscription(server, **fields):
+    subscription = stripe_api_objects.subscription(
+        "sub_pro",
+        price_id="price_pro_monthly",
+        current_period_start=PERIOD_START,
+        current_period_end=PERIOD_END,
+        **fields,
+    )
+    server.add(subscription)
+    return subscription
+
+
+def test_a_subscription_update_is_synced_by_dj_stripe_and_sets_the_plan(
+    synced_webhook, stripe_has_the_subscriber, subscriber, pro_price
+):
+    # given: Stripe has the active subscription
+    subscription = serve_subscription(stripe_has_the_subscriber)
+    # when
+    response = synced_webhook.post(
+        stripe_events.event("customer.subscription.updated", subscription)
+    )
+    # then: dj-stripe stored the subscription as Stripe serves it, and the profile follows
+    assert response.status_code == 200, response.content
+    stored = Subscription.objects.get(id="sub_pro")
+    assert (stored.status, stored.customer_id) == ("active", "cus_subscriber")
+    assert "/v1/subscriptions/sub_pro" in {
+        r.path for r in stripe_has_the_subscriber.received("GET")
+    }
+    profile = UserProfile.objects.get(user=subscriber)
+    assert (profile.plan, profile.subscription_status) == ("pro", "active")
+    assert profile.stripe_price_id == "price_pro_monthly"
+    assert profile.subscription_ends_at.timestamp() == PERIOD_END
+    assert not CreditTransaction.objects.exists()
+    assert_ledger_consistent()
+
+
+def test_a_late_update_after_the_deletion_changes_nothing_through_the_real_sync(
+    synced_webhook, stripe_has_the_subscriber, subscriber, pro_price
+):
+    # given: the subscription was deleted; Stripe now serves it canceled
+    UserProfile.objects.filter(user=subscriber).update(plan="pro", subscription_status="active")
+    canceled = serve_subscription(stripe_has_the_subscriber, status="canceled", ended_at=DELETED_AT)
+    response = synced_webhook.post(
+        stripe_events.event("customer.subscription.deleted", canceled, created=DELETED_AT)
+    )
+    assert response.status_code == 200, response.content
+    assert Subscription.objects.get(id="sub_pro").status == "canceled"
+    before = UserProfile.objects.values().get(user=subscriber)
+    assert (before["plan"], before["subscription_status"]) == ("free", "canceled")
+    # when: an hour-older "updated (active)" is delivered late
+    active_then = stripe_api_objects.subscription(
+        "sub_pro",
+        price_id="price_pro_monthly",
+        current_period_start=PERIOD_START,
+        current_period_end=PERIOD_END,
+    )
+    late = stripe_events.event(
+        "customer.subscription.updated", active_then, created=DELETED_AT - HOUR
+    )
+    response = synced_webhook.post(late)
+    # then: nothing changed, recorded as stale; dj-stripe's row stays what Stripe serves
+    assert response.status_code == 200, response.content
+    assert UserProfile.objects.values().get(user=subscriber) == before
+    assert StripeEventIssue.objects.get(stripe_event_id=late["id"]).kind == IssueKind.STALE_EVENT
+    assert Subscription.objects.get(id="sub_pro").status == "canceled"
+    assert monthly_credits_grant(period="2026-01") == 0
+    assert not CreditTransaction.objects.exists()
+    assert_ledger_consistent()
+
+
+def test_a_paid_invoice_is_synced_by_dj_stripe_and_grants_the_month(
+    synced_webhook, stripe_has_the_subscriber, subscriber, pro_price
+):
+    # given: Stripe has the subscription and its paid invoice
+    serve_subscription(stripe_has_the_subscriber)
+    invoice = stripe_api_objects.invoice(
+        "in_december",
+        price_id="price_pro_monthly",
+        subscription="sub_pro",
+        period_start=PERIOD_START,
+        period_end=PERIOD_END,
+    )
+    stripe_has_the_subscriber.add(invoice)
+    # when
+    response = synced_webhook.post(stripe_events.event("invoice.paid", invoice))
+    # then: dj-stripe stored the invoice, and December's credits were granted once
+    assert response.status_code == 200, response.content
+    stored = Invoice.objects.get(id="in_december")
+    assert stored.customer_id == "cus_subscriber"
+    assert (stored.stripe_data["amount_paid"], stored.stripe_data["subscription"]) == (
+        2900,
+        "sub_pro",
+    )
+    assert Subscription.objects.filter(id="sub_pro").exists()
+    entry = CreditTransaction.objects.get(kind=EntryKind.MONTHLY_GRANT)
+    assert entry.amount == Decimal("260.00")
+    assert entry.metadata["period"] == "2025-12"
+    profile = UserProfile.objects.get(user=subscriber)
+    assert (profile.plan, profile.subscription_status) == ("pro", "active")
+    assert CreditAccount.objects.get(user=subscriber).balance == Decimal("260.00")
+    assert_ledger_consistent()
+
+
+def buy_through_the_real_sync(synced_webhook, pack, *, payment_intent, customer="cus_buyer"):
+    session = stripe_events.checkout_session(
+        price_id=pack.stripe_price_id,
+        amount_total=pack.amount_cents,
+        payment_intent=payment_intent,
+        customer=customer,
+    )
+    synced_webhook.fake.add(
+        stripe_api_objects.payment_intent(
+            payment_intent, amount=pack.amount_cents, customer=customer
+        ),
+        session,
+    )
+    if customer:
+        synced_webhook.fake.add(stripe_api_objects.customer(customer))
+    response = synced_webhook.post(stripe_events.event("checkout.session.completed", session))
+    assert response.status_code == 200, response.content
+
+
+def test_a_refunded_charge_is_synced_by_dj_stripe_and_takes_the_pack_back(
+    synced_webhook, buyer, pack
+):
+    # given: a pack bought, then fully refunded on Stripe
+    buy_through_the_real_sync(synced_webhook, pack, payment_intent="pi_refunded")
+    charge = stripe_api_objects.charge(
+        "ch_refunded",
+        payment_intent="pi_refunded",
+        amount=pack.amount_cents,
+        amount_refunded=pack.amount_cents,
+    )
+    synced_webhook.fake.add(charge)
+    # when
+    payload = stripe_events.event("charge.refunded", charge)
+    response = synced_webhook.post(payload)
+    # then
+    assert response.status_code == 200, response.content
+    stored = Charge.objects.get(id="ch_refunded")
+    assert stored.customer_id == "cus_buyer"
+    assert (stored.stripe_data["refunded"], stored.stripe_data["amount_refunded"]) == (True, 1000)
+    refund = CreditTransaction.objects.get(kind=EntryKind.REFUND)
+    assert refund.amount == Decimal("-100.00")
+    assert refund.stripe_event_id == payload["id"]
+    assert CreditAccount.objects.get(user=buyer).balance == Decimal("0.00")
+    assert not StripeEventIssue.objects.exists()
+    assert_ledger_consistent()
+
+
+def test_a_dispute_is_synced_by_dj_stripe_takes_the_pack_back_and_is_recorded(
+    synced_webhook, buyer, pack
+):
+    # given: a pack bought, then its charge disputed
+    buy_through_the_real_sync(synced_webhook, pack, payment_intent="pi_disputed")
+    charge = stripe_api_objects.charge(
+        "ch_disputed", payment_intent="pi_disputed", amount=pack.amount_cents, amount_refunded=0
+    )
+    dispute = stripe_api_objects.dispute(
+        "dp_disputed", charge="ch_disputed", payment_intent="pi_disputed", amount=pack.amount_cents
+    )
+    synced_webhook.fake.add(charge, dispute)
+    # when
+    payload = stripe_events.event("charge.dispute.created", dispute)
+    response = synced_webhook.post(payload)
+    # then
+    assert response.status_code == 200, response.content
+    stored = Dispute.objects.get(id="dp_disputed")
+    assert stored.stripe_data["status"] == "needs_response"
+    assert Charge.objects.filter(id="ch_disputed").exists()
+    entry = CreditTransaction.objects.get(kind=EntryKind.REFUND)
+    assert entry.amount == Decimal("-100.00")
+    assert entry.idempotency_key == "stripe-dispute:dp_disputed"
+    issue = StripeEventIssue.objects.get(stripe_event_id=payload["id"])
+    assert (issue.kind, issue.user) == (IssueKind.DISPUTE_OPENED, buyer)
+    assert issue.data["taken"] == "100.00"
+    assert CreditAccount.objects.get(user=buyer).balance == Decimal("0.00")
+    assert_ledger_consistent()
+
+
+def test_a_late_invoice_after_the_deletion_grants_nothing_beyond_its_period_real_sync(
+    synced_webhook, stripe_has_the_subscriber, subscriber, pro_price
+):
+    # given: deleted on 2025-12-11; Stripe serves the subscription canceled
+    canceled = serve_subscription(stripe_has_the_subscriber, status="canceled", ended_at=DELETED_AT)
+    response = synced_webhook.post(
+        stripe_events.event("customer.subscription.deleted", canceled, created=DELETED_AT)
+    )
+    assert response.status_code == 200, response.content
+    # when: an invoice.paid made before the deletion, for the period after the end, arrives
+    invoice = stripe_api_objects.invoice(
+        "in_january",
+        price_id="price_pro_monthly",
+        subscription="sub_pro",
+        period_start=PERIOD_END,
+        period_end=PERIOD_END + 31 * 86400,
+    )
+    stripe_has_the_subscriber.add(invoice)
+    late = stripe_events.event("invoice.paid", invoice, created=DELETED_AT - HOUR)
+    response = synced_webhook.post(late)
+    # then: dj-stripe stored the invoice; no grant, the profile stays ended, recorded
+    assert response.status_code == 200, response.content
+    assert Invoice.objects.filter(id="in_january").exists()
+    assert not CreditTransaction.objects.exists()
+    profile = UserProfile.objects.get(user=subscriber)
+    assert (profile.plan, profile.subscription_status) == ("free", "canceled")
+    assert StripeEventIssue.objects.get(stripe_event_id=late["id"]).kind == IssueKind.STALE_EVENT
+    assert CreditAccount.objects.get(user=subscriber).balance == Decimal("0.00")
+    assert_ledger_consistent()
+
+
+def test_a_guest_refund_without_customer_or_email_is_taken_back_through_the_real_sync(
+    synced_webhook, pack
+):
+    # given: a guest (no Stripe customer) bought a pack; the refunded charge names nobody
+    guest = ProvisionedUserFactory(
+        username="guest", email="buyer@example.com", provision__signup_grant=False
+    )
+    buy_through_the_real_sync(synced_webhook, pack, payment_intent="pi_guest", customer=None)
+    assert CreditAccount.objects.get(user=guest).balance == Decimal("100.00")
+    charge = stripe_api_objects.charge(
+        "ch_guest",
+        payment_intent="pi_guest",
+        amount=pack.amount_cents,
+        amount_refunded=pack.amount_cents,
+        customer=None,
+        email=None,
+    )
+    synced_webhook.fake.add(charge)
+    # when
+    response = synced_webhook.post(stripe_events.event("charge.refunded", charge))
+    # then: dj-stripe stored the charge without a customer; the purchase was found by its
+    # payment intent and taken back
+    assert response.status_code == 200, response.content
+    assert Charge.objects.get(id="ch_guest").customer_id is None
+    assert not Customer.objects.exists()
+    refund = CreditTransaction.objects.get(kind=EntryKind.REFUND)
+    assert refund.amount == Decimal("-100.00")
+    assert CreditAccount.objects.get(user=guest).balance == Decimal("0.00")
+    assert not StripeEventIssue.objects.exists()
     assert_ledger_consistent()
