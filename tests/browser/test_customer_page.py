@@ -4,45 +4,16 @@ page, sees their balance and history, and after a staff grant sees the new balan
 entry once the page is reloaded. Screenshots go to test-artifacts/ (not committed)."""
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from credits.models import CreditAccount, EntryKind
 from credits.services import credit_grant
 from credits.services.staff import credit_staff_grant
-from tests.conftest import CHROMIUM
+from tests.browser.conftest import ARTIFACTS, LAPTOP, PASSWORD
 from tests.factories import CreditAdminFactory, ProvisionedUserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory's
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-LAPTOP = {"width": 1366, "height": 768}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls between page
-    # steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-        # Connections opened while Playwright's loop ran are not the test's own; close them,
-        # or the test database cannot be dropped at the end.
-        connections.close_all()
 
 
 def history_rows(page) -> list[str]:

@@ -4,46 +4,18 @@ migrated user. Screenshots of the grant form and the dashboard go to test-artifa
 
 import io
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
 
 from credits.models import CreditAccount, EntryKind
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.conftest import CHROMIUM
+from tests.browser.conftest import ARTIFACTS, PASSWORD
 from tests.factories import CreditAdminFactory, ProvisionedUserFactory, SuperAdminFactory
 from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory's
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between page steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-        # Database connections opened while Playwright's loop ran are not the test's own;
-        # close them, or the test database cannot be dropped at the end.
-        connections.close_all()
 
 
 @pytest.fixture
