@@ -1,4 +1,5 @@
-"""charge.refunded: the refunded share of a pack's credits goes back, never below zero."""
+"""charge.refunded and charge.dispute.created: the refunded or disputed share of a pack's
+credits goes back, never below zero."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -37,6 +38,44 @@ def lock_account(account: CreditAccount) -> CreditAccount:
     return CreditAccount.objects.select_for_update().get(pk=account.pk)
 
 
+def _purchase_paid_with(payment_intent_id: str) -> CreditTransaction | None:
+    """The first purchase paid with this payment intent, on whichever account (a guest's)."""
+    return (
+        CreditTransaction.objects.filter(
+            kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id
+        )
+        .select_related("account__user")
+        .order_by("pk")
+        .first()
+    )
+
+
+def _take_back(
+    *,
+    event: HandledEvent,
+    account: CreditAccount,
+    purchase: CreditTransaction,
+    amount: Decimal,
+    idempotency_key: str,
+    reason: str,
+    what: str,
+    details: dict,
+) -> CreditTransaction:
+    """Take back up to `amount` of a purchase's credits (never below zero); the caller holds
+    the account's lock. Raises InsufficientCredits when nothing at all is left."""
+    return credit_refund(
+        account=account,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        allow_partial=True,
+        source=STRIPE_SOURCE,
+        description=f"{what} of {purchase.description}"[:255],
+        stripe_event_id=event.id,
+        metadata=details,
+    )
+
+
 def _account_of_payment(event: HandledEvent, payment_intent_id: str) -> CreditAccount:
     """The account the event names; for a guest checkout (no customer, no known email), the
     account whose purchase was paid with this payment intent."""
@@ -45,14 +84,7 @@ def _account_of_payment(event: HandledEvent, payment_intent_id: str) -> CreditAc
     except EventProblem as problem:
         if problem.kind != IssueKind.UNKNOWN_CUSTOMER:
             raise
-        purchase = (
-            CreditTransaction.objects.filter(
-                kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id
-            )
-            .select_related("account__user")
-            .order_by("pk")
-            .first()
-        )
+        purchase = _purchase_paid_with(payment_intent_id)
         if purchase is None:
             raise
         event.user = purchase.account.user
@@ -68,14 +100,7 @@ def stripe_charge_disputed(event: HandledEvent) -> CreditTransaction | None:
     if not payment_intent_id:
         raise EventProblem(IssueKind.MALFORMED_PAYLOAD, "The dispute names no payment intent.")
     dispute_id = stripe_id(dispute.get("id"))
-    purchase = (
-        CreditTransaction.objects.filter(
-            kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id
-        )
-        .select_related("account__user")
-        .order_by("pk")
-        .first()
-    )
+    purchase = _purchase_paid_with(payment_intent_id)
     if purchase is None:
         raise EventProblem(
             IssueKind.REFUND_WITHOUT_PURCHASE,
@@ -97,16 +122,15 @@ def stripe_charge_disputed(event: HandledEvent) -> CreditTransaction | None:
     entry = None
     if to_take > 0:
         try:
-            entry = credit_refund(
+            entry = _take_back(
+                event=event,
                 account=account,
+                purchase=purchase,
                 amount=to_take,
                 idempotency_key=f"stripe-dispute:{dispute_id}",
                 reason="Payment disputed in Stripe",
-                allow_partial=True,
-                source=STRIPE_SOURCE,
-                description=f"Dispute of {purchase.description}"[:255],
-                stripe_event_id=event.id,
-                metadata=details,
+                what="Dispute",
+                details=details,
             )
         except InsufficientCredits:
             entry = None
@@ -166,18 +190,17 @@ def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
         "charge_amount_cents": amount,
     }
     try:
-        entry = credit_refund(
+        entry = _take_back(
+            event=event,
             account=account,
+            purchase=purchase,
             amount=to_take,
             # Keyed by the payment's refunded total: two events reporting the same refunds of
             # one payment can never both write.
             idempotency_key=f"stripe-refund:{payment_intent_id}:{amount_refunded}",
             reason="Refunded in Stripe",
-            allow_partial=True,
-            source=STRIPE_SOURCE,
-            description=f"Refund of {purchase.description}"[:255],
-            stripe_event_id=event.id,
-            metadata=details,
+            what="Refund",
+            details=details,
         )
     except InsufficientCredits:
         record_issue(
