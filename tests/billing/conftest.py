@@ -94,7 +94,7 @@ def fake_stripe(monkeypatch):
     from tests.billing import stripe_api_objects
     from tests.billing.fake_stripe import FakeStripe
 
-    server = FakeStripe().start()
+    server = FakeStripe(api_version=settings.STRIPE_API_VERSION).start()
     server.account = stripe_api_objects.account()
     monkeypatch.setattr(stripe, "api_base", server.url)
     monkeypatch.setattr(stripe, "max_network_retries", 0)
@@ -102,6 +102,9 @@ def fake_stripe(monkeypatch):
         yield server
     finally:
         server.stop()
+    # Every request carried the pinned version: the shapes served are the shapes asked for.
+    wrong = [(r.method, r.path, r.headers.get("stripe-version")) for r in server.wrong_versions]
+    assert wrong == [], f"Stripe API requests in another version than the pinned one: {wrong}"
 
 
 @pytest.fixture
@@ -122,5 +125,16 @@ def stripe_synced(db, fake_stripe):
 @pytest.fixture
 def synced_webhook(stripe_synced):
     hook = Webhook(WebhookEndpointFactory())
+    hook.fake = stripe_synced
+    return hook
+
+
+@pytest.fixture
+def newest_shape_webhook(stripe_synced):
+    """An endpoint created with Stripe's newest API version, not the pinned one: Stripe sends it
+    payloads in that version, while dj-stripe re-fetches from the fake in the pinned one."""
+    from tests.billing import stripe_dahlia_events
+
+    hook = Webhook(WebhookEndpointFactory(api_version=stripe_dahlia_events.API_VERSION))
     hook.fake = stripe_synced
     return hook

@@ -5,6 +5,12 @@ path (`GET /v1/customers/cus_...`), unknown ids answer Stripe's 404 error, and e
 recorded (method, path, headers, form fields) so a test can assert what was sent. The objects
 come from the builders in `tests.billing.stripe_api_objects`, in the shapes of the API version
 the project pins (`STRIPE_API_VERSION`).
+
+It answers in those shapes only, so it holds every request to that version: a request whose
+`Stripe-Version` header is missing or names another version is answered with Stripe's 400
+error and kept in `wrong_versions`, which the `fake_stripe` fixture asserts is empty when the
+test ends. A test that passed while dj-stripe (or our code) asked for another version would
+prove nothing about the shapes that version returns.
 """
 
 import json
@@ -42,7 +48,9 @@ class Request:
 class FakeStripe:
     """Canned objects by path, and the requests received, in order."""
 
-    def __init__(self):
+    def __init__(self, *, api_version: str):
+        self.api_version = api_version
+        self.wrong_versions: list[Request] = []
         self.objects: dict[str, dict] = {}
         self.requests: list[Request] = []
         self.account: dict | None = None
@@ -82,6 +90,17 @@ class FakeStripe:
 
     def answer(self, request: Request) -> tuple[int, dict]:
         path = request.path
+        version = request.headers.get("stripe-version")
+        if version != self.api_version:
+            self.wrong_versions.append(request)
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "api_version_unsupported",
+                    "message": f"This fake answers API version {self.api_version} only, "
+                    f"not {version or '(no Stripe-Version header)'}.",
+                }
+            }
         if request.method == "GET":
             if path == "/v1/account" and self.account is not None:
                 return 200, self.account
