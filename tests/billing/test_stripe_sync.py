@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import stripe
 from django.conf import settings
-from djstripe.models import Charge, Customer, Dispute, Invoice, Subscription
+from djstripe.models import Charge, Customer, Dispute, Invoice, Session, Subscription
 from djstripe.settings import djstripe_settings
 
 from billing.models import IssueKind, StripeEventIssue, UserProfile
@@ -345,4 +345,140 @@ def test_a_guest_refund_without_customer_or_email_is_taken_back_through_the_real
     assert refund.amount == Decimal("-100.00")
     assert CreditAccount.objects.get(user=guest).balance == Decimal("0.00")
     assert not StripeEventIssue.objects.exists()
+    assert_ledger_consistent()
+
+
+# --- guests and expired checkouts through the real sync ---------------------------------------
+
+
+@pytest.fixture
+def guest():
+    # The user whose email the guest checkout gave; no Stripe customer.
+    user = ProvisionedUserFactory(
+        username="guest", email="buyer@example.com", provision__signup_grant=False
+    )
+    assert UserProfile.objects.get(user=user).stripe_customer_id is None
+    return user
+
+
+def serve_guest_dispute(server, pack, *, payment_intent: str, dispute_id: str) -> dict:
+    charge = stripe_api_objects.charge(
+        "ch_" + dispute_id,
+        payment_intent=payment_intent,
+        amount=pack.amount_cents,
+        amount_refunded=0,
+        customer=None,
+        email=None,
+    )
+    dispute = stripe_api_objects.dispute(
+        dispute_id, charge=charge["id"], payment_intent=payment_intent, amount=pack.amount_cents
+    )
+    server.add(charge, dispute)
+    return dispute
+
+
+def test_a_guest_dispute_takes_the_pack_back_and_is_recorded_through_the_real_sync(
+    synced_webhook, guest, pack
+):
+    # given: a guest bought a pack; the disputed charge names no customer and no email
+    buy_through_the_real_sync(synced_webhook, pack, payment_intent="pi_guest_dp", customer=None)
+    assert CreditAccount.objects.get(user=guest).balance == Decimal("100.00")
+    dispute = serve_guest_dispute(
+        synced_webhook.fake, pack, payment_intent="pi_guest_dp", dispute_id="dp_guest"
+    )
+    payload = stripe_events.event("charge.dispute.created", dispute)
+    # when: delivered, and delivered again
+    responses = [synced_webhook.post(payload), synced_webhook.post(payload)]
+    # then: dj-stripe stored the dispute and its customerless charge; the purchase was found by
+    # its payment intent, its credits taken back once, and the dispute recorded for staff
+    assert [r.status_code for r in responses] == [200, 200]
+    assert Dispute.objects.get(id="dp_guest").stripe_data["status"] == "needs_response"
+    assert Charge.objects.get(id="ch_dp_guest").customer_id is None
+    assert not Customer.objects.exists()
+    entry = CreditTransaction.objects.get(kind=EntryKind.REFUND)
+    assert (entry.amount, entry.idempotency_key) == (Decimal("-100.00"), "stripe-dispute:dp_guest")
+    assert entry.metadata["payment_intent"] == "pi_guest_dp"
+    issue = StripeEventIssue.objects.get(stripe_event_id=payload["id"])
+    assert (issue.kind, issue.user, issue.data["taken"]) == (
+        IssueKind.DISPUTE_OPENED,
+        guest,
+        "100.00",
+    )
+    assert CreditAccount.objects.get(user=guest).balance == Decimal("0.00")
+    assert_ledger_consistent()
+
+
+def test_a_guest_dispute_after_spending_takes_what_is_left_through_the_real_sync(
+    synced_webhook, guest, pack
+):
+    # given: 100 bought as a guest, 30 spent
+    from credits.services import credit_spend
+
+    buy_through_the_real_sync(synced_webhook, pack, payment_intent="pi_guest_sp", customer=None)
+    account = CreditAccount.objects.get(user=guest)
+    credit_spend(account=account, amount=Decimal("30.00"), idempotency_key="use:guest")
+    dispute = serve_guest_dispute(
+        synced_webhook.fake, pack, payment_intent="pi_guest_sp", dispute_id="dp_spent"
+    )
+    payload = stripe_events.event("charge.dispute.created", dispute)
+    # when
+    response = synced_webhook.post(payload)
+    # then: what is left is taken back, never below zero; the issue says how much
+    assert response.status_code == 200, response.content
+    entry = CreditTransaction.objects.get(kind=EntryKind.REFUND)
+    assert entry.amount == Decimal("-70.00")
+    issue = StripeEventIssue.objects.get(stripe_event_id=payload["id"])
+    assert (issue.kind, issue.user, issue.data["taken"]) == (
+        IssueKind.DISPUTE_OPENED,
+        guest,
+        "70.00",
+    )
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.00")
+    assert_ledger_consistent()
+
+
+def expired_session(pack, *, customer: str | None) -> dict:
+    # API 2024-06-20: an expired Checkout Session; never paid, so no payment intent.
+    session = stripe_events.checkout_session(
+        price_id=pack.stripe_price_id,
+        amount_total=pack.amount_cents,
+        customer=customer,
+        payment_status="unpaid",
+    )
+    session.update(status="expired", payment_intent=None)
+    return session
+
+
+@pytest.mark.parametrize("customer", ["cus_buyer", None], ids=["customer", "guest"])
+def test_an_expired_checkout_writes_nothing_to_the_ledger_through_the_real_sync(
+    synced_webhook, buyer, pack, customer
+):
+    # given: the buyer holds credits already; Stripe has the expired session (and the customer)
+    from credits.services import credit_grant
+
+    account = CreditAccount.objects.get(user=buyer)
+    credit_grant(account=account, amount=Decimal("5.00"), idempotency_key="before:expired")
+    entries_before = CreditTransaction.objects.count()
+    session = expired_session(pack, customer=customer)
+    synced_webhook.fake.add(session)
+    if customer:
+        synced_webhook.fake.add(stripe_api_objects.customer(customer))
+    payload = stripe_events.event("checkout.session.expired", session)
+    # when: delivered, and delivered again
+    responses = [synced_webhook.post(payload), synced_webhook.post(payload)]
+    # then: dj-stripe synced the session; nothing was written to the ledger; recorded once
+    assert [r.status_code for r in responses] == [200, 200]
+    assert f"/v1/checkout/sessions/{session['id']}" in {
+        r.path for r in synced_webhook.fake.received("GET")
+    }
+    assert Session.objects.get(id=session["id"]).stripe_data["status"] == "expired"
+    assert Customer.objects.filter(id="cus_buyer").exists() == bool(customer)
+    assert CreditTransaction.objects.count() == entries_before
+    account.refresh_from_db()
+    assert account.balance == Decimal("5.00")
+    issue = StripeEventIssue.objects.get(stripe_event_id=payload["id"])
+    assert issue.kind == IssueKind.CHECKOUT_EXPIRED
+    assert issue.data["checkout_session"] == session["id"]
+    assert issue.stripe_customer_id == (customer or "")
     assert_ledger_consistent()
