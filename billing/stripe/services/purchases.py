@@ -1,6 +1,7 @@
 """checkout.session.completed: a paid credit pack becomes a purchase entry, once."""
 
 from django.conf import settings
+from django.db.models import Q
 
 from billing.models import CreditPack, IssueKind
 from billing.stripe.services._events import (
@@ -41,14 +42,24 @@ def stripe_payment_key(payment_ref: str) -> str:
 
 
 def purchase_for_payment(
-    *, account: CreditAccount, payment_intent_id: str
+    *, account: CreditAccount, payment_intent_id: str, checkout_session_id: str = ""
 ) -> CreditTransaction | None:
-    """The purchase entry on this account paid with this payment intent, if any."""
-    return (
-        account.entries.filter(kind=EntryKind.PURCHASE, metadata__payment_intent=payment_intent_id)
-        .order_by("pk")
-        .first()
-    )
+    """The purchase entry on this account paid with this payment intent (or made by this
+    checkout session), if any.
+
+    Found by the entry's metadata, not its key: purchases written before purchases were keyed
+    by their payment carry `stripe:<event id>`, and a later event for the same payment (an
+    async_payment_succeeded after an old completed) must find them too. Every purchase entry,
+    old or new, has both ids in its metadata (an empty string for a session with no intent).
+    """
+    if not payment_intent_id and not checkout_session_id:
+        return None
+    paid_with = Q()
+    if payment_intent_id:
+        paid_with |= Q(metadata__payment_intent=payment_intent_id)
+    if checkout_session_id:
+        paid_with |= Q(metadata__checkout_session=checkout_session_id)
+    return account.entries.filter(paid_with, kind=EntryKind.PURCHASE).order_by("pk").first()
 
 
 @handled("checkout.session")
@@ -122,11 +133,13 @@ def stripe_checkout_paid(event: HandledEvent) -> CreditTransaction | None:
             plan=profile.plan,
         )
     account = credit_account_open(user=profile.user)
-    if payment_intent_id:
-        # The same payment reported by another event (completed, then async succeeded).
-        earlier = purchase_for_payment(account=account, payment_intent_id=payment_intent_id)
-        if earlier is not None:
-            return earlier
+    # The same payment reported by another event (completed, then async succeeded), whatever
+    # key its entry was written with.
+    earlier = purchase_for_payment(
+        account=account, payment_intent_id=payment_intent_id, checkout_session_id=session_id
+    )
+    if earlier is not None:
+        return earlier
     # Keyed by the payment, not the event: the ledger's unique idempotency key lets one of two
     # events for one payment write, whatever their timing (the other replays its entry).
     return credit_grant(
