@@ -6,12 +6,22 @@ with the pack's price as its one line item and `metadata.price_id`, which the we
 idempotency key (the body's `idempotency_key` or the `Idempotency-Key` header, scoped to the
 user); Stripe is asked with `credits-checkout:<user id>:<key>`, so a replayed request gets the
 same session back and creates no second one.
+
+Who may: the authenticated, active user, for their own account only, and only a `CreditPack`'s
+price (no free amount). This door names no Django permission, unlike the staff doors to money:
+Stripe takes the buyer's own money before anything is granted, so the bound is the buyer, and
+every user would need the permission anyway (a default group to maintain for a right nobody is
+without). The service holds the bound itself, not the view: the user is the request's user and
+nothing in the request names another (the session's customer, email and `client_reference_id`
+are the user's own); staff have no extra power here; a user whose plan may not buy packs
+(`CREDITS_PURCHASE_PLANS`) is refused before Stripe is asked, as the webhook would not grant
+what they paid for.
 """
 
 import stripe
 from django.conf import settings
 from djstripe.settings import djstripe_settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -20,7 +30,7 @@ from rest_framework.views import APIView
 from billing.exceptions import BillingError
 from billing.models import CreditPack, UserProfile
 from credits.api.fields import IdempotencyKeyField
-from credits.api.schema import error_responses
+from credits.api.schema import ErrorSerializer, error_responses
 
 KEY_HEADER = "Idempotency-Key"
 
@@ -29,6 +39,18 @@ class PackNotFound(BillingError):
     code = "pack_not_found"
     message = "No active credit pack has this id."
     status_code = 404
+
+
+class CheckoutNotAllowed(BillingError):
+    code = "permission_denied"
+    message = "Only an active user may buy credits, for their own account."
+    status_code = 403
+
+
+class PurchaseNotAllowed(BillingError):
+    code = "purchase_not_allowed"
+    message = "Your plan may not buy credit packs."
+    status_code = 403
 
 
 class CheckoutFailed(BillingError):
@@ -42,11 +64,17 @@ def stripe_checkout_key(*, user_id: int, client_key: str) -> str:
 
 
 def stripe_checkout_create(*, user, pack_id: int, idempotency_key: str) -> dict:
-    """Create (or, for a replayed key, get back) the Checkout Session of one credit pack."""
+    """Create (or, for a replayed key, get back) the Checkout Session of one credit pack for
+    the user's own account."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise CheckoutNotAllowed()
     pack = CreditPack.objects.filter(pk=pack_id, is_active=True).first()
     if pack is None:
         raise PackNotFound(pack=pack_id)
     profile = UserProfile.objects.filter(user=user).first()
+    plan = profile.plan if profile is not None else UserProfile._meta.get_field("plan").default
+    if plan not in settings.CREDITS_PURCHASE_PLANS:
+        raise PurchaseNotAllowed(plan=plan)
     customer = {}
     if profile is not None and profile.stripe_customer_id:
         customer["customer"] = profile.stripe_customer_id
@@ -100,7 +128,15 @@ class CheckoutApi(APIView):
 
     @extend_schema(
         request=CheckoutInputSerializer,
-        responses={201: CheckoutOutputSerializer, **error_responses(400, 401, 404, 502)},
+        responses={
+            201: CheckoutOutputSerializer,
+            **error_responses(400, 401, 404, 502),
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="Not allowed: an inactive user (code `permission_denied`), or a "
+                "plan that may not buy packs (code `purchase_not_allowed`); Stripe not asked.",
+            ),
+        },
     )
     def post(self, request):
         serializer = CheckoutInputSerializer(data=request.data, context={"request": request})
