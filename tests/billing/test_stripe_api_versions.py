@@ -12,6 +12,7 @@ back exactly once from a newest-shape payload, through the real webhook and dj-s
 from decimal import Decimal
 
 import pytest
+import stripe
 from django.conf import settings
 from djstripe.models import Charge, Customer, Dispute, Event, Invoice, Subscription
 
@@ -83,8 +84,6 @@ def test_the_newest_version_is_not_the_pinned_one():
 
 def test_the_fake_refuses_a_request_in_another_version(stripe_synced):
     # given
-    import stripe
-
     stripe_synced.add(stripe_api_objects.customer("cus_buyer"))
     # when: asked in the newest version
     with pytest.raises(stripe.InvalidRequestError, match=r"answers API version 2024-06-20 only"):
