@@ -16,7 +16,7 @@ from billing.stripe.refunds import billing_staff_refund
 from credits.api.fields import IdempotencyKeyField, StrictBooleanField, StrictDecimalField
 from credits.api.schema import error_responses
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
-from credits.api.views import StaffApiView
+from credits.api.views import StaffApiView, client_key_errors
 from credits.exceptions import AccountNotFound
 from credits.models import CreditApprovalRequest, CreditTransaction
 from credits.selectors import credit_account_for_user
@@ -140,14 +140,15 @@ class StaffWriteApi(StaffApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         account = _account_of(data["user_id"])
-        result = self.write(
-            data=data,
-            account=account,
-            idempotency_key=staff_idempotency_key(
-                request.user, self.action, data["idempotency_key"]
-            ),
-            actor=request.user,
-        )
+        with client_key_errors(data["idempotency_key"]):
+            result = self.write(
+                data=data,
+                account=account,
+                idempotency_key=staff_idempotency_key(
+                    request.user, self.action, data["idempotency_key"]
+                ),
+                actor=request.user,
+            )
         return _render(result, account)
 
 

@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
-from credits.admin import ReadOnlyAdminMixin
+from credits.admin import CompactListMedia, ReadOnlyAdminMixin, truncated
 from migrations_app.authorization import (
     RETRY_PERMISSION,
     ROLLBACK_PERMISSION,
@@ -120,9 +120,11 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def legacy(self, row):
         return ", ".join(f"{amount} {currency}" for currency, amount in row.legacy_amounts.items())
 
+    Media = CompactListMedia
+
     @admin.display(description="error")
     def short_error(self, row):
-        return row.error_message[:80]
+        return truncated(row.error_message, 60)
 
     @admin.display(description="error")
     def pretty_error(self, row):

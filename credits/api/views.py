@@ -1,6 +1,8 @@
 """The user's own ledger: history and spending. Thin: parse, call a service, render."""
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,7 +23,7 @@ from credits.api.serializers import (
     SpendInputSerializer,
     SpendOutputSerializer,
 )
-from credits.exceptions import AccountNotFound, InsufficientCredits
+from credits.exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
 from credits.models import CreditTransaction
 from credits.services.refusals import spend_refusal_record
 
@@ -29,6 +31,16 @@ from credits.services.refusals import spend_refusal_record
 def api_idempotency_key(user, client_key: str) -> str:
     """Scope a client's key to its user, so users never collide with or probe each other."""
     return f"api:{user.pk}:{client_key}"
+
+
+@contextmanager
+def client_key_errors(client_key: str) -> Iterator[None]:
+    """Answer a conflict with the key the client sent, never the scoped key the ledger
+    stores (it carries the user's id and the API's prefix: internal)."""
+    try:
+        yield
+    except IdempotencyConflict:
+        raise IdempotencyConflict(idempotency_key=client_key) from None
 
 
 class StaffApiView(APIView):
@@ -130,13 +142,14 @@ class SpendApi(APIView):
         if account is None:
             raise AccountNotFound()
         try:
-            entry = services.credit_spend(
-                account=account,
-                amount=data["amount"],
-                idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
-                description=data["description"],
-                source="api",
-            )
+            with client_key_errors(data["idempotency_key"]):
+                entry = services.credit_spend(
+                    account=account,
+                    amount=data["amount"],
+                    idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
+                    description=data["description"],
+                    source="api",
+                )
         except InsufficientCredits as refused:
             # Counted by check_credits; the spend itself wrote nothing.
             spend_refusal_record(
