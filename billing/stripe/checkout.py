@@ -17,6 +17,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api_examples import CHECKOUT_ERRORS, CHECKOUT_EXAMPLES
 from billing.exceptions import BillingError
 from billing.models import CreditPack, UserProfile
 from credits.api.fields import IdempotencyKeyField
@@ -100,7 +101,11 @@ class CheckoutApi(APIView):
 
     @extend_schema(
         request=CheckoutInputSerializer,
-        responses={201: CheckoutOutputSerializer, **error_responses(400, 401, 404, 502)},
+        responses={
+            201: CheckoutOutputSerializer,
+            **error_responses(400, 401, 404, 502, examples=CHECKOUT_ERRORS),
+        },
+        examples=CHECKOUT_EXAMPLES,
     )
     def post(self, request):
         serializer = CheckoutInputSerializer(data=request.data, context={"request": request})

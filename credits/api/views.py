@@ -16,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from credits import selectors, services
+from credits.api.examples import SPEND_EXAMPLES, TRANSACTIONS_EXAMPLES
 from credits.api.schema import error_responses
 from credits.api.serializers import (
     MAX_ID,
@@ -69,6 +70,14 @@ class NewestFirstPagination(CursorPagination):
     cursor_pattern = re.compile(CURSOR_PATTERN.replace("$", r"\Z"))
     position_pattern = re.compile(r"[0-9]{1,19}")
 
+    def get_paginated_response_schema(self, schema):
+        # DRF's example links name another API ("api.example.org/accounts/"): show ours.
+        page = super().get_paginated_response_schema(schema)
+        base = "https://credits.example.com/api/credits/transactions/"
+        page["properties"]["next"]["example"] = f"{base}?cursor=cD0xMjM0"
+        page["properties"]["previous"]["example"] = f"{base}?cursor=cj0xJnA9MTI4NQ%3D%3D"
+        return page
+
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
@@ -110,6 +119,7 @@ class NewestFirstPagination(CursorPagination):
         ),
     ],
     responses={200: EntryOutputSerializer(many=True), **error_responses(400, 401, 404)},
+    examples=TRANSACTIONS_EXAMPLES,
 )
 class TransactionListApi(ListAPIView):
     serializer_class = EntryOutputSerializer
@@ -133,6 +143,7 @@ class SpendApi(APIView):
             200: SpendOutputSerializer,
             **error_responses(400, 401, 402, 404, 409, 429),
         },
+        examples=SPEND_EXAMPLES,
     )
     def post(self, request):
         serializer = SpendInputSerializer(data=request.data)
