@@ -30,6 +30,10 @@ class UserProfileAdmin(admin.ModelAdmin):
         # Profiles are made with their user (see ProvisioningUserAdmin), never on their own.
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Every user has a profile; it goes only with its user.
+        return False
+
 
 user_model = get_user_model()
 admin.site.unregister(user_model)

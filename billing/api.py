@@ -5,6 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api_examples import BALANCE_EXAMPLES
 from billing.selectors import profile_for_user, user_is_migrated
 from credits.api.schema import error_responses
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES
@@ -25,7 +26,10 @@ class BalanceOutputSerializer(serializers.Serializer):
 
 
 class BalanceApi(APIView):
-    @extend_schema(responses={200: BalanceOutputSerializer, **error_responses(401)})
+    @extend_schema(
+        responses={200: BalanceOutputSerializer, **error_responses(401)},
+        examples=BALANCE_EXAMPLES,
+    )
     def get(self, request):
         account = credit_account_for_user(user=request.user)
         profile = profile_for_user(user=request.user)

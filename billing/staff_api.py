@@ -12,11 +12,17 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from billing.api_examples import (
+    ADJUST_ERRORS,
+    ADJUST_EXAMPLES,
+    REFUND_ERRORS,
+    REFUND_EXAMPLES,
+)
 from billing.stripe.refunds import billing_staff_refund
 from credits.api.fields import IdempotencyKeyField, StrictBooleanField, StrictDecimalField
 from credits.api.schema import error_responses
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
-from credits.api.views import StaffApiView
+from credits.api.views import StaffApiView, client_key_errors
 from credits.exceptions import AccountNotFound
 from credits.models import CreditApprovalRequest, CreditTransaction
 from credits.selectors import credit_account_for_user
@@ -117,12 +123,12 @@ KEY_PARAMETER = OpenApiParameter(
 )
 
 
-def _write_responses(*errors: int) -> dict:
+def _write_responses(*errors: int, examples=()) -> dict:
     return {
         201: StaffWriteOutputSerializer,
         200: StaffWriteOutputSerializer,
         202: StaffWriteOutputSerializer,
-        **error_responses(*errors),
+        **error_responses(*errors, examples=examples),
     }
 
 
@@ -140,14 +146,15 @@ class StaffWriteApi(StaffApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         account = _account_of(data["user_id"])
-        result = self.write(
-            data=data,
-            account=account,
-            idempotency_key=staff_idempotency_key(
-                request.user, self.action, data["idempotency_key"]
-            ),
-            actor=request.user,
-        )
+        with client_key_errors(data["idempotency_key"]):
+            result = self.write(
+                data=data,
+                account=account,
+                idempotency_key=staff_idempotency_key(
+                    request.user, self.action, data["idempotency_key"]
+                ),
+                actor=request.user,
+            )
         return _render(result, account)
 
 
@@ -155,7 +162,8 @@ class StaffWriteApi(StaffApiView):
     post=extend_schema(
         request=AdjustInputSerializer,
         parameters=[KEY_PARAMETER],
-        responses=_write_responses(400, 401, 402, 403, 404, 409, 429),
+        responses=_write_responses(400, 401, 402, 403, 404, 409, 429, examples=ADJUST_ERRORS),
+        examples=ADJUST_EXAMPLES,
     )
 )
 class StaffAdjustApi(StaffWriteApi):
@@ -176,7 +184,8 @@ class StaffAdjustApi(StaffWriteApi):
     post=extend_schema(
         request=RefundInputSerializer,
         parameters=[KEY_PARAMETER],
-        responses=_write_responses(400, 401, 402, 403, 404, 409, 429, 502),
+        responses=_write_responses(400, 401, 402, 403, 404, 409, 429, 502, examples=REFUND_ERRORS),
+        examples=REFUND_EXAMPLES,
     )
 )
 class StaffRefundApi(StaffWriteApi):

@@ -29,6 +29,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from credits import selectors
 from credits.api.fields import AmountFormField
@@ -54,6 +55,47 @@ from credits.services.staff import PERMISSION_FOR_KIND, staff_can, staff_limit
 
 LEDGER_PAGE_SIZE = 25
 EXPORT_CHUNK = 2000
+
+
+def truncated(text: str, length: int = 48):
+    """A long text in a list column: cut to `length` characters, the whole text on hover (and
+    on the object's own page), so rows stay one line on a laptop screen."""
+    if not text:
+        return "-"
+    return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(length))
+
+
+def user_label(user) -> str:
+    """A user as staff search for them: the email, else the username."""
+    if user is None:
+        return "-"
+    return user.email or user.get_username()
+
+
+def error_with_figures(error: DomainError) -> str:
+    """A refusal's message with the figures it carries (balance, available, what is left), so
+    a staff member sees why without opening the ledger."""
+    figures = [
+        f"{label} {error.details[name]}"
+        for name, label in (
+            ("balance", "balance"),
+            ("available", "available"),
+            ("requested", "asked for"),
+            ("amount", "asked for"),
+            ("left", "left of your daily limit"),
+            ("limit", "limit"),
+        )
+        if error.details.get(name) not in (None, "")
+    ]
+    if not figures:
+        return error.message
+    return f"{error.message} {'; '.join(figures).capitalize()}."
+
+
+class CompactListMedia:
+    """The lists' stylesheet: one-line rows, long texts cut (whole on hover)."""
+
+    css = {"all": ["admin/credits_lists.css"]}
 
 
 class ReadOnlyAdminMixin:
@@ -262,7 +304,9 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     **form.service_arguments(),
                 )
             except DomainError as error:
-                self.message_user(request, f"Nothing written for {email}: {error.message}", "error")
+                self.message_user(
+                    request, f"Nothing written for {email}: {error_with_figures(error)}", "error"
+                )
                 continue
             if isinstance(result, CreditApprovalRequest):
                 self.message_user(
@@ -427,8 +471,8 @@ class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "amount",
         "balance_after",
         "source",
-        "actor",
-        "reason",
+        "actor_label",
+        "short_reason",
     ]
     list_filter = ["kind", "source", "created_at"]
     search_fields = ["idempotency_key", "account__user__email", "=account__user__id"]
@@ -438,9 +482,19 @@ class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = [field.name for field in CreditTransaction._meta.fields]
     change_list_template = "admin/credits/credittransaction/change_list.html"
 
+    Media = CompactListMedia
+
     @admin.display(description="user", ordering="account__user__email")
     def user_email(self, entry):
         return entry.account.user.email or entry.account.user.get_username()
+
+    @admin.display(description="by", ordering="actor__email")
+    def actor_label(self, entry):
+        return truncated(user_label(entry.actor), 24) if entry.actor_id else "-"
+
+    @admin.display(description="reason")
+    def short_reason(self, entry):
+        return truncated(entry.reason or entry.description)
 
     def get_urls(self):
         return [
@@ -485,6 +539,23 @@ class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- approval requests --------------------------------------------------------------------
 
 
+class DecisionForm(forms.Form):
+    """The request page's confirmation; a rejection says why (kept on the request as its
+    decision reason, and in its History)."""
+
+    reason = forms.CharField(
+        label="Why reject",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Kept on the request, with your name, for the staff member who asked.",
+    )
+
+    def __init__(self, *args, rejecting: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not rejecting:
+            del self.fields["reason"]
+
+
 @admin.register(CreditApprovalRequest)
 class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -494,8 +565,9 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "amount",
         "status",
-        "requested_by",
-        "decided_by",
+        "short_reason",
+        "requested_by_label",
+        "decided_by_label",
         "entry_link",
     ]
     list_filter = ["status", "kind"]
@@ -511,15 +583,30 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "requested_at",
         "decided_by",
         "decided_at",
+        "decision_reason",
         "entry_link",
         "idempotency_key",
     ]
     fields = readonly_fields
     actions = ["approve_requests", "reject_requests"]
 
+    Media = CompactListMedia
+
     @admin.display(description="user", ordering="account__user__email")
     def user_email(self, request_row):
         return request_row.account.user.email
+
+    @admin.display(description="reason")
+    def short_reason(self, request_row):
+        return truncated(request_row.reason, 36)
+
+    @admin.display(description="requested by", ordering="requested_by__email")
+    def requested_by_label(self, request_row):
+        return truncated(user_label(request_row.requested_by), 24)
+
+    @admin.display(description="decided by", ordering="decided_by__email")
+    def decided_by_label(self, request_row):
+        return truncated(user_label(request_row.decided_by), 24)
 
     @admin.display(description="entry")
     def entry_link(self, request_row):
@@ -574,11 +661,20 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         change_url = reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[approval.pk]
         )
-        if request.method == "POST":
-            func, _name, _description = allowed[action]
-            func(self, request, self.get_queryset(request).filter(pk=approval.pk))
+        form = DecisionForm(
+            request.POST if request.method == "POST" else None,
+            rejecting=action == "reject_requests",
+        )
+        if request.method == "POST" and form.is_valid():
+            selected = self.get_queryset(request).filter(pk=approval.pk)
+            if action == "reject_requests":
+                self._reject(request, selected, reason=form.cleaned_data["reason"])
+            else:
+                func, _name, _description = allowed[action]
+                func(self, request, selected)
             return HttpResponseRedirect(change_url)
         context = {
+            "form": form,
             **self.admin_site.each_context(request),
             "title": f"{labels[action]} request #{approval.pk}",
             "opts": self.opts,
@@ -596,7 +692,9 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 entry = credit_approval_approve(approval=approval, actor=request.user)
             except CreditError as error:
                 self.message_user(
-                    request, f"Request #{approval.pk}: not approved. {error.message}", "error"
+                    request,
+                    f"Request #{approval.pk}: not approved. {error_with_figures(error)}",
+                    "error",
                 )
                 continue
             if entry.replayed:
@@ -619,10 +717,13 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Reject selected requests", permissions=["decide"])
     def reject_requests(self, request, queryset):
+        self._reject(request, queryset, reason="")
+
+    def _reject(self, request, queryset, *, reason: str):
         for approval in queryset.select_related("account__user").order_by("pk"):
             was_rejected = approval.status == ApprovalStatus.REJECTED
             try:
-                credit_approval_reject(approval=approval, actor=request.user)
+                credit_approval_reject(approval=approval, actor=request.user, reason=reason)
             except CreditError as error:
                 self.message_user(
                     request, f"Request #{approval.pk}: not rejected. {error.message}", "error"
@@ -636,5 +737,6 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     approval,
                     f"Rejected the {approval.kind} of {approval.amount} credits for "
                     f"{approval.account.user.email}; nothing written to the ledger. "
-                    f"Reason: {approval.reason}",
+                    f"Reason: {approval.reason}"
+                    + (f" Rejected because: {reason}" if reason else ""),
                 )

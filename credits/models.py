@@ -20,6 +20,11 @@ AMOUNT_PLACES = 2
 CENT = Decimal("0.01")
 
 
+def _user_label(user) -> str:
+    """How admin titles and logs name a user: the email staff search by, else the username."""
+    return user.email or user.get_username()
+
+
 def _amount_field(**kwargs):
     return models.DecimalField(
         max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=Decimal("0"), **kwargs
@@ -53,7 +58,7 @@ class CreditAccount(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.user} ({self.balance} credits)"
+        return f"{_user_label(self.user)} ({self.balance} credits)"
 
 
 class EntryKind(models.TextChoices):
@@ -197,7 +202,7 @@ class CreditTransaction(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.kind} {self.amount} on account {self.account_id}"
+        return f"{self.get_kind_display()} of {self.amount} for {_user_label(self.account.user)}"
 
     # Refused by project.bulk's set-based updates too (invariant 3).
     APPEND_ONLY = True
@@ -252,6 +257,8 @@ class CreditApprovalRequest(models.Model):
         related_name="+",
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Why the decider decided so (a rejection says why; optional on approval).
+    decision_reason = models.TextField(blank=True, default="")
     entry = models.OneToOneField(
         CreditTransaction,
         on_delete=models.PROTECT,
@@ -292,7 +299,10 @@ class CreditApprovalRequest(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} of {abs(self.amount)} on account {self.account_id}"
+        return (
+            f"{self.get_kind_display()} of {abs(self.amount)} for "
+            f"{_user_label(self.account.user)} ({self.get_status_display().lower()})"
+        )
 
 
 class SpendRefusal(models.Model):
@@ -312,4 +322,4 @@ class SpendRefusal(models.Model):
         ordering = ["-id"]
 
     def __str__(self):
-        return f"{self.code}: {self.amount} on account {self.account_id}"
+        return f"{self.code}: {self.amount} for {_user_label(self.account.user)}"

@@ -11,21 +11,23 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from credits.admin import ReadOnlyAdminMixin
+from credits.admin import CompactListMedia, ReadOnlyAdminMixin, truncated
 from migrations_app.authorization import (
     RETRY_PERMISSION,
     ROLLBACK_PERMISSION,
     UNLIMITED_PERMISSION,
 )
 from migrations_app.engine.report import Outcome
-from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview
+from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview, rollback_totals
 from migrations_app.exceptions import MigrationError
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
 from migrations_app.selectors import migration_dashboard
@@ -62,10 +64,7 @@ class RollbackForm(forms.Form):
         required=False,
         initial=True,
         label="Email the users",
-        help_text=(
-            'Each user rolled back gets the "your account was rolled back" email, once, as '
-            "with migrate_credits --rollback."
-        ),
+        help_text=('Each user rolled back gets the "your account was rolled back" email, once.'),
     )
 
 
@@ -120,9 +119,11 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def legacy(self, row):
         return ", ".join(f"{amount} {currency}" for currency, amount in row.legacy_amounts.items())
 
+    Media = CompactListMedia
+
     @admin.display(description="error")
     def short_error(self, row):
-        return row.error_message[:80]
+        return truncated(row.error_message, 60)
 
     @admin.display(description="error")
     def pretty_error(self, row):
@@ -163,7 +164,9 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                         force=form.cleaned_data["force"],
                         notify=form.cleaned_data["notify"],
                         reason=form.cleaned_data["reason"],
-                        on_user=lambda outcome: self._report(request, outcome, emails),
+                        on_user=lambda outcome: self._report(
+                            request, outcome, emails, reason=form.cleaned_data["reason"]
+                        ),
                     )
                 except MigrationError as refused:
                     self.message_user(request, refused.message, messages.ERROR)
@@ -182,9 +185,8 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "opts": self.model._meta,
             "form": form,
             "lines": lines,
-            "to_reverse": sum(line.credits for line in lines if line.is_possible),
-            "possible": sum(1 for line in lines if line.is_possible),
-            "needing_force": sum(1 for line in lines if line.needs_force),
+            "totals": rollback_totals(lines),
+            "can_force": can_force,
             "action": "roll_back",
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
@@ -215,8 +217,9 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             )
         return None
 
-    def _report(self, request, outcome, emails: dict[int, str]):
-        """One message per user the engine handled; `emails` by user id, loaded once."""
+    def _report(self, request, outcome, emails: dict[int, str], reason: str = ""):
+        """One message per user the engine handled (`emails` by user id, loaded once), and an
+        admin LogEntry on the migration for each one rolled back or migrated again."""
         # Messages never start with an email: the admin capitalises a message's first letter.
         email = emails.get(outcome.user_id, f"user {outcome.user_id}")
         who = f"{email} ({outcome.source})"
@@ -224,9 +227,11 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             extra = f"; {outcome.note}" if outcome.note else ""
             message = f"Rolled back {who}: {-outcome.credits} credits reversed{extra}."
             self.message_user(request, message, messages.SUCCESS)
+            self._log(request, outcome, f"{message} Reason: {reason}")
         elif outcome.outcome == Outcome.MIGRATED:
             message = f"Migrated {who}: {outcome.credits} credits granted."
             self.message_user(request, message, messages.SUCCESS)
+            self._log(request, outcome, f"Retried: {message}")
         elif outcome.outcome in (Outcome.REFUSED, Outcome.FAILED):
             self.message_user(
                 request, f"{outcome.outcome.title()} for {who}: {outcome.error}", "error"
@@ -234,6 +239,64 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         else:
             message = f"Skipped {who}: {outcome.note}."
             self.message_user(request, message, messages.INFO)
+
+    def _log(self, request, outcome, message: str):
+        row = UserMigration.objects.filter(user_id=outcome.user_id, source=outcome.source).first()
+        if row is not None:
+            self.log_change(request, row, message)
+
+    # --- the same actions as buttons on a migration's page ----------------------------------
+
+    # (action, label, the status a row must have for the button to show)
+    object_actions = [
+        ("roll_back", "Roll back", MigrationStatus.COMPLETED),
+        ("retry_failed", "Retry", MigrationStatus.FAILED),
+    ]
+
+    def _object_action_url(self, row, action):
+        return reverse("admin:migrations_app_usermigration_object_action", args=[row.pk, action])
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        row = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if row is not None:
+            allowed = self.get_actions(request)
+            extra_context["object_action_buttons"] = [
+                (self._object_action_url(row, action), label)
+                for action, label, status in self.object_actions
+                if action in allowed and row.status == status
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def object_action_view(self, request, object_id, action):
+        """Roll back or retry one migration: the list action's confirmation and service."""
+        allowed = self.get_actions(request)
+        if action not in {name for name, _label, _status in self.object_actions}:
+            raise PermissionDenied
+        if action not in allowed:
+            raise PermissionDenied
+        row = self.get_object(request, unquote(object_id))
+        if row is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        change_url = reverse("admin:migrations_app_usermigration_change", args=[row.pk])
+        selected = self.get_queryset(request).filter(pk=row.pk)
+        if action == "retry_failed" and request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Retry this migration",
+                "opts": self.opts,
+                "row": row,
+                "cancel_url": change_url,
+            }
+            return TemplateResponse(
+                request, "admin/migrations_app/usermigration/retry_confirmation.html", context
+            )
+        func, _name, _description = allowed[action]
+        response = func(self, request, selected)
+        if response is None:
+            return HttpResponseRedirect(change_url)
+        response.context_data["cancel_url"] = change_url
+        return response
 
     # --- the dashboard --------------------------------------------------------------------
 
@@ -243,6 +306,11 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "dashboard/",
                 self.admin_site.admin_view(self.dashboard_view),
                 name="migrations_app_dashboard",
+            ),
+            path(
+                "<path:object_id>/do/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name="migrations_app_usermigration_object_action",
             ),
             *super().get_urls(),
         ]

@@ -14,6 +14,13 @@ from rest_framework.response import Response
 from credits.api.fields import StrictBooleanField, StrictDecimalField
 from credits.api.schema import error_responses
 from credits.api.views import StaffApiView
+from migrations_app.api_examples import (
+    HEALTH_EXAMPLES,
+    RUN_EXAMPLES,
+    RUN_START_ERRORS,
+    RUN_START_EXAMPLES,
+    STATUS_EXAMPLES,
+)
 from migrations_app.health import credits_health
 from migrations_app.run_request import RunRequest
 from migrations_app.selectors import run_progress
@@ -129,6 +136,7 @@ class MigrationStatusApi(StaffApiView):
     @extend_schema(
         summary="Where the migration stands",
         responses={200: StatusOutputSerializer, **error_responses(401, 403, 429)},
+        examples=STATUS_EXAMPLES,
     )
     def get(self, request):
         return Response(StatusOutputSerializer(migration_status_read(actor=request.user)).data)
@@ -143,7 +151,11 @@ class MigrationStatusApi(StaffApiView):
             "CREDITS_MIGRATION_RATE_MAX needs credits.adjust_unlimited (else 400)."
         ),
         request=RunInputSerializer,
-        responses={202: RunStartedSerializer, **error_responses(400, 401, 403, 409, 429)},
+        responses={
+            202: RunStartedSerializer,
+            **error_responses(400, 401, 403, 409, 429, examples=RUN_START_ERRORS),
+        },
+        examples=RUN_START_EXAMPLES,
     )
     def post(self, request):
         serializer = RunInputSerializer(data=request.data)
@@ -199,6 +211,7 @@ class MigrationRunApi(StaffApiView):
     @extend_schema(
         summary="A migration run: progress, stats and errors",
         responses={200: RunOutputSerializer, **error_responses(401, 403, 404, 429)},
+        examples=RUN_EXAMPLES,
     )
     def get(self, request, run_id: int):
         if run_id > MAX_ID:  # beyond a bigint: a malformed id, 404 as "abc" is at the router
@@ -229,6 +242,7 @@ class BillingHealthApi(StaffApiView):
     @extend_schema(
         summary="What needs attention (the facts of `check_credits`)",
         responses={200: HealthOutputSerializer, **error_responses(401, 403, 429)},
+        examples=HEALTH_EXAMPLES,
     )
     def get(self, request):
         return Response(HealthOutputSerializer(credits_health(actor=request.user)).data)

@@ -101,7 +101,8 @@ class UserMigration(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.user_id} from {self.source}: {self.status}"
+        user = self.user.email or self.user.get_username()
+        return f"{user} from {self.source} ({self.get_status_display().lower()})"
 
 
 class MigrationLock(models.Model):

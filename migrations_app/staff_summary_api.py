@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from billing.api_examples import USER_SUMMARY_ERRORS, USER_SUMMARY_EXAMPLES
 from billing.models import UserProfile
 from billing.selectors import profile_for_user
 from credits.api.schema import error_responses
@@ -133,7 +134,11 @@ class UserSummaryOutputSerializer(serializers.Serializer):
 
 class UserSummaryApi(StaffApiView):
     @extend_schema(
-        responses={200: UserSummaryOutputSerializer, **error_responses(401, 403, 404, 429)}
+        responses={
+            200: UserSummaryOutputSerializer,
+            **error_responses(401, 403, 404, 429, examples=USER_SUMMARY_ERRORS),
+        },
+        examples=USER_SUMMARY_EXAMPLES,
     )
     def get(self, request, user_id: int):
         # Refused before the lookup, so a 404 tells nobody without the right who exists.

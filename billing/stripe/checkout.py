@@ -27,6 +27,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api_examples import CHECKOUT_ERRORS, CHECKOUT_EXAMPLES, CHECKOUT_FORBIDDEN
 from billing.exceptions import BillingError
 from billing.models import CreditPack, UserProfile
 from credits.api.fields import IdempotencyKeyField
@@ -130,13 +131,15 @@ class CheckoutApi(APIView):
         request=CheckoutInputSerializer,
         responses={
             201: CheckoutOutputSerializer,
-            **error_responses(400, 401, 404, 502),
+            **error_responses(400, 401, 404, 502, examples=CHECKOUT_ERRORS),
             403: OpenApiResponse(
                 ErrorSerializer,
                 description="Not allowed: an inactive user (code `permission_denied`), or a "
                 "plan that may not buy packs (code `purchase_not_allowed`); Stripe not asked.",
+                examples=CHECKOUT_FORBIDDEN,
             ),
         },
+        examples=CHECKOUT_EXAMPLES,
     )
     def post(self, request):
         serializer = CheckoutInputSerializer(data=request.data, context={"request": request})

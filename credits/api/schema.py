@@ -4,8 +4,10 @@ Every view lists the errors it can answer with `error_responses(400, 403, ...)`,
 says what a client must handle and schema tests can hold the API to it.
 """
 
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
+
+from credits.api.examples import ERROR_EXAMPLES
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -34,8 +36,18 @@ MEANINGS = {
 }
 
 
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer, description=MEANINGS[code]) for code in codes}
+def error_responses(*codes: int, examples: list[OpenApiExample] = ()) -> dict[int, OpenApiResponse]:
+    """The documented error responses, each with an example: the view's own `examples` for
+    that status (the codes it answers with), else the commonest one of the status."""
+    own = {code: [e for e in examples if str(code) in e.status_codes] for code in codes}
+    return {
+        code: OpenApiResponse(
+            ErrorSerializer,
+            description=MEANINGS[code],
+            examples=own[code] or [ERROR_EXAMPLES[code]],
+        )
+        for code in codes
+    }
 
 
 # Request bodies whose serializer refuses fields it does not know (a 400 per unknown field):

@@ -1,6 +1,8 @@
 """The user's own ledger: history and spending. Thin: parse, call a service, render."""
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from credits import selectors, services
+from credits.api.examples import SPEND_EXAMPLES, TRANSACTIONS_EXAMPLES
 from credits.api.schema import error_responses
 from credits.api.serializers import (
     MAX_ID,
@@ -21,7 +24,7 @@ from credits.api.serializers import (
     SpendInputSerializer,
     SpendOutputSerializer,
 )
-from credits.exceptions import AccountNotFound, InsufficientCredits
+from credits.exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
 from credits.models import CreditTransaction
 from credits.services.refusals import spend_refusal_record
 
@@ -29,6 +32,16 @@ from credits.services.refusals import spend_refusal_record
 def api_idempotency_key(user, client_key: str) -> str:
     """Scope a client's key to its user, so users never collide with or probe each other."""
     return f"api:{user.pk}:{client_key}"
+
+
+@contextmanager
+def client_key_errors(client_key: str) -> Iterator[None]:
+    """Answer a conflict with the key the client sent, never the scoped key the ledger
+    stores (it carries the user's id and the API's prefix: internal)."""
+    try:
+        yield
+    except IdempotencyConflict:
+        raise IdempotencyConflict(idempotency_key=client_key) from None
 
 
 class StaffApiView(APIView):
@@ -56,6 +69,14 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 200
     cursor_pattern = re.compile(CURSOR_PATTERN.replace("$", r"\Z"))
     position_pattern = re.compile(r"[0-9]{1,19}")
+
+    def get_paginated_response_schema(self, schema):
+        # DRF's example links name another API ("api.example.org/accounts/"): show ours.
+        page = super().get_paginated_response_schema(schema)
+        base = "https://credits.example.com/api/credits/transactions/"
+        page["properties"]["next"]["example"] = f"{base}?cursor=cD0xMjM0"
+        page["properties"]["previous"]["example"] = f"{base}?cursor=cj0xJnA9MTI4NQ%3D%3D"
+        return page
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -98,6 +119,7 @@ class NewestFirstPagination(CursorPagination):
         ),
     ],
     responses={200: EntryOutputSerializer(many=True), **error_responses(400, 401, 404)},
+    examples=TRANSACTIONS_EXAMPLES,
 )
 class TransactionListApi(ListAPIView):
     serializer_class = EntryOutputSerializer
@@ -121,6 +143,7 @@ class SpendApi(APIView):
             200: SpendOutputSerializer,
             **error_responses(400, 401, 402, 404, 409, 429),
         },
+        examples=SPEND_EXAMPLES,
     )
     def post(self, request):
         serializer = SpendInputSerializer(data=request.data)
@@ -130,13 +153,14 @@ class SpendApi(APIView):
         if account is None:
             raise AccountNotFound()
         try:
-            entry = services.credit_spend(
-                account=account,
-                amount=data["amount"],
-                idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
-                description=data["description"],
-                source="api",
-            )
+            with client_key_errors(data["idempotency_key"]):
+                entry = services.credit_spend(
+                    account=account,
+                    amount=data["amount"],
+                    idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
+                    description=data["description"],
+                    source="api",
+                )
         except InsufficientCredits as refused:
             # Counted by check_credits; the spend itself wrote nothing.
             spend_refusal_record(

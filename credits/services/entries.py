@@ -148,6 +148,7 @@ def credit_adjust(
     idempotency_key: str,
     actor: AbstractBaseUser,
     reason: str,
+    description: str = "",
     metadata: dict[str, Any] | None = None,
 ) -> CreditTransaction:
     """Correct a balance by a signed amount, on a staff member's authority."""
@@ -163,7 +164,13 @@ def credit_adjust(
             idempotency_key=idempotency_key,
             earned_delta=amount,
             spent_delta=Decimal(0),
-            fields=dict(actor=actor, reason=reason, source=STAFF_SOURCE, metadata=metadata or {}),
+            fields=dict(
+                actor=actor,
+                reason=reason,
+                source=STAFF_SOURCE,
+                description=description,
+                metadata=metadata or {},
+            ),
         )
     )
 

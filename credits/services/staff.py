@@ -150,9 +150,11 @@ def credit_approval_approve(
 
 
 def credit_approval_reject(
-    *, approval: CreditApprovalRequest, actor: AbstractBaseUser
+    *, approval: CreditApprovalRequest, actor: AbstractBaseUser, reason: str = ""
 ) -> CreditApprovalRequest:
-    """Reject a pending request: nothing is written to the ledger; rejecting again is a no-op."""
+    """Reject a pending request: nothing is written to the ledger; rejecting again is a no-op.
+
+    The reason, when given, is kept on the request (`decision_reason`) for its requester."""
     _check_actor(actor, "rejection")
     with transaction.atomic(durable=True):
         locked = CreditApprovalRequest.objects.select_for_update().get(pk=approval.pk)
@@ -163,7 +165,8 @@ def credit_approval_reject(
         if locked.status == ApprovalStatus.APPROVED:
             raise ApprovalDecided(approval_request=locked.pk, status=locked.status)
         _authorize(actor, locked.kind, locked.amount)
-        _mark_decided(locked, ApprovalStatus.REJECTED, actor)
+        locked.decision_reason = reason.strip()
+        _mark_decided(locked, ApprovalStatus.REJECTED, actor, "decision_reason")
     _copy_decision(locked, approval)
     return locked
 
@@ -353,7 +356,16 @@ def _request_approval(*, kind, account, amount, idempotency_key, actor, reason):
     return existing
 
 
+# What the customer sees on their history for a staff entry (the reason stays for staff).
+STAFF_DESCRIPTIONS = {
+    EntryKind.GRANT: "Credits granted by support",
+    EntryKind.REFUND: "Credits refunded by support",
+    EntryKind.ADJUSTMENT: "Balance adjusted by support",
+}
+
+
 def _write_entry(*, kind, account, amount, idempotency_key, actor, reason, metadata):
+    description = STAFF_DESCRIPTIONS[kind]
     if kind == EntryKind.GRANT:
         return credit_grant(
             account=account,
@@ -362,6 +374,7 @@ def _write_entry(*, kind, account, amount, idempotency_key, actor, reason, metad
             actor=actor,
             reason=reason,
             source=STAFF_SOURCE,
+            description=description,
             metadata=metadata,
         )
     if kind == EntryKind.REFUND:
@@ -372,6 +385,7 @@ def _write_entry(*, kind, account, amount, idempotency_key, actor, reason, metad
             actor=actor,
             reason=reason,
             source=STAFF_SOURCE,
+            description=description,
             metadata=metadata,
         )
     return credit_adjust(
@@ -380,10 +394,11 @@ def _write_entry(*, kind, account, amount, idempotency_key, actor, reason, metad
         idempotency_key=idempotency_key,
         actor=actor,
         reason=reason,
+        description=description,
         metadata=metadata,
     )
 
 
 def _copy_decision(locked: CreditApprovalRequest, approval: CreditApprovalRequest) -> None:
-    for name in ("status", "decided_by_id", "decided_at", "entry_id"):
+    for name in ("status", "decided_by_id", "decided_at", "decision_reason", "entry_id"):
         setattr(approval, name, getattr(locked, name))

@@ -104,7 +104,7 @@ def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASO
                         Outcome.REFUSED,
                         error=(
                             f"has spent migrated credits ({entry.amount} granted, {held} left);"
-                            " --force reverses what is left and records the shortfall"
+                            " forcing the rollback reverses what is left and records the shortfall"
                         ),
                     )
                 shortfall = entry.amount
@@ -139,7 +139,11 @@ def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASO
 
 @dataclass
 class RollbackLine:
-    """What rolling back one UserMigration row would do, for a confirmation page."""
+    """What rolling back one UserMigration row would do, for a confirmation page.
+
+    `credits` is what the migration granted, `balance` the account's balance when this row's
+    turn comes (a user's earlier rows already undone), `reversible` what rolling back takes
+    (all of it, or with force what is left), `shortfall` what force would leave unreversed."""
 
     row: UserMigration
     credits: Decimal
@@ -147,6 +151,8 @@ class RollbackLine:
     is_possible: bool
     needs_force: bool
     note: str = ""
+    reversible: Decimal = Decimal("0.00")
+    shortfall: Decimal = Decimal("0.00")
 
 
 def _rollback_order(rows):
@@ -182,11 +188,54 @@ def rollback_preview(pks: list[int]) -> list[RollbackLine]:
             continue
         credits = amounts.get(migration_key(row.source, row.user_id, row.generation), Decimal(0))
         needs_force = credits > held
+        reversible = min(credits, held)
         # The user's rows are undone one after the other: later ones see what is left.
-        balances[row.user_id] = held - min(credits, held)
-        note = f"has spent migrated credits ({held} of {credits} left)" if needs_force else ""
-        lines.append(RollbackLine(row, credits, held, True, needs_force, note))
+        balances[row.user_id] = held - reversible
+        note = (
+            f"the user has spent migrated credits: {held} of the {credits} granted are left"
+            if needs_force
+            else ""
+        )
+        lines.append(
+            RollbackLine(
+                row,
+                credits,
+                held,
+                True,
+                needs_force,
+                note,
+                reversible=reversible,
+                shortfall=credits - reversible,
+            )
+        )
     return lines
+
+
+@dataclass(frozen=True)
+class RollbackTotals:
+    """The confirmation page's counts, from the same lines the table shows."""
+
+    ready: int  # rolled back as they are
+    ready_credits: Decimal
+    forced: int  # only with force: their users spent migrated credits
+    forced_credits: Decimal  # what force would reverse (what is left)
+    shortfall: Decimal  # what force would leave unreversed
+    skipped: int  # not completed migrations: left alone
+
+
+def rollback_totals(lines: list[RollbackLine]) -> RollbackTotals:
+    """Add up a preview: how many rows roll back as they are, how many need force, how many
+    are left alone, and the credits of each."""
+    ready = [line for line in lines if line.is_possible and not line.needs_force]
+    forced = [line for line in lines if line.needs_force]
+    return RollbackTotals(
+        ready=len(ready),
+        ready_credits=sum((line.credits for line in ready), Decimal("0.00")),
+        forced=len(forced),
+        forced_credits=sum((line.reversible for line in forced), Decimal("0.00")),
+        shortfall=sum((line.shortfall for line in forced), Decimal("0.00")),
+        skipped=sum(1 for line in lines if not line.is_possible),
+    )
 
 
 def rollback_rows(

@@ -331,7 +331,7 @@ def test_credit_admin_is_refused_a_grant_over_the_limit(credit_admin_client, acc
     # then
     assert messages_of(response) == [
         "Nothing written for alice@example.com: The amount is above your limit per action "
-        "(CREDITS_ADMIN_LIMIT); a billing super admin can do it."
+        "(CREDITS_ADMIN_LIMIT); a billing super admin can do it. Asked for 1000.01; limit 1000."
     ]
     assert state(account) == before
 
@@ -372,7 +372,8 @@ def test_super_admin_refunds_and_a_failure_is_reported_per_account(
 
     # then
     assert messages_of(response) == [
-        "Nothing written for alice@example.com: The account does not hold enough credits.",
+        "Nothing written for alice@example.com: The account does not hold enough credits. "
+        "Balance 15.75; asked for 18.00.",
         "Refunded 18.00 credits of bob@example.com; balance now 2.00.",
     ]
     balances, _, _ = state(account, other_account)

@@ -473,14 +473,39 @@ def test_the_reject_button_rejects_and_logs(second_super_admin, account, pending
     before = state(account)
 
     # when
-    client_for(second_super_admin).post(decide_url(pending, "reject_requests"))
+    client_for(second_super_admin).post(
+        decide_url(pending, "reject_requests"), {"reason": "No contract on file"}
+    )
 
     # then
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.REJECTED
+    assert pending.decision_reason == "No contract on file"
     assert state(account)[:2] == before[:2]
     [log] = log_entries(pending)
     assert log.get_change_message().startswith("Rejected the grant of 6000.00 credits")
+    assert log.get_change_message().endswith("Rejected because: No contract on file")
+
+
+def test_the_reject_button_needs_a_reason_and_without_one_changes_nothing(
+    second_super_admin, account, pending
+):
+    # given
+    before = state(account)
+
+    # when
+    response = client_for(second_super_admin).post(
+        decide_url(pending, "reject_requests"), {"reason": "  "}
+    )
+
+    # then: the page again, with the error; the request still pending, nothing logged
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    pending.refresh_from_db()
+    assert pending.status == ApprovalStatus.PENDING
+    assert pending.decision_reason == ""
+    assert state(account) == before
+    assert log_entries(pending) == []
 
 
 def test_the_requester_cannot_approve_through_the_button(super_admin_client, account, pending):

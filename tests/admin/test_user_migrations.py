@@ -155,13 +155,27 @@ def test_the_confirmation_lists_users_credits_and_who_needs_force(super_admin_cl
         True,
     )
     assert (lines["cy"].is_possible, lines["cy"].note) == (False, "not migrated (failed)")
-    assert response.context["to_reverse"] == Decimal("42.50")
-    content = response.content.decode()
-    assert "2 of 3 selected migrations can be rolled back, reversing <strong>42.50</strong>" in (
-        content
+    assert (lines["ben"].reversible, lines["ben"].shortfall) == (Decimal("2.50"), Decimal("10.00"))
+    # The counts agree with what rolling back does: ada as she is, ben only with force (what
+    # he has left), cy not at all.
+    totals = response.context["totals"]
+    assert (totals.ready, totals.ready_credits) == (1, Decimal("30.00"))
+    assert (totals.forced, totals.forced_credits, totals.shortfall) == (
+        1,
+        Decimal("2.50"),
+        Decimal("10.00"),
     )
-    assert "<strong>1</strong> needs force" in content
-    assert "has spent migrated credits (2.50 of 12.50 left)" in content
+    assert totals.skipped == 1
+    content = response.content.decode()
+    assert (
+        "<strong>1</strong> of 3 selected migrations can be rolled back as they are, reversing "
+        "<strong>30.00</strong> credits." in content
+    )
+    assert "forcing reverses the <strong>2.50</strong> credits they have left" in content
+    assert "records a shortfall of <strong>10.00</strong>" in content
+    assert "2.50 with force (shortfall 10.00)" in content
+    assert "the user has spent migrated credits: 2.50 of the 12.50 granted are left" in content
+    assert "--force" not in content and "--rollback" not in content
     assert 'class="submit-row"' in content
     assert ledger_state() == before
 
@@ -182,7 +196,7 @@ def test_confirming_rolls_back_and_refuses_those_needing_force(
     assert messages_of(response) == [
         "Rolled back ada@example.com (usd_balance): 30.00 credits reversed.",
         "Refused for ben@example.com (usd_balance): has spent migrated credits (12.50 granted, "
-        "2.50 left); --force reverses what is left and records the shortfall",
+        "2.50 left); forcing the rollback reverses what is left and records the shortfall",
     ]
     ada.refresh_from_db()
     ben.refresh_from_db()
@@ -449,3 +463,114 @@ def test_the_index_links_to_the_dashboard(super_admin_client, credit_admin_clien
     # then
     assert f'href="{DASHBOARD}"' in super_index.content.decode()
     assert f'href="{DASHBOARD}"' not in credit_index.content.decode()
+
+
+# --- Roll back and Retry as buttons on a migration's page ---------------------------------
+
+
+def change_url(row):
+    return reverse("admin:migrations_app_usermigration_change", args=[row.pk])
+
+
+def object_action_url(row, action):
+    return reverse("admin:migrations_app_usermigration_object_action", args=[row.pk, action])
+
+
+def change_messages(row):
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    return [
+        entry.get_change_message()
+        for entry in LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(row), object_id=str(row.pk)
+        ).order_by("pk")
+    ]
+
+
+def test_the_page_offers_roll_back_on_a_completed_and_retry_on_a_failed_migration(
+    super_admin_client, migrated
+):
+    ada, _, cy = migrated
+
+    # when
+    completed = super_admin_client.get(change_url(ada)).content.decode()
+    failed = super_admin_client.get(change_url(cy)).content.decode()
+
+    # then
+    assert object_action_url(ada, "roll_back") in completed
+    assert object_action_url(ada, "retry_failed") not in completed
+    assert object_action_url(cy, "retry_failed") in failed
+    assert object_action_url(cy, "roll_back") not in failed
+
+
+def test_a_viewer_sees_no_buttons_and_is_refused_their_urls(migrated):
+    ada, _, cy = migrated
+    viewer = client_for(StaffUserFactory(permissions=["migrations_app.view_usermigration"]))
+    before = ledger_state()
+
+    # when
+    page = viewer.get(change_url(ada)).content.decode()
+    rollback = viewer.post(
+        object_action_url(ada, "roll_back"), {"apply": "1", "reason": "r", "notify": ""}
+    )
+    retry = viewer.post(object_action_url(cy, "retry_failed"))
+
+    # then
+    assert "/do/" not in page
+    assert (rollback.status_code, retry.status_code) == (403, 403)
+    assert ledger_state() == before
+
+
+def test_roll_back_from_the_page_confirms_then_rolls_back_and_logs(
+    super_admin_client, super_admin, migrated
+):
+    ada, _, _ = migrated
+    before = ledger_state()
+
+    # when
+    confirmation = super_admin_client.get(object_action_url(ada, "roll_back"))
+    after_confirmation = ledger_state()
+    response = super_admin_client.post(
+        object_action_url(ada, "roll_back"),
+        {"apply": "1", "reason": "Asked to stay on legacy", "notify": ""},
+    )
+
+    # then
+    assert confirmation.status_code == 200
+    content = confirmation.content.decode()
+    assert "reversing <strong>30.00</strong> credits" in content
+    assert f'href="{change_url(ada)}" class="closelink"' in content
+    assert after_confirmation == before  # the confirmation writes nothing
+    assert (response.status_code, response["Location"]) == (302, change_url(ada))
+    ada.refresh_from_db()
+    assert ada.status == MigrationStatus.ROLLED_BACK
+    assert CreditAccount.objects.get(user=ada.user).balance == Decimal("0.00")
+    assert change_messages(ada) == [
+        "Rolled back ada@example.com (usd_balance): 30.00 credits reversed. "
+        "Reason: Asked to stay on legacy"
+    ]
+
+
+def test_retry_from_the_page_confirms_then_migrates_and_logs(super_admin_client, migrated):
+    _, _, cy = migrated
+    LegacyBilling.objects.filter(user=cy.user).update(balance_usd=Decimal("5.00"))
+    before = ledger_state()
+
+    # when
+    confirmation = super_admin_client.get(object_action_url(cy, "retry_failed"))
+    after_confirmation = ledger_state()
+    response = super_admin_client.post(object_action_url(cy, "retry_failed"))
+
+    # then
+    assert "Migrate cy@example.com from usd_balance again: attempt 2." in (
+        confirmation.content.decode()
+    )
+    assert after_confirmation == before
+    assert (response.status_code, response["Location"]) == (302, change_url(cy))
+    cy.refresh_from_db()
+    assert (cy.status, cy.attempts) == (MigrationStatus.COMPLETED, 2)
+    assert CreditAccount.objects.get(user=cy.user).balance == Decimal("5.00")
+    assert change_messages(cy) == [
+        "Retried: Migrated cy@example.com (usd_balance): 5.00 credits granted."
+    ]

@@ -547,6 +547,9 @@ def test_key_reused_with_another_amount_is_a_conflict(token_client, customer_acc
     # then
     error = assert_error_shape(response, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
     assert error["message"] == IdempotencyConflict.message
+    # The client's own key, never the scoped one the ledger stores ("api:<user id>:k").
+    assert error["details"] == {"idempotency_key": "k"}
+    assert "api:" not in response.content.decode()
     assert ledger_state() == before
     customer_account.refresh_from_db()
     assert customer_account.balance == Decimal("17.00")

@@ -85,6 +85,8 @@ def test_credit_admin_grants_with_actor_and_reason_on_the_entry(funded, credit_a
     assert entry.actor_id == credit_admin.pk
     assert entry.reason == "Goodwill after an outage"
     assert entry.source == "staff"
+    # The customer's history shows a description, never the staff reason.
+    assert entry.description == "Credits granted by support"
     funded.refresh_from_db()
     assert funded.balance == Decimal("150.00") == ledger_sum(account=funded)
     assert funded.total_earned == Decimal("150.00")
@@ -125,6 +127,7 @@ def test_credit_admin_adjusts_down_within_the_limit(funded, credit_admin):
         Decimal("-30.25"),
         credit_admin.pk,
     )
+    assert entry.description == "Balance adjusted by support"
     funded.refresh_from_db()
     assert funded.balance == Decimal("69.75") == ledger_sum(account=funded)
 
@@ -148,6 +151,7 @@ def test_super_admin_refunds_and_goes_above_the_limit(funded, super_admin, setti
         Decimal("-40.00"),
         "Charged twice",
     )
+    assert refund.description == "Credits refunded by support"
     funded.refresh_from_db()
     assert funded.balance == Decimal("60.00") == ledger_sum(account=funded)
     assert funded.total_earned == Decimal("60.00")
@@ -544,6 +548,18 @@ def test_rejection_writes_nothing(funded, second_super_admin, pending):
     assert rejected.decided_by_id == second_super_admin.pk
     assert rejected.entry_id is None
     assert snapshot(funded) == before
+
+
+def test_a_rejection_keeps_its_reason(funded, second_super_admin, pending):
+    # when
+    rejected = credit_approval_reject(
+        approval=pending, actor=second_super_admin, reason="  No contract on file "
+    )
+
+    # then
+    assert rejected.status == ApprovalStatus.REJECTED
+    pending.refresh_from_db()
+    assert pending.decision_reason == "No contract on file"
 
 
 def test_a_rejected_request_cannot_be_approved(funded, second_super_admin, pending):

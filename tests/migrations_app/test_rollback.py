@@ -199,7 +199,7 @@ def test_a_user_who_spent_migrated_credits_is_refused(migrate):
     assert [list(queryset.order_by("pk").values()) for queryset in mine] == before
     assert (
         f"user {spender.user_id} {spender.user.email} [usd_balance]: has spent migrated credits"
-        " (10.50 granted, 6.50 left); --force reverses what is left" in out
+        " (10.50 granted, 6.50 left); forcing the rollback reverses what is left" in out
     )
     assert "users rolled back: 1" in out
     # the other user of the run is rolled back

@@ -1,0 +1,133 @@
+"""Realistic examples for the migration and monitoring endpoints in the API docs (see
+credits.api.examples)."""
+
+from credits.api.examples import error_example, request_example, response_example
+
+STATUS_EXAMPLES = [
+    response_example(
+        "Half way",
+        {
+            "status": "in_progress",
+            "summary": {
+                "users": 1200,
+                "profiles": 1200,
+                "pro_users": 310,
+                "pro_profiles": 310,
+                "users_to_migrate": 540,
+                "failed": 3,
+                "data_mismatches": 1,
+                "sources": {
+                    "usd_balance": {
+                        "statuses": {"COMPLETED": 657, "FAILED": 3},
+                        "to_migrate": 540,
+                    },
+                    "user_fields": {"statuses": {"COMPLETED": 1200}, "to_migrate": 0},
+                },
+            },
+            "recommendation": "Retry or fix the 3 failed users, then migrate the remaining 540.",
+        },
+        200,
+    ),
+]
+
+RUN_START_EXAMPLES = [
+    request_example("Preview usd_balance", {"sources": ["usd_balance"]}, "A dry run (the default)"),
+    request_example(
+        "Migrate 10% of usd_balance",
+        {
+            "sources": ["usd_balance"],
+            "dry_run": False,
+            "percent": "10",
+            "rates": {"USD": "1.0", "UAH": "0.024"},
+            "notify": True,
+        },
+        "Execute for a tenth of the users, with the rates written out",
+    ),
+    response_example(
+        "Started",
+        {
+            "run_id": 17,
+            "mode": "execute",
+            "status": "running",
+            "status_url": "/api/migrate/runs/17/",
+        },
+        202,
+    ),
+]
+RUN_START_ERRORS = [
+    error_example(
+        409,
+        "run_already_active",
+        "An execute run of these sources is already running; wait for it to finish.",
+        {"run_id": 16, "sources": ["usd_balance"]},
+    ),
+]
+
+RUN_EXAMPLES = [
+    response_example(
+        "Finished",
+        {
+            "id": 17,
+            "sources": ["usd_balance"],
+            "mode": "execute",
+            "status": "completed",
+            "parameters": {
+                "rates": {"USD": "1.0", "UAH": "0.024"},
+                "percent": "10",
+                "users": None,
+                "batch_size": 500,
+                "keep_legacy": False,
+                "notify": True,
+            },
+            "progress": {
+                "processed": 120,
+                "total": 120,
+                "percent": 100.0,
+                "batches_done": 1,
+                "batches_total": 1,
+            },
+            "stats": {"migrated": 118, "failed": 2, "credits": "26365.86"},
+            "errors": [
+                {
+                    "user_id": 311,
+                    "source": "usd_balance",
+                    "error": "legacy balance is negative (-5.00 USD)",
+                }
+            ],
+            "failed": 2,
+            "error": "",
+            "triggered_by": 2,
+            "started_at": "2026-12-01T09:00:02Z",
+            "heartbeat_at": "2026-12-01T09:00:41Z",
+            "finished_at": "2026-12-01T09:00:41Z",
+        },
+        200,
+    ),
+]
+
+HEALTH_EXAMPLES = [
+    response_example(
+        "One thing to look at",
+        {
+            "needs_attention": True,
+            "checked_at": "2026-12-01T09:05:00Z",
+            "checks": {
+                "ledger_mismatches": {
+                    "count": 0,
+                    "needs_attention": False,
+                    "examples": [],
+                    "meaning": (
+                        "accounts whose balance differs from the sum of their ledger entries"
+                    ),
+                },
+                "failed_migrations": {
+                    "count": 3,
+                    "needs_attention": True,
+                    "examples": [{"user_id": 311, "source": "usd_balance"}],
+                    "meaning": "users whose migration from a source is FAILED",
+                },
+            },
+        },
+        200,
+    ),
+]
