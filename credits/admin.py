@@ -30,9 +30,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.exceptions import DomainError
+from core.keys import admin_idempotency_key
 from credits import selectors
 from credits.api.fields import AmountFormField
-from credits.exceptions import CreditError, DomainError
+from credits.exceptions import CreditError
 from credits.models import (
     CENT,
     ApprovalStatus,
@@ -123,10 +125,6 @@ STAFF_ACTIONS = {
         credit_staff_adjust,
     ),
 }
-
-
-def admin_idempotency_key(kind: str, submission_key: uuid.UUID, account: CreditAccount) -> str:
-    return f"admin:{kind}:{submission_key}:{account.pk}"
 
 
 # --- credit accounts ----------------------------------------------------------------------
@@ -256,7 +254,9 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 result = service(
                     account=account,
                     amount=data["amount"],
-                    idempotency_key=admin_idempotency_key(kind, data["submission_key"], account),
+                    idempotency_key=admin_idempotency_key(
+                        kind=kind, submission_key=data["submission_key"], account_id=account.pk
+                    ),
                     actor=request.user,
                     reason=data["reason"],
                     **form.service_arguments(),

@@ -11,9 +11,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.api.schema import error_responses
+from core.api.views import StaffApiView
 from credits.api.fields import StrictBooleanField, StrictDecimalField
-from credits.api.schema import error_responses
-from credits.api.views import StaffApiView
 from migrations_app.health import credits_health
 from migrations_app.run_request import RunRequest
 from migrations_app.selectors import run_progress

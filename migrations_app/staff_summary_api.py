@@ -16,9 +16,9 @@ from rest_framework.response import Response
 
 from billing.models import UserProfile
 from billing.selectors import profile_for_user
-from credits.api.schema import error_responses
+from core.api.schema import error_responses
+from core.api.views import StaffApiView
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
-from credits.api.views import StaffApiView
 from credits.exceptions import StaffPermissionDenied
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, ApprovalStatus, CreditApprovalRequest
 from credits.selectors import credit_account_for_user, credit_history

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "djstripe",
     "django_celery_beat",
     "axes",
+    "core.apps.CoreConfig",
     "credits",
     "billing",
     "migrations_app",
@@ -138,7 +139,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- The admin's door ---------------------------------------------------------------------
 # django-axes first: a login locked out is refused before the password is checked.
 AUTHENTICATION_BACKENDS = [
-    "project.audit.LockoutBackend",
+    "core.audit.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed logins of one username from one address before it is locked out, and for how long.
@@ -226,8 +227,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON with a nesting limit: a deeply nested body is a 400, never a RecursionError.
-    "DEFAULT_PARSER_CLASSES": ["credits.api.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "credits.api.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Amounts leave as strings ("260.00"), never floats.
     "COERCE_DECIMAL_TO_STRING": True,
@@ -268,7 +269,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "credits.api.schema.close_request_objects",
+        "core.api.schema.close_request_objects",
     ],
 }
 
