@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "credits",
     "billing",
     "migrations_app",
+    "ops.apps.OpsConfig",
 ]
 
 MIDDLEWARE = [
