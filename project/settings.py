@@ -148,7 +148,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# Our own audit log says what matters (project/audit.py); axes' start-up lines would go to
+# Our own audit log says what matters (core/audit.py); axes' start-up lines would go to
 # every command's stderr.
 AXES_VERBOSE = False
 # A session ends after this long without a request (each request moves the expiry on).
@@ -352,6 +352,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # Staff logins, failed logins and permission refusals (project/audit.py).
+    # Staff logins, failed logins and permission refusals (core/audit.py).
     "loggers": {"credits.audit": {"level": "INFO"}},
 }
