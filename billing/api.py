@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from billing.api_examples import BALANCE_EXAMPLES
 from billing.selectors import profile_for_user, user_is_migrated
-from credits.api.schema import error_responses
+from core.api.schema import error_responses
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES
 from credits.selectors import credit_account_for_user
 

@@ -1,13 +1,7 @@
 """Realistic examples for billing's endpoints in the API docs (see credits.api.examples)."""
 
-from credits.api.examples import (
-    ERROR_EXAMPLES,
-    GRANT_ENTRY,
-    SPEND_ENTRY,
-    error_example,
-    request_example,
-    response_example,
-)
+from core.api.examples import ERROR_EXAMPLES, error_example, request_example, response_example
+from credits.api.examples import GRANT_ENTRY, SPEND_ENTRY
 
 BALANCE_EXAMPLES = [
     response_example(

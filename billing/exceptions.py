@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from credits.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class BillingErrorCode(StrEnum):

@@ -17,14 +17,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import UserProfile
+from core.keys import monthly_grant_key, signup_grant_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import BatchEntry, credit_account_open, credit_grant, credit_post_batch
 
 SIGNUP_SOURCE = "signup"
-
-
-def signup_grant_key(user: AbstractBaseUser) -> str:
-    return f"signup:{user.pk}"
 
 
 def user_provision(*, user: AbstractBaseUser, signup_grant: bool) -> UserProfile:
@@ -45,7 +42,7 @@ def user_provision(*, user: AbstractBaseUser, signup_grant: bool) -> UserProfile
             credit_grant(
                 account=account,
                 amount=amount,
-                idempotency_key=signup_grant_key(user),
+                idempotency_key=signup_grant_key(user_id=user.pk),
                 source=SIGNUP_SOURCE,
                 description="Welcome credits",
             )
@@ -76,10 +73,6 @@ _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 def grant_period(moment: datetime) -> str:
     """The grant period (a UTC calendar month, "2026-11") that a moment falls in."""
     return moment.astimezone(UTC).strftime("%Y-%m")
-
-
-def monthly_grant_key(*, account_id: int, period: str) -> str:
-    return f"monthly_grant:{account_id}:{period}"
 
 
 def monthly_credits_grant(*, period: str | None = None, batch_size: int | None = None) -> int:

@@ -19,20 +19,18 @@ from billing.api_examples import (
     REFUND_EXAMPLES,
 )
 from billing.stripe.refunds import billing_staff_refund
+from core.api.schema import error_responses
+from core.api.views import StaffApiView
+from core.keys import STAFF_CLIENT_KEY_MAX_LENGTH, staff_idempotency_key
 from credits.api.fields import IdempotencyKeyField, StrictBooleanField, StrictDecimalField
-from credits.api.schema import error_responses
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
-from credits.api.views import StaffApiView, client_key_errors
+from credits.api.views import client_key_errors
 from credits.exceptions import AccountNotFound
 from credits.models import CreditApprovalRequest, CreditTransaction
 from credits.selectors import credit_account_for_user
-from credits.services import IDEMPOTENCY_KEY_MAX_LENGTH, credit_staff_adjust
+from credits.services import credit_staff_adjust
 
 KEY_HEADER = "Idempotency-Key"
-
-
-def staff_idempotency_key(actor, action: str, client_key: str) -> str:
-    return f"staff-api:{actor.pk}:{action}:{client_key}"
 
 
 class StaffWriteInputSerializer(serializers.Serializer):
@@ -40,7 +38,7 @@ class StaffWriteInputSerializer(serializers.Serializer):
     amount = StrictDecimalField(signed=True)
     reason = serializers.CharField(max_length=1000)
     idempotency_key = IdempotencyKeyField(
-        max_length=IDEMPOTENCY_KEY_MAX_LENGTH - 64,
+        max_length=STAFF_CLIENT_KEY_MAX_LENGTH,
         required=False,
         help_text=f"Or the {KEY_HEADER} header; one of them is required.",
     )
@@ -151,7 +149,9 @@ class StaffWriteApi(StaffApiView):
                 data=data,
                 account=account,
                 idempotency_key=staff_idempotency_key(
-                    request.user, self.action, data["idempotency_key"]
+                    actor_id=request.user.pk,
+                    action=self.action,
+                    client_key=data["idempotency_key"],
                 ),
                 actor=request.user,
             )

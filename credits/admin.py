@@ -31,9 +31,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from core.exceptions import DomainError
+from core.keys import admin_idempotency_key
 from credits import selectors
 from credits.api.fields import AmountFormField
-from credits.exceptions import CreditError, DomainError
+from credits.exceptions import CreditError
 from credits.models import (
     CENT,
     ApprovalStatus,
@@ -167,10 +169,6 @@ STAFF_ACTIONS = {
 }
 
 
-def admin_idempotency_key(kind: str, submission_key: uuid.UUID, account: CreditAccount) -> str:
-    return f"admin:{kind}:{submission_key}:{account.pk}"
-
-
 # --- credit accounts ----------------------------------------------------------------------
 
 
@@ -298,7 +296,9 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 result = service(
                     account=account,
                     amount=data["amount"],
-                    idempotency_key=admin_idempotency_key(kind, data["submission_key"], account),
+                    idempotency_key=admin_idempotency_key(
+                        kind=kind, submission_key=data["submission_key"], account_id=account.pk
+                    ),
                     actor=request.user,
                     reason=data["reason"],
                     **form.service_arguments(),

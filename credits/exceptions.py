@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from core.exceptions import DomainError
+
 
 class ErrorCode(StrEnum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
@@ -20,22 +22,6 @@ class ErrorCode(StrEnum):
     APPROVAL_REQUIRED = "approval_required"
     OWN_ACCOUNT = "own_account"
     OVER_DAILY_LIMIT = "over_daily_limit"
-
-
-class DomainError(Exception):
-    """An error the API answers in its error shape: a stable code, a message, details, a status.
-
-    The ledger's errors derive from it here, other apps' (billing) from it too, so the one
-    exception handler (credits.api.errors) answers all of them alike."""
-
-    code: str
-    message: str = "The operation failed."
-    status_code = 400
-
-    def __init__(self, message: str | None = None, **details):
-        self.message = message or self.message
-        self.details = details
-        super().__init__(self.message)
 
 
 class CreditError(DomainError):

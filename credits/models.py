@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Round
 
+from core.keys import IDEMPOTENCY_KEY_MAX_LENGTH
 from credits.exceptions import LedgerEntryImmutable
 
 AMOUNT_DIGITS = 14
@@ -107,7 +108,7 @@ class CreditTransaction(models.Model):
     # idempotency key, (account, -id) for an account's history, and partial indexes that only
     # rows with a Stripe event, a legacy id, an actor or a reversed entry enter. Uniqueness is
     # declared by UniqueConstraint, which (unlike unique=True) adds no LIKE index on PostgreSQL.
-    idempotency_key = models.CharField(max_length=200)
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
     # NULL, not "", for "none": unique constraints let many NULLs through.
     stripe_event_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     legacy_transaction_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
@@ -204,7 +205,7 @@ class CreditTransaction(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()} of {self.amount} for {_user_label(self.account.user)}"
 
-    # Refused by project.bulk's set-based updates too (invariant 3).
+    # Refused by core.bulk's set-based updates too (invariant 3).
     APPEND_ONLY = True
 
     def save(self, *args, **kwargs):
@@ -241,7 +242,7 @@ class CreditApprovalRequest(models.Model):
     # Signed like the entry it asks for: positive for a grant, negative for a refund.
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     reason = models.TextField()
-    idempotency_key = models.CharField(max_length=200)
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
     status = models.CharField(
         max_length=16, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
     )

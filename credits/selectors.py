@@ -95,3 +95,10 @@ def accounts_with_negative_balance() -> QuerySet[CreditAccount]:
 def spend_refusals_since(*, since) -> QuerySet[SpendRefusal]:
     """Spends refused (too little credit) since a moment."""
     return SpendRefusal.objects.filter(created_at__gte=since)
+
+
+def approvals_pending(*, account: CreditAccount) -> QuerySet[CreditApprovalRequest]:
+    """The account's approval requests still waiting for a decision, newest first."""
+    return CreditApprovalRequest.objects.filter(
+        account=account, status=ApprovalStatus.PENDING
+    ).order_by("-pk")

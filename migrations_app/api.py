@@ -1,5 +1,5 @@
-"""The migration over HTTP, for staff: where it stands, start a run, follow a run; and the
-monitoring checks. Thin: parse, call a service or selector, render."""
+"""The migration over HTTP, for staff: where it stands, start a run, follow a run. Thin: parse,
+call a service or selector, render."""
 
 from decimal import Decimal
 
@@ -11,17 +11,15 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.api.schema import error_responses
+from core.api.views import StaffApiView
 from credits.api.fields import StrictBooleanField, StrictDecimalField
-from credits.api.schema import error_responses
-from credits.api.views import StaffApiView
 from migrations_app.api_examples import (
-    HEALTH_EXAMPLES,
     RUN_EXAMPLES,
     RUN_START_ERRORS,
     RUN_START_EXAMPLES,
     STATUS_EXAMPLES,
 )
-from migrations_app.health import credits_health
 from migrations_app.run_request import RunRequest
 from migrations_app.selectors import run_progress
 from migrations_app.services import (
@@ -220,29 +218,3 @@ class MigrationRunApi(StaffApiView):
         if run is None:
             raise Http404
         return Response(RunOutputSerializer(run_progress(run=run)).data)
-
-
-# --- monitoring ---------------------------------------------------------------------------
-
-
-class HealthCheckSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    needs_attention = serializers.BooleanField()
-    examples = serializers.ListField(child=serializers.DictField())
-    meaning = serializers.CharField()
-
-
-class HealthOutputSerializer(serializers.Serializer):
-    needs_attention = serializers.BooleanField()
-    checked_at = serializers.DateTimeField()
-    checks = serializers.DictField(child=HealthCheckSerializer())
-
-
-class BillingHealthApi(StaffApiView):
-    @extend_schema(
-        summary="What needs attention (the facts of `check_credits`)",
-        responses={200: HealthOutputSerializer, **error_responses(401, 403, 429)},
-        examples=HEALTH_EXAMPLES,
-    )
-    def get(self, request):
-        return Response(HealthOutputSerializer(credits_health(actor=request.user)).data)

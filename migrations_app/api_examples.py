@@ -1,7 +1,7 @@
-"""Realistic examples for the migration and monitoring endpoints in the API docs (see
+"""Realistic examples for the migration endpoints in the API docs (see
 credits.api.examples)."""
 
-from credits.api.examples import error_example, request_example, response_example
+from core.api.examples import error_example, request_example, response_example
 
 STATUS_EXAMPLES = [
     response_example(
@@ -100,33 +100,6 @@ RUN_EXAMPLES = [
             "started_at": "2026-12-01T09:00:02Z",
             "heartbeat_at": "2026-12-01T09:00:41Z",
             "finished_at": "2026-12-01T09:00:41Z",
-        },
-        200,
-    ),
-]
-
-HEALTH_EXAMPLES = [
-    response_example(
-        "One thing to look at",
-        {
-            "needs_attention": True,
-            "checked_at": "2026-12-01T09:05:00Z",
-            "checks": {
-                "ledger_mismatches": {
-                    "count": 0,
-                    "needs_attention": False,
-                    "examples": [],
-                    "meaning": (
-                        "accounts whose balance differs from the sum of their ledger entries"
-                    ),
-                },
-                "failed_migrations": {
-                    "count": 3,
-                    "needs_attention": True,
-                    "examples": [{"user_id": 311, "source": "usd_balance"}],
-                    "meaning": "users whose migration from a source is FAILED",
-                },
-            },
         },
         200,
     ),

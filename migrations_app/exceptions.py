@@ -1,9 +1,9 @@
 """Domain errors of the migration. Each has a stable `code` the API turns into its error shape
-(`credits.api.errors`); messages are constants tests reuse."""
+(`core.api.errors`); messages are constants tests reuse."""
 
 from enum import StrEnum
 
-from credits.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class ErrorCode(StrEnum):

@@ -30,6 +30,7 @@ from migrations_app.models import (
     NotificationStatus,
     UserMigration,
 )
+from migrations_app.task_queue import SEND_NOTIFICATIONS, task_enqueue_on_commit
 
 SEND_CHUNK = 200
 
@@ -120,11 +121,8 @@ def _queue(rows: list[Notification]) -> None:
 
 
 def _send_after_commit(ids: list[int]) -> None:
-    from migrations_app.tasks import send_notifications
-
     for start in range(0, len(ids), SEND_CHUNK):
-        chunk = ids[start : start + SEND_CHUNK]
-        transaction.on_commit(lambda chunk=chunk: send_notifications.delay(chunk))
+        task_enqueue_on_commit(SEND_NOTIFICATIONS, ids[start : start + SEND_CHUNK])
 
 
 def _credits_granted(user_ids: list[int]) -> dict[int, Decimal]:

@@ -1,6 +1,6 @@
 """Reads for the migration dashboard: the engine's own status and verification, and the rows
-staff look at next (failures, recent runs), plus a bar chart of statuses drawn as SVG shapes;
-and a run's progress as the API shows it."""
+staff look at next (failures, recent runs), plus a bar chart of statuses (its geometry, SVG
+shapes with their coordinates, is `core.charts`'); and a run's progress as the API shows it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
+from core.charts import stacked_bar_chart
 from credits.models import CENT
 from migrations_app.engine.report import Report
 from migrations_app.engine.status import migration_status
@@ -36,13 +38,6 @@ STATUS_LABELS = {
     "in_progress": "In progress",
     "up_to_date": "Up to date",
 }
-CHART_WIDTH = 420
-CHART_LABEL_WIDTH = 95
-CHART_BAR_HEIGHT = 24
-CHART_GAP = 10
-# Text is drawn without measuring it: a generous width per character of the 13px font.
-CHART_CHAR_WIDTH = 7.5
-CHART_LEGEND_ROW = 18
 
 
 def dashboard_sources() -> list[str]:
@@ -110,57 +105,17 @@ def _plain(value: Decimal | None) -> Decimal | None:
 
 
 def status_chart(statuses_by_source: dict[str, dict[str, int]]) -> dict:
-    """One horizontal bar per source, split by status, as rectangles with their coordinates."""
-    biggest = max((sum(counts.values()) for counts in statuses_by_source.values()), default=0)
-    # Room on the right of the longest bar for its total.
-    scale = (CHART_WIDTH - CHART_LABEL_WIDTH - 45) / biggest if biggest else 0
-    bars = []
-    for index, (name, counts) in enumerate(statuses_by_source.items()):
-        y = index * (CHART_BAR_HEIGHT + CHART_GAP)
-        x = CHART_LABEL_WIDTH
-        segments = []
-        for status, color in STATUS_COLORS.items():
-            count = counts.get(status, 0)
-            if not count:
-                continue
-            width = max(count * scale, 1)
-            segments.append(
-                {
-                    "x": round(x, 1),
-                    "width": round(width, 1),
-                    "color": color,
-                    "label": f"{MigrationStatus(status).label}: {count}",
-                }
-            )
-            x += width
-        bars.append(
-            {
-                "source": name,
-                "y": y,
-                "text_y": y + CHART_BAR_HEIGHT * 0.7,
-                "total": sum(counts.values()),
-                "total_x": round(x + 6, 1),
-                "segments": segments,
-            }
-        )
-    height = max(len(bars) * (CHART_BAR_HEIGHT + CHART_GAP), CHART_BAR_HEIGHT + CHART_GAP)
-    legend, x, y = [], 0.0, height + 10
-    for status, color in STATUS_COLORS.items():
-        label = MigrationStatus(status).label
-        item_width = 16 + len(label) * CHART_CHAR_WIDTH + 14
-        if x and x + item_width > CHART_WIDTH:
-            x, y = 0.0, y + CHART_LEGEND_ROW
-        legend.append(
-            {"x": x, "text_x": x + 16, "y": y, "text_y": y + 11, "color": color, "label": label}
-        )
-        x += item_width
-    return {
-        "width": CHART_WIDTH,
-        "height": y + CHART_LEGEND_ROW,
-        "bar_height": CHART_BAR_HEIGHT,
-        "bars": bars,
-        "legend": legend,
-    }
+    """One horizontal bar per source, split by status (the geometry: `core.charts`)."""
+    return stacked_bar_chart(
+        statuses_by_source,
+        colors=STATUS_COLORS,
+        labels={status: MigrationStatus(status).label for status in STATUS_COLORS},
+    )
+
+
+def user_migrations(*, user) -> QuerySet[UserMigration]:
+    """The user's migration from each source, by source name."""
+    return UserMigration.objects.filter(user=user).order_by("source")
 
 
 ERRORS_SHOWN = 100

@@ -63,6 +63,14 @@ from migrations_app.notifications import (
 from migrations_app.run_request import RunRequest
 from migrations_app.sources import Context, get_source
 from migrations_app.sources.base import default_rates
+from migrations_app.task_queue import (
+    DRY_RUN,
+    FINALIZE_RUN,
+    PLAN_RUN,
+    PROCESS_BATCH,
+    task_enqueue,
+    task_enqueue_on_commit,
+)
 
 ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
 MAX_ID = 2**63 - 1  # a bigint primary key
@@ -263,8 +271,6 @@ def migration_run_launch(
     Refused before anything is written when `actor` may not (`migrations_app.run_migration`
     to execute, `migrations_app.preview_migration` for a dry run) or the request is out of
     bounds; `actor=None` is an operator at the shell (`migrate_credits --async`)."""
-    from migrations_app import tasks
-
     request.validate(actor)
     dry_run = request.dry_run
     mode = RunMode.DRY_RUN if dry_run else RunMode.EXECUTE
@@ -275,8 +281,7 @@ def migration_run_launch(
         triggered_by=actor,
         now=now,
     )
-    task = tasks.dry_run if dry_run else tasks.plan_run
-    transaction.on_commit(lambda: task.delay(run.pk))
+    task_enqueue_on_commit(DRY_RUN if dry_run else PLAN_RUN, run.pk)
     return run
 
 
@@ -384,11 +389,9 @@ def _fail(run: MigrationRun, error: BaseException) -> None:
 
 def migration_run_fan_out(*, run_id: int) -> list[int]:
     """Split the run into batch rows (once) and queue a task for each batch not done."""
-    from migrations_app import tasks
-
     try:
         with transaction.atomic():
-            return _fan_out(run_id, tasks)
+            return _fan_out(run_id)
     except (OperationalError, InterfaceError):
         raise  # the database went away: the task retries, the run stays running
     except Exception as error:
@@ -396,7 +399,7 @@ def migration_run_fan_out(*, run_id: int) -> list[int]:
         raise
 
 
-def _fan_out(run_id: int, tasks) -> list[int]:
+def _fan_out(run_id: int) -> list[int]:
     run = MigrationRun.objects.select_for_update().get(pk=run_id)
     if run.status != RunStatus.RUNNING:
         return []
@@ -411,11 +414,11 @@ def _fan_out(run_id: int, tasks) -> list[int]:
 
         def queue_batches():
             for batch_id in pending:
-                tasks.process_batch.delay(batch_id)
+                task_enqueue(PROCESS_BATCH, batch_id)
 
         transaction.on_commit(queue_batches)
     else:
-        transaction.on_commit(lambda: tasks.finalize_run.delay(run.pk))
+        task_enqueue_on_commit(FINALIZE_RUN, run.pk)
     return pending
 
 
@@ -510,10 +513,8 @@ def migration_batch_process(*, batch_id: int, worker: str = "") -> str:
 
 
 def _finalize_when_done(run: MigrationRun) -> None:
-    from migrations_app import tasks
-
     if not MigrationBatch.objects.filter(run=run).exclude(status=BatchStatus.DONE).exists():
-        tasks.finalize_run.delay(run.pk)
+        task_enqueue(FINALIZE_RUN, run.pk)
 
 
 def migration_run_finalize(*, run_id: int) -> bool:

@@ -9,7 +9,7 @@ a 413 or a 400: in the API's error shape under /api/, a short plain page elsewhe
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
-from credits.api.errors import error_body
+from core.api.errors import error_body
 
 TOO_LARGE = "The request body is larger than {limit} bytes."
 NUL_REFUSED = "NUL characters are not allowed in the address or its parameters."

@@ -70,9 +70,11 @@ INSTALLED_APPS = [
     "djstripe",
     "django_celery_beat",
     "axes",
+    "core.apps.CoreConfig",
     "credits",
     "billing",
     "migrations_app",
+    "ops.apps.OpsConfig",
 ]
 
 MIDDLEWARE = [
@@ -138,7 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- The admin's door ---------------------------------------------------------------------
 # django-axes first: a login locked out is refused before the password is checked.
 AUTHENTICATION_BACKENDS = [
-    "project.audit.LockoutBackend",
+    "core.audit.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed logins of one username from one address before it is locked out, and for how long.
@@ -146,7 +148,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# Our own audit log says what matters (project/audit.py); axes' start-up lines would go to
+# Our own audit log says what matters (core/audit.py); axes' start-up lines would go to
 # every command's stderr.
 AXES_VERBOSE = False
 # A session ends after this long without a request (each request moves the expiry on).
@@ -226,8 +228,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON with a nesting limit: a deeply nested body is a 400, never a RecursionError.
-    "DEFAULT_PARSER_CLASSES": ["credits.api.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "credits.api.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Amounts leave as strings ("260.00"), never floats.
     "COERCE_DECIMAL_TO_STRING": True,
@@ -268,7 +270,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "credits.api.schema.close_request_objects",
+        "core.api.schema.close_request_objects",
     ],
 }
 
@@ -350,6 +352,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # Staff logins, failed logins and permission refusals (project/audit.py).
+    # Staff logins, failed logins and permission refusals (core/audit.py).
     "loggers": {"credits.audit": {"level": "INFO"}},
 }

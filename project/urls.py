@@ -7,8 +7,8 @@ from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
 from billing.stripe.checkout import CheckoutApi
 from billing.stripe.webhook import ModeCheckedWebhookView
-from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
-from migrations_app.staff_summary_api import UserSummaryApi
+from migrations_app.api import MigrationRunApi, MigrationStatusApi
+from ops.api import BillingHealthApi, UserSummaryApi
 from project import pages
 from project.views import healthz
 

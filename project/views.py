@@ -4,8 +4,8 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from credits.api.errors import error_body, json_not_found, json_server_error
-from project.audit import log_refusal
+from core.api.errors import error_body, json_not_found, json_server_error
+from core.audit import log_refusal
 
 
 @never_cache

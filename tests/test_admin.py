@@ -12,7 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.models import UserProfile
-from billing.services import SIGNUP_SOURCE, signup_grant_key
+from billing.services import SIGNUP_SOURCE
+from core.keys import signup_grant_key
 from credits.exceptions import InvalidAmount
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_grant, credit_spend
@@ -338,7 +339,7 @@ def test_user_added_in_admin_is_provisioned_like_a_signup(admin_client):
     assert grant.kind == EntryKind.GRANT
     assert grant.amount == Decimal("20.00")
     assert grant.source == SIGNUP_SOURCE
-    assert grant.idempotency_key == signup_grant_key(user)
+    assert grant.idempotency_key == signup_grant_key(user_id=user.pk)
 
 
 def test_user_added_in_admin_gets_no_grant_when_disabled(admin_client, settings):

@@ -1,4 +1,4 @@
-"""The set-based helpers of `project.bulk` and the `any_of` lookup, on SQLite and PostgreSQL:
+"""The set-based helpers of `core.bulk` and the `any_of` lookup, on SQLite and PostgreSQL:
 what they write is what the ORM would write, bad input writes nothing."""
 
 from datetime import timedelta
@@ -8,8 +8,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.bulk import copy_columns, update_columns, update_rows
 from migrations_app.models import MigrationStatus, UserMigration
-from project.bulk import copy_columns, update_columns, update_rows
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.test import APIClient
 
 from billing.models import StripeEventIssue
-from credits.api.views import StaffApiView
+from core.api.views import StaffApiView
 from credits.models import CreditApprovalRequest, CreditTransaction
 from credits.services import credit_staff_grant
 from migrations_app.models import MigrationRun, UserMigration

@@ -30,8 +30,9 @@ from rest_framework.views import APIView
 from billing.api_examples import CHECKOUT_ERRORS, CHECKOUT_EXAMPLES, CHECKOUT_FORBIDDEN
 from billing.exceptions import BillingError
 from billing.models import CreditPack, UserProfile
+from core.api.schema import ErrorSerializer, error_responses
+from core.keys import CHECKOUT_CLIENT_KEY_MAX_LENGTH, stripe_checkout_key
 from credits.api.fields import IdempotencyKeyField
-from credits.api.schema import ErrorSerializer, error_responses
 
 KEY_HEADER = "Idempotency-Key"
 
@@ -58,10 +59,6 @@ class CheckoutFailed(BillingError):
     code = "stripe_checkout_failed"
     message = "Stripe could not create the checkout session; nothing was charged."
     status_code = 502
-
-
-def stripe_checkout_key(*, user_id: int, client_key: str) -> str:
-    return f"credits-checkout:{user_id}:{client_key}"
 
 
 def stripe_checkout_create(*, user, pack_id: int, idempotency_key: str) -> dict:
@@ -102,7 +99,7 @@ def stripe_checkout_create(*, user, pack_id: int, idempotency_key: str) -> dict:
 class CheckoutInputSerializer(serializers.Serializer):
     pack = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     idempotency_key = IdempotencyKeyField(
-        max_length=200,
+        max_length=CHECKOUT_CLIENT_KEY_MAX_LENGTH,
         required=False,
         help_text=f"Or the {KEY_HEADER} header; one of them is required.",
     )

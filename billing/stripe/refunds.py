@@ -21,6 +21,7 @@ from djstripe.settings import djstripe_settings
 
 from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRefundFailed
 from billing.stripe.services import lock_account, purchase_for_payment, refunded_for_payment
+from core.keys import stripe_idempotency_key
 from credits.exceptions import InsufficientCredits, ReasonRequired
 from credits.models import CreditAccount, CreditApprovalRequest, CreditTransaction, EntryKind
 from credits.services import (
@@ -32,10 +33,6 @@ from credits.services import (
 )
 
 STRIPE_REFUND_SOURCE = "stripe_refund"
-
-
-def stripe_idempotency_key(idempotency_key: str) -> str:
-    return f"credits-refund:{idempotency_key}"
 
 
 def _refunded_cents(account: CreditAccount, payment_intent_id: str) -> int:
@@ -115,7 +112,7 @@ def stripe_refund_credits(
             refund = stripe.Refund.create(
                 api_key=djstripe_settings.STRIPE_SECRET_KEY,
                 stripe_version=djstripe_settings.STRIPE_API_VERSION,
-                idempotency_key=stripe_idempotency_key(idempotency_key),
+                idempotency_key=stripe_idempotency_key(ledger_key=idempotency_key),
                 payment_intent=payment_intent_id,
                 amount=cents,
                 metadata={"credits_idempotency_key": idempotency_key, "account_id": account.pk},

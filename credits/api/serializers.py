@@ -1,11 +1,9 @@
 from rest_framework import serializers
 
+from core.keys import API_CLIENT_KEY_MAX_LENGTH
 from credits.api.fields import IdempotencyKeyField, StrictDecimalField
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, CreditTransaction
 
-# Client keys are stored under a per-user prefix (see SpendApi), which takes some of the
-# 200 characters of `idempotency_key`.
-CLIENT_KEY_MAX_LENGTH = 100
 MAX_ID = 2**63 - 1  # a bigint primary key: a larger id names nothing
 
 
@@ -30,7 +28,7 @@ class EntryOutputSerializer(serializers.ModelSerializer):
 
 class SpendInputSerializer(serializers.Serializer):
     amount = StrictDecimalField()
-    idempotency_key = IdempotencyKeyField(max_length=CLIENT_KEY_MAX_LENGTH)
+    idempotency_key = IdempotencyKeyField(max_length=API_CLIENT_KEY_MAX_LENGTH)
     description = serializers.CharField(
         max_length=255, required=False, allow_blank=True, default=""
     )

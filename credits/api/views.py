@@ -10,14 +10,14 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api.schema import error_responses
+from core.keys import api_idempotency_key
 from credits import selectors, services
 from credits.api.examples import SPEND_EXAMPLES, TRANSACTIONS_EXAMPLES
-from credits.api.schema import error_responses
 from credits.api.serializers import (
     MAX_ID,
     EntryOutputSerializer,
@@ -29,11 +29,6 @@ from credits.models import CreditTransaction
 from credits.services.refusals import spend_refusal_record
 
 
-def api_idempotency_key(user, client_key: str) -> str:
-    """Scope a client's key to its user, so users never collide with or probe each other."""
-    return f"api:{user.pk}:{client_key}"
-
-
 @contextmanager
 def client_key_errors(client_key: str) -> Iterator[None]:
     """Answer a conflict with the key the client sent, never the scoped key the ledger
@@ -42,14 +37,6 @@ def client_key_errors(client_key: str) -> Iterator[None]:
         yield
     except IdempotencyConflict:
         raise IdempotencyConflict(idempotency_key=client_key) from None
-
-
-class StaffApiView(APIView):
-    """A staff endpoint (any app's): admin users only, under the shared "staff" rate."""
-
-    permission_classes = [IsAdminUser]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "staff"
 
 
 CURSOR_PATTERN = r"^[A-Za-z0-9+/]{1,200}={0,2}$"
@@ -157,7 +144,9 @@ class SpendApi(APIView):
                 entry = services.credit_spend(
                     account=account,
                     amount=data["amount"],
-                    idempotency_key=api_idempotency_key(request.user, data["idempotency_key"]),
+                    idempotency_key=api_idempotency_key(
+                        user_id=request.user.pk, client_key=data["idempotency_key"]
+                    ),
                     description=data["description"],
                     source="api",
                 )

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.bulk import copy_columns, update_columns
 from credits.exceptions import (
     IdempotencyConflict,
     InvalidAmount,
@@ -17,7 +18,6 @@ from credits.models import (
     EntryKind,
 )
 from credits.services._posting import _as_decimal, _check_key, _positive_amount
-from project.bulk import copy_columns, update_columns
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
     Relies on the caller's transaction (a batch of the migration). The accounts are locked in
     primary-key order, keys already on the ledger are answered as replays (checked to match,
     never written twice), the new entries go in with one COPY (a bulk INSERT off PostgreSQL),
-    and the accounts' new balances with one UPDATE (see project.bulk).
+    and the accounts' new balances with one UPDATE (see core.bulk).
     """
     if not entries:
         return 0

@@ -29,6 +29,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.keys import approval_entry_key
 from credits.exceptions import (
     ApprovalDecided,
     ApprovalRequired,
@@ -138,7 +139,7 @@ def credit_approval_approve(
             kind=locked.kind,
             account=locked.account,
             amount=locked.amount,
-            idempotency_key=approval_entry_key(locked),
+            idempotency_key=approval_entry_key(approval_id=locked.pk),
             actor=locked.requested_by,
             reason=locked.reason,
             metadata={"approval_request": locked.pk, "approved_by": actor.pk},
@@ -196,10 +197,6 @@ def credit_staff_authorize(
         raise ApprovalRequired(
             threshold=str(settings.CREDITS_APPROVAL_THRESHOLD), amount=str(abs(amount))
         )
-
-
-def approval_entry_key(approval: CreditApprovalRequest) -> str:
-    return f"approval:{approval.pk}"
 
 
 def staff_can(actor: AbstractBaseUser, kind: str) -> bool:

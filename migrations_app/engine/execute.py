@@ -27,9 +27,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import UserProfile
+from core.bulk import insert_for_users, update_columns, update_rows
+from core.keys import history_key, migration_key
 from credits.models import CreditAccount, EntryKind
 from credits.services import BatchEntry, credit_post_batch
-from migrations_app.engine.bulk import insert_for_users
 from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.parallel import run_in_order
 from migrations_app.engine.report import Outcome, Report, UserOutcome
@@ -37,7 +38,6 @@ from migrations_app.engine.selection import candidate_batches
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
 from migrations_app.sources import SOURCES, Context, Source, UserPlan, get_source
 from migrations_app.sources.base import credits_problem
-from project.bulk import update_columns, update_rows
 
 OnUser = Callable[[UserOutcome], None]
 RETRYABLE = (MigrationStatus.PENDING, MigrationStatus.IN_PROGRESS, MigrationStatus.FAILED)
@@ -67,14 +67,6 @@ class Batch:
     """The outcome of one batch: per-user outcomes, in user order."""
 
     outcomes: list[UserOutcome] = field(default_factory=list)
-
-
-def migration_key(source: str, user_id: int, generation: int) -> str:
-    return f"migration:{source}:{user_id}:{generation}"
-
-
-def history_key(legacy_id: str) -> str:
-    return f"history:{legacy_id}"
 
 
 # --- dry run ------------------------------------------------------------------------------
@@ -379,7 +371,9 @@ def _write_ledger(source: Source, plans: list[UserPlan], claims: dict[int, _Clai
                     kind=EntryKind.MIGRATION,
                     amount=plan.credits,
                     idempotency_key=migration_key(
-                        source.name, plan.user_id, claims[plan.user_id].generation
+                        source=source.name,
+                        user_id=plan.user_id,
+                        generation=claims[plan.user_id].generation,
                     ),
                     source="migration",
                     description=f"Migrated from {source.description}"[:255],
@@ -396,7 +390,7 @@ def _write_ledger(source: Source, plans: list[UserPlan], claims: dict[int, _Clai
                 account_id=account_id,
                 kind=EntryKind.HISTORY,
                 amount=Decimal("0"),
-                idempotency_key=history_key(item.legacy_id),
+                idempotency_key=history_key(legacy_id=item.legacy_id),
                 source="migration",
                 description=item.description,
                 migrated_from=source.name,

@@ -21,11 +21,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import UserProfile
+from core.keys import migration_key, rollback_key
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditAccount, CreditTransaction
 from credits.services import credit_reverse
 from migrations_app.engine.databases import unit_of_work
-from migrations_app.engine.execute import OnUser, _count_progress, migration_key
+from migrations_app.engine.execute import OnUser, _count_progress
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.runs import run_finish, run_start
 from migrations_app.models import MigrationRun, MigrationStatus, RunMode, UserMigration
@@ -81,14 +82,14 @@ def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASO
             return UserOutcome(
                 row.user_id, row.source, Outcome.SKIPPED, note=f"not migrated ({row.status})"
             )
-        key = migration_key(row.source, row.user_id, row.generation)
+        key = migration_key(source=row.source, user_id=row.user_id, generation=row.generation)
         entry = CreditTransaction.objects.filter(idempotency_key=key).first()
         reversed_amount, shortfall = Decimal("0.00"), Decimal("0.00")
         if entry is not None:
             try:
                 reversal = credit_reverse(
                     entry=entry,
-                    idempotency_key=f"rollback:{key}",
+                    idempotency_key=rollback_key(entry_key=key),
                     actor=actor,
                     reason=reason,
                     allow_partial=force,
@@ -171,7 +172,8 @@ def rollback_preview(pks: list[int]) -> list[RollbackLine]:
     amounts = dict(
         CreditTransaction.objects.filter(
             idempotency_key__any_of=[
-                migration_key(row.source, row.user_id, row.generation) for row in rows
+                migration_key(source=row.source, user_id=row.user_id, generation=row.generation)
+                for row in rows
             ]
         ).values_list("idempotency_key", "amount")
     )
@@ -186,7 +188,10 @@ def rollback_preview(pks: list[int]) -> list[RollbackLine]:
             )
             lines.append(RollbackLine(row, Decimal("0.00"), held, False, False, note))
             continue
-        credits = amounts.get(migration_key(row.source, row.user_id, row.generation), Decimal(0))
+        credits = amounts.get(
+            migration_key(source=row.source, user_id=row.user_id, generation=row.generation),
+            Decimal(0),
+        )
         needs_force = credits > held
         reversible = min(credits, held)
         # The user's rows are undone one after the other: later ones see what is left.

@@ -18,9 +18,10 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from billing.models import UserProfile
-from billing.services import grant_period, monthly_credits_grant, monthly_grant_key
+from billing.services import grant_period, monthly_credits_grant
 from billing.stripe.services import stripe_invoice_paid
 from billing.tasks import grant_monthly_credits
+from core.keys import monthly_grant_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from tests.billing import stripe_events

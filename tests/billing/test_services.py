@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 
 from billing.models import UserProfile
-from billing.services import SIGNUP_SOURCE, signup_grant_key, user_provision, user_signup
+from billing.services import SIGNUP_SOURCE, user_provision, user_signup
+from core.keys import signup_grant_key
 from credits.exceptions import InvalidAmount
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
@@ -58,7 +59,7 @@ def test_signup_gives_profile_account_and_signup_grant():
     assert grant.balance_before == Decimal("0.00")
     assert grant.balance_after == Decimal("20.00")
     assert grant.source == SIGNUP_SOURCE
-    assert grant.idempotency_key == signup_grant_key(user)
+    assert grant.idempotency_key == signup_grant_key(user_id=user.pk)
     assert ledger_sum(account=account) == Decimal("20.00")
 
 
@@ -158,7 +159,9 @@ def test_provision_without_signup_grant_gives_no_credits_and_is_not_migrated():
     assert account.balance == Decimal("0.00")
     assert account.total_earned == Decimal("0.00")
     assert account.entries.count() == 0
-    assert not CreditTransaction.objects.filter(idempotency_key=signup_grant_key(user)).exists()
+    assert not CreditTransaction.objects.filter(
+        idempotency_key=signup_grant_key(user_id=user.pk)
+    ).exists()
 
 
 def test_provision_without_signup_grant_is_repeatable():

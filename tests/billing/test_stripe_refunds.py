@@ -20,10 +20,10 @@ from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRef
 from billing.models import UserProfile
 from billing.stripe.refunds import (
     billing_staff_refund,
-    stripe_idempotency_key,
     stripe_refund_credits,
 )
 from billing.stripe.services import stripe_checkout_paid
+from core.keys import stripe_idempotency_key
 from credits.exceptions import (
     ApprovalRequired,
     IdempotencyConflict,
@@ -142,7 +142,7 @@ def test_a_refund_goes_to_stripe_and_the_entry_has_its_refund_id(
     headers, params = stripe_api.requests[0]
     assert params["payment_intent"] == "pi_bought"
     assert params["amount"] == "1000"
-    assert headers["Idempotency-Key"] == stripe_idempotency_key("refund:1")
+    assert headers["Idempotency-Key"] == stripe_idempotency_key(ledger_key="refund:1")
     account.refresh_from_db()
     assert account.balance == Decimal("0.00")
     assert entry.kind == EntryKind.REFUND
@@ -242,7 +242,7 @@ def test_a_retry_after_a_crash_gets_the_same_stripe_refund_and_writes_once(
     entry = refund(account, staff_user)
     # then: Stripe saw the same key twice and made one refund
     keys = [headers["Idempotency-Key"] for headers, _ in stripe_api.requests]
-    assert keys == [stripe_idempotency_key("refund:1")] * 2
+    assert keys == [stripe_idempotency_key(ledger_key="refund:1")] * 2
     assert len(stripe_api.refunds) == 1
     assert entry.metadata["stripe_refund_id"] == "re_test_1"
     account.refresh_from_db()

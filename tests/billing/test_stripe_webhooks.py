@@ -18,7 +18,7 @@ from djstripe.models import Event, WebhookEventTrigger
 from rest_framework.test import APIClient
 
 from billing.models import IssueKind, StripeEventIssue, UserProfile
-from billing.services import monthly_grant_key
+from core.keys import monthly_grant_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from tests.billing import stripe_events

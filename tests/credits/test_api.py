@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from billing.services import user_provision
-from credits.api.views import api_idempotency_key
+from core.keys import api_idempotency_key
 from credits.exceptions import ErrorCode, IdempotencyConflict, InsufficientCredits
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_grant, credit_spend
@@ -427,7 +427,7 @@ def test_spend_takes_credits_and_answers_entry_and_balance(
     stored = CreditTransaction.objects.get(pk=entry["id"])
     assert stored.account_id == customer_account.pk
     assert stored.amount == Decimal("-3.50")
-    assert stored.idempotency_key == api_idempotency_key(customer, "order-1")
+    assert stored.idempotency_key == api_idempotency_key(user_id=customer.pk, client_key="order-1")
 
 
 def test_spend_of_whole_balance_leaves_zero(token_client, customer_account):

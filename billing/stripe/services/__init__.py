@@ -18,7 +18,7 @@ database that is down, a lock timeout) propagates: dj-stripe rolls back, answers
 Stripe delivers the event again later.
 """
 
-from billing.stripe.services._events import STRIPE_SOURCE, EventProblem, stripe_event_key
+from billing.stripe.services._events import STRIPE_SOURCE, EventProblem
 from billing.stripe.services.charges import (
     lock_account,
     refunded_for_payment,
@@ -46,7 +46,6 @@ __all__ = [
     "stripe_charge_refunded",
     "stripe_checkout_expired",
     "stripe_checkout_paid",
-    "stripe_event_key",
     "stripe_invoice_paid",
     "stripe_issues_resolve",
     "stripe_subscription_changed",

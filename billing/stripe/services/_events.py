@@ -51,10 +51,6 @@ class HandledEvent:
         self.email = email if isinstance(email, str) else ""
 
 
-def stripe_event_key(event_id: str) -> str:
-    return f"stripe:{event_id}"
-
-
 def handled(expected: str):
     """Run a service; record an EventProblem (or a ledger refusal) for staff instead of raising."""
 

@@ -16,6 +16,7 @@ from billing.stripe.services._events import (
     stripe_id,
 )
 from billing.stripe.services.purchases import purchase_for_payment
+from core.keys import stripe_dispute_key, stripe_refund_key
 from credits.exceptions import InsufficientCredits
 from credits.models import CENT, CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_refund
@@ -127,7 +128,7 @@ def stripe_charge_disputed(event: HandledEvent) -> CreditTransaction | None:
                 account=account,
                 purchase=purchase,
                 amount=to_take,
-                idempotency_key=f"stripe-dispute:{dispute_id}",
+                idempotency_key=stripe_dispute_key(dispute_id=dispute_id),
                 reason="Payment disputed in Stripe",
                 what="Dispute",
                 details=details,
@@ -195,9 +196,9 @@ def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
             account=account,
             purchase=purchase,
             amount=to_take,
-            # Keyed by the payment's refunded total: two events reporting the same refunds of
-            # one payment can never both write.
-            idempotency_key=f"stripe-refund:{payment_intent_id}:{amount_refunded}",
+            idempotency_key=stripe_refund_key(
+                payment_intent_id=payment_intent_id, amount_refunded=amount_refunded
+            ),
             reason="Refunded in Stripe",
             what="Refund",
             details=details,

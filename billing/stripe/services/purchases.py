@@ -16,6 +16,7 @@ from billing.stripe.services._events import (
     required_str,
     stripe_id,
 )
+from core.keys import stripe_payment_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_grant
 
@@ -34,11 +35,6 @@ def _checkout_price_id(session: dict) -> str:
             IssueKind.MALFORMED_PAYLOAD, "The checkout names no price (metadata.price_id)."
         )
     return price_id
-
-
-def stripe_payment_key(payment_ref: str) -> str:
-    """A purchase's ledger key: its payment intent (or, without one, its checkout session)."""
-    return f"stripe-payment:{payment_ref}"
 
 
 def purchase_for_payment(
@@ -146,7 +142,7 @@ def stripe_checkout_paid(event: HandledEvent) -> CreditTransaction | None:
         account=account,
         amount=pack.credits,
         kind=EntryKind.PURCHASE,
-        idempotency_key=stripe_payment_key(payment_intent_id or session_id),
+        idempotency_key=stripe_payment_key(payment_ref=payment_intent_id or session_id),
         stripe_event_id=event.id,
         source=STRIPE_SOURCE,
         description=f"Credit pack {pack.name}"[:255],

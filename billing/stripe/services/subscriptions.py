@@ -7,7 +7,6 @@ from billing.models import IssueKind, PlanPrice, UserProfile
 from billing.services import (
     ACTIVE_SUBSCRIPTION_STATUSES,
     grant_period,
-    monthly_grant_key,
 )
 from billing.stripe.services._events import (
     STRIPE_SOURCE,
@@ -22,6 +21,7 @@ from billing.stripe.services._events import (
     stripe_id,
     timestamp,
 )
+from core.keys import monthly_grant_key
 from credits.exceptions import IdempotencyConflict
 from credits.models import CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_grant

@@ -15,6 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from billing.models import LegacyAccount, LegacyBilling
 from billing.services import user_signup
+from core.keys import demo_spend_key
 from credits.selectors import credit_account_for_user
 from credits.services import credit_spend
 
@@ -55,7 +56,7 @@ class Command(BaseCommand):
                     credit_spend(
                         account=account,
                         amount=amount,
-                        idempotency_key=f"demo:{customer.pk}:{index}",
+                        idempotency_key=demo_spend_key(user_id=customer.pk, index=index),
                         description="Demo usage",
                         source="demo",
                     )

@@ -7,7 +7,8 @@ array, `column = ANY(%s::bigint[])`, the same plan as `IN` for an index scan. El
 (SQLite) it is Django's `__in`. Values are plain values of the column's type (ids, strings),
 not expressions or querysets; an empty list matches nothing, as `__in` does.
 
-Registered on every field when the credits app is ready (`credits.apps`).
+Registered on every field when the core app is ready (`core.apps`), so every app's queries
+can use it.
 """
 
 from django.db.models import Field, ForeignObject, Lookup

@@ -2,8 +2,8 @@
 GET /api/admin/billing/health. Each check has a count, whether it needs attention, and a few
 examples; the whole needs attention when any check does.
 
-It sits in migrations_app because it reads all three apps (the dependency direction is
-migrations_app -> billing -> credits).
+It sits in ops, the top of the stack, because it reads every app (the dependency direction is
+ops -> migrations_app -> billing -> credits -> core).
 """
 
 from __future__ import annotations

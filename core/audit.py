@@ -5,6 +5,10 @@ Every staff login, every failed login and every permission refusal is a line on 
 logins are locked out by django-axes (AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES); its backend is
 the first of AUTHENTICATION_BACKENDS. Calls of authenticate() without a request (the test
 client's login(), a shell) come from code, not from the login form, and are not counted.
+
+It imports no app, so it lives at the bottom (the API's error handler logs refusals through
+it); its receivers are connected when the core app is ready (`core.apps`). The logger keeps
+its name, `credits.audit`, which log filters rely on.
 """
 
 import logging

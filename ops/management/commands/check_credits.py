@@ -8,7 +8,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from migrations_app.health import credits_health
+from ops.health import credits_health
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
     {"error": {"code": "insufficient_credits", "message": "...", "details": {...}}}
 
 DRF's own exceptions keep their status codes and gain a code; domain errors
-(`credits.exceptions.DomainError`: the ledger's, billing's and the migration's) map to their
+(`core.exceptions.DomainError`: the ledger's, billing's and the migration's) map to their
 own status and code.
 """
 
@@ -15,7 +15,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from credits.exceptions import DomainError
+from core.audit import log_refusal
+from core.exceptions import DomainError
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
@@ -25,8 +26,6 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 def exception_handler(exc, context):
     response = _handle(exc, context)
     if response is not None and response.status_code == status.HTTP_403_FORBIDDEN:
-        from project.audit import log_refusal
-
         log_refusal(context["request"], code=response.data["error"]["code"])
     return response
 

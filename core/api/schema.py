@@ -7,7 +7,7 @@ says what a client must handle and schema tests can hold the API to it.
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
-from credits.api.examples import ERROR_EXAMPLES
+from core.api.examples import ERROR_EXAMPLES
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -1,11 +1,8 @@
-"""GET /api/admin/billing/user/<user_id>/summary: one customer as staff see them.
+"""Staff endpoints that read every app: a customer's summary and the monitoring checks.
 
-The profile, the account's figures, the newest ledger entries, pending approval requests and
-the user's migrations, read in a handful of queries. It lives here, at the top of the
-dependency chain, because it reads all three apps (migrations_app -> billing -> credits).
-
-The read itself (`customer_summary`) checks `billing.view_customer_summary`, so any caller, not
-only this view, shares the rule; `is_staff` only lets a request reach it.
+GET /api/admin/billing/user/<user_id>/summary: one customer as staff see them (the read is
+`ops.selectors.customer_summary`). GET /api/admin/billing/health: what needs attention, the
+facts of `check_credits` (`ops.health`). Thin: parse, call a selector, render.
 """
 
 from django.contrib.auth import get_user_model
@@ -16,45 +13,14 @@ from rest_framework.response import Response
 
 from billing.api_examples import USER_SUMMARY_ERRORS, USER_SUMMARY_EXAMPLES
 from billing.models import UserProfile
-from billing.selectors import profile_for_user
-from credits.api.schema import error_responses
+from core.api.schema import error_responses
+from core.api.views import StaffApiView
 from credits.api.serializers import MAX_ID, EntryOutputSerializer
-from credits.api.views import StaffApiView
-from credits.exceptions import StaffPermissionDenied
-from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, ApprovalStatus, CreditApprovalRequest
-from credits.selectors import credit_account_for_user, credit_history
+from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, CreditApprovalRequest
 from migrations_app.models import UserMigration
-
-LAST_ENTRIES = 20
-SUMMARY_PERMISSION = "billing.view_customer_summary"
-
-
-def check_customer_summary_permission(*, actor) -> None:
-    if actor is None or not actor.has_perm(SUMMARY_PERMISSION):
-        raise StaffPermissionDenied(
-            "You do not have the permission to view customer summaries.",
-            permission=SUMMARY_PERMISSION,
-        )
-
-
-def customer_summary(*, actor, user) -> dict:
-    """One customer as staff see them; refused without `billing.view_customer_summary`."""
-    check_customer_summary_permission(actor=actor)
-    account = credit_account_for_user(user=user)
-    return {
-        "user": user,
-        "profile": profile_for_user(user=user),
-        "account": account,
-        "last_entries": list(credit_history(account=account)[:LAST_ENTRIES]) if account else [],
-        "pending_approvals": list(
-            CreditApprovalRequest.objects.filter(
-                account=account, status=ApprovalStatus.PENDING
-            ).order_by("-pk")
-        )
-        if account
-        else [],
-        "migrations": list(UserMigration.objects.filter(user=user).order_by("source")),
-    }
+from ops.api_examples import HEALTH_EXAMPLES
+from ops.health import credits_health
+from ops.selectors import check_customer_summary_permission, customer_summary
 
 
 def _amount(**kwargs):
@@ -148,3 +114,29 @@ class UserSummaryApi(StaffApiView):
             raise NotFound(f"No user {user_id}.")
         body = customer_summary(actor=request.user, user=user)
         return Response(UserSummaryOutputSerializer(body).data)
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+
+class HealthCheckSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    needs_attention = serializers.BooleanField()
+    examples = serializers.ListField(child=serializers.DictField())
+    meaning = serializers.CharField()
+
+
+class HealthOutputSerializer(serializers.Serializer):
+    needs_attention = serializers.BooleanField()
+    checked_at = serializers.DateTimeField()
+    checks = serializers.DictField(child=HealthCheckSerializer())
+
+
+class BillingHealthApi(StaffApiView):
+    @extend_schema(
+        summary="What needs attention (the facts of `check_credits`)",
+        responses={200: HealthOutputSerializer, **error_responses(401, 403, 429)},
+        examples=HEALTH_EXAMPLES,
+    )
+    def get(self, request):
+        return Response(HealthOutputSerializer(credits_health(actor=request.user)).data)
