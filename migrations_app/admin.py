@@ -7,6 +7,7 @@ and the dashboard reads `migrations_app.selectors`.
 """
 
 import json
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,7 +16,8 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpResponseRedirect
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -24,14 +26,17 @@ from credits.admin import CompactListMedia, ReadOnlyAdminMixin, truncated
 from migrations_app.authorization import (
     RETRY_PERMISSION,
     ROLLBACK_PERMISSION,
+    RUN_PERMISSION,
     UNLIMITED_PERMISSION,
 )
+from migrations_app.engine.preview import migration_preview_user
 from migrations_app.engine.report import Outcome
 from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_preview, rollback_totals
 from migrations_app.exceptions import MigrationError
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
+from migrations_app.run_request import RunRequest
 from migrations_app.selectors import migration_dashboard
-from migrations_app.services import migration_rollback, migration_run_retry
+from migrations_app.services import migration_rollback, migration_run_launch, migration_run_retry
 
 # Which buttons to show; the services refuse without these permissions all the same.
 # Forcing reverses what is left of credits a user already spent: a larger adjustment.
@@ -308,12 +313,97 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 name="migrations_app_dashboard",
             ),
             path(
+                "find/",
+                self.admin_site.admin_view(self.find_view),
+                name="migrations_app_usermigration_find",
+            ),
+            path(
+                "find/<int:user_id>/migrate/",
+                self.admin_site.admin_view(self.migrate_user_view),
+                name="migrations_app_usermigration_migrate_user",
+            ),
+            path(
                 "<path:object_id>/do/<str:action>/",
                 self.admin_site.admin_view(self.object_action_view),
                 name="migrations_app_usermigration_object_action",
             ),
             *super().get_urls(),
         ]
+
+    # --- a customer, migrated or not ---------------------------------------------------------
+
+    FIND_LIMIT = 20
+
+    def find_view(self, request):
+        """Find any user by email, username or id, with what each source holds for them: their
+        migration, or the dry-run plan when they are not migrated yet (no credit account)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        query = request.GET.get("q", "").strip()[:254]
+        users = []
+        if query:
+            match = Q(email__iexact=query) | Q(username__iexact=query)
+            if query.isdigit() and len(query) < 19:
+                match |= Q(pk=int(query))
+            elif len(query) >= 3:
+                match |= Q(email__icontains=query)
+            found = (
+                get_user_model()
+                .objects.filter(match)
+                .select_related("credit_account")
+                .order_by("email", "pk")[: self.FIND_LIMIT]
+            )
+            for user in found:
+                lines = migration_preview_user(user_id=user.pk)
+                account = getattr(user, "credit_account", None)
+                users.append((user, account, lines, any(line.can_migrate for line in lines)))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Find a customer, migrated or not",
+            "opts": self.model._meta,
+            "query": query,
+            "users": users,
+            "limit": self.FIND_LIMIT,
+            "can_migrate": request.user.has_perm(RUN_PERMISSION),
+        }
+        return TemplateResponse(request, "admin/migrations_app/usermigration/find.html", context)
+
+    def migrate_user_view(self, request, user_id):
+        """Migrate one user from the sources the plan says they can be migrated from: an
+        execute run for that user (`migration_run_launch`, which checks the permission)."""
+        if request.method != "POST":
+            raise PermissionDenied
+        user = get_user_model().objects.filter(pk=user_id).first()
+        if user is None:
+            raise Http404
+        sources = [
+            line.source for line in migration_preview_user(user_id=user.pk) if line.can_migrate
+        ]
+        back = (
+            reverse("admin:migrations_app_usermigration_find")
+            + "?"
+            + urlencode({"q": user.email or user.pk})
+        )
+        who = user.email or user.get_username()
+        if not sources:
+            self.message_user(request, f"Nothing to migrate for {who}.", messages.WARNING)
+            return HttpResponseRedirect(back)
+        try:
+            run = migration_run_launch(
+                request=RunRequest(sources=sources, user_ids=[user.pk], dry_run=False),
+                actor=request.user,
+            )
+        except MigrationError as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return HttpResponseRedirect(back)
+        run.refresh_from_db(fields=["status"])
+        state = run.get_status_display().lower()
+        self.message_user(
+            request,
+            f"Migration run #{run.pk} for {who} from {', '.join(sources)}: {state}.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(back)
 
     def dashboard_view(self, request):
         if not self.has_view_permission(request):

@@ -574,3 +574,130 @@ def test_retry_from_the_page_confirms_then_migrates_and_logs(super_admin_client,
     assert change_messages(cy) == [
         "Retried: Migrated cy@example.com (usd_balance): 5.00 credits granted."
     ]
+
+
+# --- a customer found before migration ----------------------------------------------------
+
+FIND = reverse("admin:migrations_app_usermigration_find")
+
+
+def migrate_user_url(user):
+    return reverse("admin:migrations_app_usermigration_migrate_user", args=[user.pk])
+
+
+@pytest.fixture
+def legacy_customer(db):
+    """dora: 30.00 USD of legacy balance, never migrated, no credit account."""
+    return LegacyBillingFactory(
+        user__username="dora", user__email="dora@example.com", balance_usd=Decimal("30.00")
+    ).user
+
+
+def test_a_legacy_customer_is_found_with_what_migrating_would_give(
+    super_admin_client, legacy_customer
+):
+    before = ledger_state()
+
+    # when
+    response = super_admin_client.get(FIND, {"q": "DORA@example.com"})
+
+    # then
+    assert response.status_code == 200
+    [(user, account, lines, migratable)] = response.context["users"]
+    assert (user, account, migratable) == (legacy_customer, None, True)
+    usd = next(line for line in lines if line.source == "usd_balance")
+    assert (usd.status, usd.credits, usd.legacy_amounts) == (
+        "not migrated",
+        Decimal("30.00"),
+        {"USD": "30.00"},
+    )
+    content = response.content.decode()
+    assert "No credit account yet." in content
+    assert "30.00 if migrated now" in content
+    assert "Migrate this user" in content
+    assert ledger_state() == before  # the preview writes nothing
+    assert not UserMigration.objects.filter(user=legacy_customer).exists()
+
+
+def test_a_migrated_customer_shows_their_migration_and_balance(super_admin_client, migrated):
+    ada, _, cy = migrated
+
+    # when
+    found_ada = super_admin_client.get(FIND, {"q": "ada"}).context["users"]
+    found_cy = super_admin_client.get(FIND, {"q": str(cy.user_id)}).context["users"]
+
+    # then
+    [(_, account, lines, migratable)] = found_ada
+    assert account.balance == Decimal("30.00")
+    usd = next(line for line in lines if line.source == "usd_balance")
+    assert (usd.status, usd.credits, migratable) == (
+        MigrationStatus.COMPLETED,
+        Decimal("30.00"),
+        False,
+    )
+    [(_, _, lines, _)] = found_cy
+    usd = next(line for line in lines if line.source == "usd_balance")
+    assert usd.status == MigrationStatus.FAILED and usd.error
+
+
+def test_migrate_this_user_migrates_that_user_alone(
+    super_admin_client, super_admin, legacy_customer, django_capture_on_commit_callbacks
+):
+    other = LegacyBillingFactory(user__username="eve", balance_usd=Decimal("7.00")).user
+
+    # when: the run is queued after the commit (Celery runs it inline here)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = super_admin_client.post(migrate_user_url(legacy_customer))
+
+    # then
+    assert response.status_code == 302
+    assert messages_of(response)[0].startswith("Migration run #")
+    row = UserMigration.objects.get(user=legacy_customer, source="usd_balance")
+    assert (row.status, row.initial_credits_granted) == (
+        MigrationStatus.COMPLETED,
+        Decimal("30.00"),
+    )
+    assert CreditAccount.objects.get(user=legacy_customer).balance == Decimal("30.00")
+    assert not UserMigration.objects.filter(user=other).exists()
+    run = MigrationRun.objects.get(mode=RunMode.EXECUTE)
+    assert (run.triggered_by_id, run.parameters["users"]) == (super_admin.pk, [legacy_customer.pk])
+
+
+def test_without_the_run_permission_there_is_no_button_and_the_post_is_refused(legacy_customer):
+    viewer = client_for(
+        StaffUserFactory(
+            permissions=["migrations_app.view_usermigration", "migrations_app.rollback_migration"]
+        )
+    )
+    before = ledger_state()
+
+    # when
+    page = viewer.get(FIND, {"q": "dora@example.com"})
+    posted = viewer.post(migrate_user_url(legacy_customer))
+
+    # then
+    assert "Migrate this user" not in page.content.decode()
+    assert posted.status_code == 302
+    assert "permission" in messages_of(posted)[0].lower()
+    assert ledger_state() == before
+    assert not UserMigration.objects.filter(user=legacy_customer).exists()
+    assert not MigrationRun.objects.exists()
+
+
+def test_the_find_page_needs_the_view_permission_and_takes_any_query(
+    credit_admin_client, super_admin_client, legacy_customer
+):
+    # when
+    refused = credit_admin_client.get(FIND, {"q": "dora"})
+    empty = super_admin_client.get(FIND, {"q": ""})
+    odd = super_admin_client.get(FIND, {"q": "x" * 5000 + "\u202e%_'\""})
+    huge_id = super_admin_client.get(FIND, {"q": "9" * 40})
+    nobody = super_admin_client.get(migrate_user_url(legacy_customer))
+
+    # then
+    assert refused.status_code == 403
+    assert (empty.status_code, empty.context["users"]) == (200, [])
+    assert (odd.status_code, odd.context["users"]) == (200, [])
+    assert (huge_id.status_code, huge_id.context["users"]) == (200, [])
+    assert nobody.status_code == 403  # a GET never migrates
+    assert not UserMigration.objects.filter(user=legacy_customer).exists()
