@@ -620,7 +620,7 @@ def test_a_legacy_customer_is_found_with_what_migrating_would_give(
 
 
 def test_a_migrated_customer_shows_their_migration_and_balance(super_admin_client, migrated):
-    ada, _, cy = migrated
+    _, _, cy = migrated
 
     # when
     found_ada = super_admin_client.get(FIND, {"q": "ada"}).context["users"]
