@@ -8,11 +8,9 @@ afterwards, and 2 on a usage error.
 
 - service: `credit_spend(account=..., amount=..., idempotency_key=<unique per call>)` on the
   thread's own Django connection, entry row and all, with an account loaded once per thread.
-  As deployed (CREDITS_COMBINE_WRITES, on by default): spends that threads post while another
-  write is under way share one call and one commit, each spend still checked (balance >= 0)
-  and refused on its own and given its own entry; a call whose spends name distinct accounts
-  is one statement (credits/services/_combining.py, _posting._write_many). Set
-  CREDITS_COMBINE_WRITES=false to measure every spend written alone.
+  As deployed, each spend is one statement in its own transaction (PostgreSQL's fast path,
+  credits/services/posting/postgresql.py); CREDITS_POSTGRESQL_FAST_PATH=false measures the
+  portable path instead (posting/portable.py: the conditional UPDATE, then the ORM's INSERT).
 - raw: one conditional UPDATE through psycopg in autocommit (one statement, one transaction),
   no ledger row, psycopg's defaults (so it is prepared server-side after five runs; Django
   turns that off). It also moves `total_spent`, because the CHECK
@@ -552,12 +550,12 @@ def run(args: argparse.Namespace) -> int:
         f"PostgreSQL {server_version}, scratch database {connection.settings_dict['NAME']}, "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
     )
-    combining = (
-        f"combined, up to {settings.CREDITS_COMBINE_WRITES_CALLS} shared calls at once"
-        if settings.CREDITS_COMBINE_WRITES
-        else "each written alone"
+    path = (
+        "the one-statement fast path"
+        if settings.CREDITS_POSTGRESQL_FAST_PATH
+        else "the portable path (UPDATE, then the ORM's INSERT)"
     )
-    print(f"service spends of concurrent threads: {combining} (CREDITS_COMBINE_WRITES)")
+    print(f"service spends: {path} (CREDITS_POSTGRESQL_FAST_PATH)")
     print()
 
     conninfo = raw_conninfo()

@@ -300,11 +300,9 @@ CREDITS_RATE_UAH = env_decimal("CREDITS_RATE_UAH", default="0.024")
 CREDITS_MIGRATION_RATE_MAX = env_decimal("CREDITS_MIGRATION_RATE_MAX", default="1000")
 CREDITS_ADMIN_LIMIT = env_decimal("CREDITS_ADMIN_LIMIT", default="1000")
 CREDITS_ADMIN_DAILY_LIMIT = env_decimal("CREDITS_ADMIN_DAILY_LIMIT", default="5000")
-# PostgreSQL: entries that threads of one process post at the same moment (outside a
-# transaction) share one call and one commit (credits/services/_combining.py).
-CREDITS_COMBINE_WRITES = env.bool("CREDITS_COMBINE_WRITES", default=True)
-# How many of those calls a process keeps under way at once, each on its own connection.
-CREDITS_COMBINE_WRITES_CALLS = env.int("CREDITS_COMBINE_WRITES_CALLS", default=2)
+# PostgreSQL: write each ledger entry in one prepared statement (credits.services.posting's
+# fast path); off, PostgreSQL writes through the portable path SQLite uses.
+CREDITS_POSTGRESQL_FAST_PATH = env.bool("CREDITS_POSTGRESQL_FAST_PATH", default=True)
 CREDITS_APPROVAL_THRESHOLD = env_decimal("CREDITS_APPROVAL_THRESHOLD", default="5000")
 
 # Plans and their monthly credits (usage tiers, monthly grants). JSON: {"plan": credits, ...}.

@@ -88,8 +88,8 @@ def test_every_migration_applies_from_zero_and_the_project_ones_reverse(empty_da
         ).fetchone()[0]
         functions = post_entries_signatures(db)
     assert "credits_ledger_append_only" in triggers
-    # (one function for shared calls: 0006 replaced 0005's array-taking one)
-    assert functions == ["credits_post_entries(json,timestamp with time zone,text)"]
+    # (0005 and 0006 installed a function for shared calls; 0007 dropped it with the combiner)
+    assert functions == []
     assert {
         "credits_account_balance_non_negative",
         "credits_entry_balance_after_is_before_plus_amount",
@@ -101,7 +101,14 @@ def test_every_migration_applies_from_zero_and_the_project_ones_reverse(empty_da
     pending = manage("makemigrations", "--check", "--dry-run", database_url=url)
     assert pending.returncode == 0, pending.stdout + pending.stderr
 
-    # and the project's own migrations reverse, trigger included, and apply again
+    # and the project's own migrations reverse, trigger included, and apply again: undoing
+    # 0007 brings back the function as 0006 left it
+    back = manage("migrate", "credits", "0006", "--noinput", database_url=url)
+    assert back.returncode == 0, back.stderr
+    with psycopg.connect(dbname=name, **server) as db:
+        assert post_entries_signatures(db) == [
+            "credits_post_entries(json,timestamp with time zone,text)"
+        ]
     for app in ("migrations_app", "billing", "credits"):
         reversed_ = manage("migrate", app, "zero", "--noinput", database_url=url)
         assert reversed_.returncode == 0, reversed_.stderr

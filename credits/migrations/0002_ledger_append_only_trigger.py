@@ -1,12 +1,13 @@
 from django.db import migrations
 
-from credits.sql import postgresql_only
+from credits.migrations._sql import postgresql_only
 
-forward, reverse = postgresql_only("ledger_append_only")
+forward, reverse = postgresql_only(__file__)
 
 
 class Migration(migrations.Migration):
-    """On PostgreSQL, refuse UPDATE and DELETE on ledger entries; nothing to do on SQLite."""
+    """On PostgreSQL, refuse UPDATE and DELETE on ledger entries (the SQL beside this file);
+    nothing to do on SQLite."""
 
     dependencies = [("credits", "0001_initial")]
 

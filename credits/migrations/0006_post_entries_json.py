@@ -1,22 +1,15 @@
 from django.db import migrations
 
-from credits.sql import on_postgresql, read_sql
+from credits.migrations._sql import postgresql_only
 
-NEW_FORWARD, NEW_REVERSE = read_sql("post_entries_json")
-OLD_FORWARD, _ = read_sql("post_entries")
+forward, reverse = postgresql_only(__file__)
 
 
 class Migration(migrations.Migration):
-    """On PostgreSQL, credits_post_entries takes its entries as one JSON array
-    (credits/sql/post_entries_json.sql); undone, the array-taking function of 0005 comes
-    back. Nothing to do on SQLite."""
+    """On PostgreSQL, credits_post_entries takes its entries as one JSON array (the SQL beside
+    this file); undone, the array-taking function of 0005 comes back. Nothing to do on
+    SQLite."""
 
     dependencies = [("credits", "0005_post_entries_function")]
 
-    operations = [
-        migrations.RunPython(
-            on_postgresql(NEW_FORWARD),
-            on_postgresql(NEW_REVERSE, OLD_FORWARD),
-            elidable=False,
-        )
-    ]
+    operations = [migrations.RunPython(forward, reverse, elidable=False)]

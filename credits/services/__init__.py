@@ -1,12 +1,15 @@
 """The only writers of the ledger.
 
 Every balance change is one conditional `UPDATE ... WHERE balance + amount >= 0 RETURNING`
-on the account row and one INSERT of the entry, in one transaction (on PostgreSQL one
-statement; entries that threads post at the same moment may share one call and commit, each
-still checked and refused on its own, and written as one UPDATE and one INSERT for the whole
-call when their accounts are distinct: see _combining). The UPDATE takes the row lock, so
-concurrent writers queue on it, never lose an update and never overdraw; it is also the whole
-check.
+on the account row and one INSERT of the entry, in one transaction. The UPDATE takes the row
+lock, so concurrent writers queue on it, never lose an update and never overdraw; it is also
+the whole check. It is written one of two ways (`credits.services.posting`): a portable path
+(the UPDATE, then the ORM's INSERT) on every database, and on PostgreSQL a fast path that does
+both in one prepared statement. Combining the entries of concurrent threads into shared calls
+was tried and measured against it (benchmarks/bench_spend.py, alternating on and off): it won
+on one hot account but not clearly with one account per thread, so it was removed, with its
+SQL function (credits migration 0007).
+
 Every call carries an idempotency key under a unique constraint: a replay returns the original
 entry and changes nothing, the same key for a different operation raises `IdempotencyConflict`.
 Races between two callers with one key are settled by that constraint, not by a pre-check.
@@ -20,9 +23,6 @@ Staff actions go through `credits.services.staff` (`credit_staff_grant`, `credit
 plain services above check nothing about their caller.
 """
 
-from credits.services._posting import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT
-from credits.services._posting import _check_key as check_idempotency_key
-from credits.services._posting import _positive_amount as positive_amount
 from credits.services.batch import BatchEntry, credit_post_batch
 from credits.services.entries import (
     credit_account_open,
@@ -32,6 +32,8 @@ from credits.services.entries import (
     credit_reverse,
     credit_spend,
 )
+from credits.services.posting import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT, positive_amount
+from credits.services.posting import check_key as check_idempotency_key
 from credits.services.staff import (
     credit_approval_approve,
     credit_approval_reject,

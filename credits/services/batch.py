@@ -17,7 +17,7 @@ from credits.models import (
     CreditTransaction,
     EntryKind,
 )
-from credits.services._posting import _as_decimal, _check_key, _positive_amount
+from credits.services.posting import as_decimal, check_key, positive_amount
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,12 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
     if not entries:
         return 0
     for entry in entries:
-        _check_key(entry.idempotency_key)
+        check_key(entry.idempotency_key)
         if entry.kind == EntryKind.HISTORY:
             if entry.amount != 0:
                 raise InvalidAmount("History entries record no amount.")
         elif entry.kind in CREDITING_KINDS:
-            _positive_amount(entry.amount)
+            positive_amount(entry.amount)
         else:
             raise InvalidAmount(f"{entry.kind!r} entries are not written in batches.")
     # Plain values, not instances: at hundreds of entries a batch, building models is a
@@ -122,7 +122,7 @@ def _unwritten(entries: list[BatchEntry], existing: dict) -> list[BatchEntry]:
     new, intents = [], {}
     for entry in entries:
         key = entry.idempotency_key
-        intent = (entry.account_id, str(entry.kind), _as_decimal(entry.amount))
+        intent = (entry.account_id, str(entry.kind), as_decimal(entry.amount))
         if key in existing or key in intents:
             if existing.get(key, intents.get(key)) != intent:
                 raise IdempotencyConflict(idempotency_key=key)

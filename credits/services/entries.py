@@ -16,12 +16,7 @@ from credits.models import (
     CreditTransaction,
     EntryKind,
 )
-from credits.services._posting import (
-    _Entry,
-    _positive_amount,
-    _post,
-    _signed_amount,
-)
+from credits.services.posting import Entry, positive_amount, post, signed_amount
 
 # The source of entries staff write (adjustments, and staff grants and refunds).
 STAFF_SOURCE = "staff"
@@ -50,9 +45,9 @@ def credit_grant(
     """Add credits to an account (a grant, purchase, migration or monthly grant)."""
     if kind not in CREDITING_KINDS:
         raise InvalidAmount(f"{kind!r} is not a kind of entry that grants credits.")
-    amount = _positive_amount(amount)
-    return _post(
-        _Entry(
+    amount = positive_amount(amount)
+    return post(
+        Entry(
             account=account,
             kind=kind,
             amount=amount,
@@ -83,9 +78,9 @@ def credit_spend(
     metadata: dict[str, Any] | None = None,
 ) -> CreditTransaction:
     """Take credits for usage; refuse with InsufficientCredits rather than overdraw."""
-    amount = _positive_amount(amount)
-    return _post(
-        _Entry(
+    amount = positive_amount(amount)
+    return post(
+        Entry(
             account=account,
             kind=EntryKind.SPEND,
             amount=-amount,
@@ -118,9 +113,9 @@ def credit_refund(
     """
     if not reason.strip():
         raise ReasonRequired("A refund needs a reason.")
-    amount = _positive_amount(amount)
-    return _post(
-        _Entry(
+    amount = positive_amount(amount)
+    return post(
+        Entry(
             account=account,
             kind=EntryKind.REFUND,
             amount=-amount,
@@ -154,9 +149,9 @@ def credit_adjust(
     """Correct a balance by a signed amount, on a staff member's authority."""
     if actor is None or not reason.strip():
         raise ReasonRequired()
-    amount = _signed_amount(amount)
-    return _post(
-        _Entry(
+    amount = signed_amount(amount)
+    return post(
+        Entry(
             account=account,
             kind=EntryKind.ADJUSTMENT,
             amount=amount,
@@ -193,8 +188,8 @@ def credit_reverse(
         raise NotReversible(entry_id=entry.pk)
     amount = -entry.amount
     is_spend = entry.kind == EntryKind.SPEND
-    return _post(
-        _Entry(
+    return post(
+        Entry(
             account=entry.account,
             kind=EntryKind.REVERSAL,
             amount=amount,

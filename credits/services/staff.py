@@ -49,8 +49,8 @@ from credits.models import (
     EntryKind,
 )
 from credits.selectors import UNLIMITED_PERMISSION, staff_daily_allowance
-from credits.services._posting import _check_key, _positive_amount, _signed_amount
 from credits.services.entries import STAFF_SOURCE, credit_adjust, credit_grant, credit_refund
+from credits.services.posting import check_key, positive_amount, signed_amount
 
 PERMISSION_FOR_KIND = {
     EntryKind.GRANT: "credits.grant_credits",
@@ -73,7 +73,7 @@ def credit_staff_grant(
     return _staff_operation(
         kind=EntryKind.GRANT,
         account=account,
-        amount=_positive_amount(amount),
+        amount=positive_amount(amount),
         idempotency_key=idempotency_key,
         actor=actor,
         reason=reason,
@@ -92,7 +92,7 @@ def credit_staff_refund(
     return _staff_operation(
         kind=EntryKind.REFUND,
         account=account,
-        amount=-_positive_amount(amount),
+        amount=-positive_amount(amount),
         idempotency_key=idempotency_key,
         actor=actor,
         reason=reason,
@@ -111,7 +111,7 @@ def credit_staff_adjust(
     return _staff_operation(
         kind=EntryKind.ADJUSTMENT,
         account=account,
-        amount=_signed_amount(amount),
+        amount=signed_amount(amount),
         idempotency_key=idempotency_key,
         actor=actor,
         reason=reason,
@@ -239,7 +239,7 @@ def _check_staff(
     _check_actor(actor, what)
     _check_reason(reason, what)
     if idempotency_key is not _NO_KEY:
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
     _authorize(actor, kind, amount)
 
 

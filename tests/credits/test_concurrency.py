@@ -1,8 +1,8 @@
 """Concurrent writers on PostgreSQL: real threads, each with its own connection.
 
 The conditional UPDATE in `credits.services` is what keeps these exact; a read-then-write
-service would lose updates or overdraw here. Each test runs twice: with the writes of
-concurrent threads combined into shared calls (the default), and one by one.
+service would lose updates or overdraw here. Each test runs on both write paths
+(`write_path`): PostgreSQL's one-statement fast path and the portable one.
 """
 
 import itertools
@@ -19,7 +19,11 @@ from credits.selectors import ledger_sum
 from credits.services import credit_account_open, credit_grant, credit_spend
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("write_path"),
+]
 
 THREADS = 8
 
@@ -44,14 +48,6 @@ def run_in_threads(work, count=THREADS):
     for thread in threads:
         thread.join()
     return results, errors
-
-
-@pytest.fixture(autouse=True, params=[True, False], ids=["combined", "one-by-one"])
-def combine_writes(request, settings):
-    """Every test runs with writes of concurrent threads combined into shared calls
-    (credits.services._combining, the default) and with each written on its own."""
-    settings.CREDITS_COMBINE_WRITES = request.param
-    return request.param
 
 
 @pytest.fixture
@@ -159,10 +155,9 @@ def test_concurrent_grants_and_spends_on_one_account_add_up():
     assert ledger_sum(account=account) == Decimal("100.00")
 
 
-def test_concurrent_spends_across_overlapping_accounts_stay_exact(settings):
+def test_concurrent_spends_across_overlapping_accounts_stay_exact():
     # given 3 accounts of 100 credits and 8 threads, each spending from all three in its own
-    # order, so shared calls (two at once) lock overlapping sets of accounts
-    settings.CREDITS_COMBINE_WRITES_CALLS = 2
+    # order, so the threads contend on every account at once
     accounts = [credit_account_open(user=UserFactory()) for _ in range(3)]
     for account in accounts:
         credit_grant(account=account, amount=Decimal("100"), idempotency_key=f"f{account.pk}")

@@ -3,7 +3,7 @@ checked against the database after every step.
 
 A plain Python model of each balance says what every call should do; the database must agree
 with it and with itself (balance = sum of entries = earned - spent, each entry chained to the
-previous one, keys unique).
+previous one, keys unique), on both write paths (`write_path`).
 """
 
 import itertools
@@ -200,6 +200,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("write_path")
 def test_random_sequences_keep_the_ledger_invariants():
     run_state_machine_as_test(
         LedgerMachine,

@@ -1,7 +1,7 @@
 """credits.services: every writer, its replays, conflicts and refusals.
 
 A refused operation must change nothing: the balance, the totals and the entry count are
-checked after every refusal.
+checked after every refusal. Every test runs on both write paths (`write_path`).
 """
 
 from decimal import Decimal
@@ -27,7 +27,7 @@ from credits.services import (
     credit_spend,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("write_path")]
 
 
 def snapshot(account):
@@ -386,19 +386,3 @@ def test_returned_entry_is_what_the_database_holds(account, staff_user, extra):
     assert stored.actor_id == staff_user.pk
     for name, value in extra.items():
         assert getattr(stored, name) == value
-
-
-@pytest.mark.postgres
-def test_the_hot_statement_is_prepared_once_per_connection(funded):
-    # given: two spends of the same shape on one connection
-    from django.db import connection
-
-    credit_spend(account=funded, amount=Decimal("1.00"), idempotency_key="p1")
-    credit_spend(account=funded, amount=Decimal("1.00"), idempotency_key="p2")
-    # then: PostgreSQL holds it as a prepared statement (planned once, not per spend)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-            ["%WITH moved AS%"],
-        )
-        assert cursor.fetchone()[0] == 1

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("credits", "0006_post_entries_json"),
+        ("credits", "0007_drop_post_entries_function"),
     ]
 
     operations = [
