@@ -35,9 +35,8 @@ from django.utils import timezone
 from migrations_app import engine
 from migrations_app.authorization import (
     RETRY_PERMISSION,
-    ROLLBACK_PERMISSION,
-    UNLIMITED_PERMISSION,
     VIEW_PERMISSION,
+    RollbackAuthority,
     migration_permission_check,
 )
 from migrations_app.engine.execute import BatchHooks
@@ -312,15 +311,15 @@ def migration_rollback(
     reason: str = ROLLBACK_REASON,
     on_user=None,
 ) -> Report:
-    """Roll back users' migrations: the admin's selection (`pks`), or the command's users of
-    `sources` (`user_ids`, None: everyone) under the run it started (`run`).
+    """Roll back users' migrations: the admin's selection (`pks`), or the users of `sources`
+    (default: CREDITS_MIGRATION_SOURCES; `user_ids` None: everyone), under `run` when the
+    caller started one (the command, to show its number first), else under a rollback run
+    started and finished here (the API).
 
     Needs `migrations_app.rollback_migration`, and `credits.adjust_unlimited` to `force` (take
     back what is left of credits already spent); refused before anything is written. The
     rolled-back users are told by email unless `notify` is false."""
-    migration_permission_check(actor, ROLLBACK_PERMISSION)
-    if force:
-        migration_permission_check(actor, UNLIMITED_PERMISSION)
+    authority = RollbackAuthority(actor=actor, force=force)
     rolled_back: list[int] = []
 
     def each(outcome: UserOutcome) -> None:
@@ -330,18 +329,34 @@ def migration_rollback(
             on_user(outcome)
 
     if pks is not None:
-        report = rollback_rows(pks, actor=actor, force=force, reason=reason, on_user=each)
+        report = rollback_rows(pks, authority=authority, reason=reason, on_user=each)
         run = MigrationRun.objects.get(pk=report.run_id)
     else:
+        if sources is None:
+            sources = list(settings.CREDITS_MIGRATION_SOURCES)
+        started_here = run is None
+        if started_here:
+            run = run_start(
+                sources=sources,
+                mode=RunMode.ROLLBACK,
+                parameters={
+                    "users": user_ids,
+                    "force": force,
+                    "notify": notify,
+                    "reason": reason,
+                },
+                actor=actor,
+            )
         report = engine.rollback(
-            sources=sources or [],
+            sources=sources,
             user_ids=user_ids,
             run=run,
-            actor=actor,
-            force=force,
+            authority=authority,
             reason=reason,
             on_user=each,
         )
+        if started_here:
+            run_finish(run, report)
     if notify and rolled_back:
         notifications_queue_rolled_back(run=run, user_ids=rolled_back)
     return report

@@ -23,9 +23,9 @@ plain services above check nothing about their caller.
 from credits.services._posting import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT
 from credits.services._posting import _check_key as check_idempotency_key
 from credits.services._posting import _positive_amount as positive_amount
+from credits.services.accounts import credit_account_open, credit_accounts_open
 from credits.services.batch import BatchEntry, credit_post_batch
 from credits.services.entries import (
-    credit_account_open,
     credit_adjust,
     credit_grant,
     credit_refund,
@@ -47,6 +47,7 @@ __all__ = [
     "BatchEntry",
     "check_idempotency_key",
     "credit_account_open",
+    "credit_accounts_open",
     "credit_adjust",
     "credit_approval_approve",
     "credit_approval_reject",
