@@ -7,7 +7,12 @@ from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
 from billing.stripe.checkout import CheckoutApi
 from billing.stripe.webhook import ModeCheckedWebhookView
-from migrations_app.api import BillingHealthApi, MigrationRunApi, MigrationStatusApi
+from migrations_app.api import (
+    BillingHealthApi,
+    MigrationRollbackApi,
+    MigrationRunApi,
+    MigrationStatusApi,
+)
 from migrations_app.staff_summary_api import UserSummaryApi
 from project import pages
 from project.views import healthz
@@ -31,6 +36,7 @@ urlpatterns = [
     ),
     path("api/migrate/user-credits/", MigrationStatusApi.as_view(), name="migrate-status"),
     path("api/migrate/runs/<int:run_id>/", MigrationRunApi.as_view(), name="migrate-run"),
+    path("api/migrate/rollback/", MigrationRollbackApi.as_view(), name="migrate-rollback"),
     path("api/admin/billing/health", BillingHealthApi.as_view(), name="billing-health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
