@@ -148,14 +148,10 @@ def test_profile_restore_resets_named_fields_to_a_new_profiles_values():
     user = UserFactory()
     profiles_open(user_ids=[user.pk])
     profiles_sync(
-        updates={
-            user.pk: {"plan": "pro", "stripe_customer_id": "cus_1", "preferences": {"a": 1}}
-        }
+        updates={user.pk: {"plan": "pro", "stripe_customer_id": "cus_1", "preferences": {"a": 1}}}
     )
     # when
-    profile_restore(
-        user_id=user.pk, values={}, reset=("plan", "stripe_customer_id", "preferences")
-    )
+    profile_restore(user_id=user.pk, values={}, reset=("plan", "stripe_customer_id", "preferences"))
     # then
     assert fields_of(user, "plan", "stripe_customer_id", "preferences") == ("free", None, {})
 
