@@ -1,4 +1,10 @@
-"""Writers for billing: a user's onboarding onto the credit system, and monthly plan grants.
+"""Writers for billing: a user's onboarding onto the credit system, the profiles' writes of
+the migration, and monthly plan grants.
+
+The migration moves hundreds of users a batch, so its profile writes are set-based: one
+statement for a batch whatever its size (`profiles_open`, `profiles_sync`,
+`profiles_mark_migrated`). They rely on the caller's transaction (the batch's) and decide
+nothing: the migration says which users and which values, billing writes them.
 
 Monthly grants are keyed on (account, period), a period being a calendar month in UTC
 ("2026-11"). The Celery beat task and a paid subscription invoice (billing.stripe.services) use
@@ -6,8 +12,10 @@ the same key, so whichever comes first grants the month and the other grants not
 """
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import UserProfile
+from core.bulk import insert_for_users, update_rows
 from core.keys import monthly_grant_key, signup_grant_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import BatchEntry, credit_account_open, credit_grant, credit_post_batch
@@ -59,6 +68,77 @@ def user_signup(*, email: str, password: str | None, **extra_fields) -> Abstract
         )
         user_provision(user=user, signup_grant=True)
     return user
+
+
+# --- Profiles of migrated users -------------------------------------------------------------
+
+
+def profiles_open(*, user_ids: Iterable[int]) -> None:
+    """Give each of these users that has none a new profile, in one statement.
+
+    A profile opened here is not marked migrated: `profiles_mark_migrated` does that once every
+    source with data for the user is done.
+    """
+    insert_for_users(UserProfile, sorted(set(user_ids)))
+
+
+def profiles_sync(*, updates: dict[int, dict[str, Any]]) -> None:
+    """Set these profile fields, user by user ({user_id: {field: value}}), in one UPDATE.
+
+    Users without a profile are left out (open them first). Rows are taken in pk order, the
+    order every batch writes them in.
+    """
+    updates = {user_id: values for user_id, values in updates.items() if values}
+    if not updates:
+        return
+    profiles = list(UserProfile.objects.filter(user_id__any_of=updates).order_by("pk"))
+    fields: set[str] = set()
+    for profile in profiles:
+        for name, value in updates[profile.user_id].items():
+            setattr(profile, name, value)
+            fields.add(name)
+    update_rows(UserProfile, profiles, sorted(fields))
+
+
+def profiles_mark_migrated(*, user_ids: Iterable[int], now: datetime) -> int:
+    """Mark these users' profiles migrated at `now` (those not marked already); return how many.
+
+    The first mark stays: a user migrated from one more source later keeps the moment their
+    legacy billing was first fully moved.
+    """
+    user_ids = sorted(set(user_ids))
+    if not user_ids:
+        return 0
+    return UserProfile.objects.filter(
+        user_id__any_of=user_ids, migration_completed_at__isnull=True
+    ).update(migration_completed_at=now)
+
+
+def profiles_mark_unmigrated(*, user_ids: Iterable[int]) -> int:
+    """Clear the migrated mark of these users' profiles (a rollback); return how many."""
+    return UserProfile.objects.filter(user_id__any_of=sorted(set(user_ids))).update(
+        migration_completed_at=None
+    )
+
+
+def profile_restore(
+    *, user_id: int, values: dict[str, Any], reset: Iterable[str] = ()
+) -> UserProfile | None:
+    """Put back a profile's earlier values (a rollback): `values` as stored in JSON (dates as
+    ISO strings), and the fields named in `reset` back to a new profile's defaults.
+
+    None when the user has no profile (nothing to restore).
+    """
+    previous = {name: UserProfile._meta.get_field(name).get_default() for name in reset if name}
+    previous.update(values)
+    profile = UserProfile.objects.filter(user_id=user_id).first()
+    if profile is None or not previous:
+        return profile
+    for name, value in previous.items():
+        field = UserProfile._meta.get_field(name)
+        setattr(profile, name, field.to_python(value) if isinstance(value, str) else value)
+    profile.save(update_fields=[*previous.keys(), "updated_at"])
+    return profile
 
 
 # --- Monthly grants -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The migration over HTTP, for staff: where it stands, start a run, follow a run. Thin: parse,
-call a service or selector, render."""
+"""The migration over HTTP, for staff: where it stands, start a run, follow a run, roll users
+back; and the monitoring checks. Thin: parse, call a service or selector, render."""
 
 from decimal import Decimal
 
@@ -20,10 +20,12 @@ from migrations_app.api_examples import (
     RUN_START_EXAMPLES,
     STATUS_EXAMPLES,
 )
+from migrations_app.engine.rollback import ROLLBACK_REASON
 from migrations_app.run_request import RunRequest
 from migrations_app.selectors import run_progress
 from migrations_app.services import (
     MAX_ID,
+    migration_rollback,
     migration_run_launch,
     migration_run_read,
     migration_status_read,
@@ -218,3 +220,88 @@ class MigrationRunApi(StaffApiView):
         if run is None:
             raise Http404
         return Response(RunOutputSerializer(run_progress(run=run)).data)
+
+
+# --- rollback -----------------------------------------------------------------------------
+
+
+class RollbackInputSerializer(serializers.Serializer):
+    users = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        allow_empty=False,
+        min_length=1,
+        max_length=1000,
+        help_text="The user ids to roll back.",
+    )
+    sources = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(SOURCES)),
+        required=False,
+        allow_empty=False,
+        min_length=1,
+        max_length=len(SOURCES),
+        help_text="Default: CREDITS_MIGRATION_SOURCES.",
+    )
+    force = StrictBooleanField(
+        default=False,
+        help_text=(
+            "Reverse what is left of credits already spent and record the shortfall "
+            "(needs credits.adjust_unlimited)."
+        ),
+    )
+    notify = StrictBooleanField(default=True, help_text="False: send no emails.")
+    reason = serializers.CharField(max_length=1000, default=ROLLBACK_REASON)
+
+    def validate_users(self, value):
+        ids = sorted(set(value))
+        found = set(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
+        missing = [user_id for user_id in ids if user_id not in found]
+        if missing:
+            raise serializers.ValidationError(f"No such users: {missing[:20]}.")
+        return ids
+
+
+class RollbackOutputSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField()
+    status_url = serializers.CharField()
+    users = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rolled-back, refused, skipped users."
+    )
+    credits = serializers.CharField(help_text="Credits reversed (negative), as a string.")
+    failures = serializers.ListField(
+        child=serializers.DictField(), help_text="The users refused, and why."
+    )
+
+
+class MigrationRollbackApi(StaffApiView):
+    @extend_schema(
+        summary="Roll back users' migrations",
+        description=(
+            "Appends reversal entries and restores the legacy values, user by user (nothing "
+            "is deleted). Needs migrations_app.rollback_migration; force needs "
+            "credits.adjust_unlimited (else 403, and nothing changes). A user who has spent "
+            "migrated credits is refused without force and listed in failures."
+        ),
+        request=RollbackInputSerializer,
+        responses={200: RollbackOutputSerializer, **error_responses(400, 401, 403, 429)},
+    )
+    def post(self, request):
+        serializer = RollbackInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        report = migration_rollback(
+            actor=request.user,
+            force=data["force"],
+            notify=data["notify"],
+            sources=data.get("sources"),
+            user_ids=data["users"],
+            reason=data["reason"],
+        ).as_dict()
+        url = reverse("migrate-run", kwargs={"run_id": report["run_id"]})
+        body = {
+            "run_id": report["run_id"],
+            "status_url": url,
+            "users": report["users"],
+            "credits": report["credits"],
+            "failures": report["failures"],
+        }
+        return Response(RollbackOutputSerializer(body).data)

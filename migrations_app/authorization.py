@@ -8,6 +8,9 @@ already read and write the database, so the command is allowed and its runs reco
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from migrations_app.exceptions import MigrationPermissionDenied
 
 RUN_PERMISSION = "migrations_app.run_migration"
@@ -31,3 +34,21 @@ def migration_permission_check(actor, permission: str) -> None:
     """Refuse (MigrationPermissionDenied, 403) unless `actor` holds `permission`."""
     if not is_allowed(actor, permission):
         raise MigrationPermissionDenied(permission=permission)
+
+
+@dataclass(frozen=True)
+class RollbackAuthority:
+    """The checked right of `actor` to roll back migrations, and to force them when `force`.
+
+    Made only by passing the checks (in `__post_init__`), so the engine's rollback, which takes
+    one of these instead of an actor and a flag, cannot be reached with `force` by anyone
+    without `credits.adjust_unlimited`, whichever door they come through.
+    """
+
+    actor: Any
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        migration_permission_check(self.actor, ROLLBACK_PERMISSION)
+        if self.force:
+            migration_permission_check(self.actor, UNLIMITED_PERMISSION)

@@ -23,8 +23,10 @@ from __future__ import annotations
 import os
 import socket
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -35,12 +37,12 @@ from django.utils import timezone
 from migrations_app import engine
 from migrations_app.authorization import (
     RETRY_PERMISSION,
-    ROLLBACK_PERMISSION,
-    UNLIMITED_PERMISSION,
     VIEW_PERMISSION,
+    RollbackAuthority,
     migration_permission_check,
 )
-from migrations_app.engine.execute import BatchHooks
+from migrations_app.engine.backup import BackupUnavailable, backup_folder, backup_write
+from migrations_app.engine.execute import NO_HOOKS, BatchHooks
 from migrations_app.engine.report import Outcome, Report, UserOutcome
 from migrations_app.engine.rollback import ROLLBACK_REASON, rollback_rows
 from migrations_app.engine.runs import run_finish, run_start
@@ -285,6 +287,77 @@ def migration_run_launch(
     return run
 
 
+def migration_execute_start(
+    *,
+    sources: list[str],
+    context: Context,
+    selection: engine.Selection,
+    parameters: dict[str, Any],
+    backup_dir: str | Path,
+) -> tuple[MigrationRun, list[Path]]:
+    """Start an execute run in this process (`migrate_credits --execute`) and write the CSV
+    backup of the legacy rows it will change, before anyone is migrated; return the run and
+    the backup's files.
+
+    An unusable backup folder is refused (`BackupUnavailable`) before the run is started; a
+    backup that cannot be written fails the run and is refused too, nothing migrated. A live
+    execute run of these sources refuses the start (`RunAlreadyActive`)."""
+    folder = backup_folder(backup_dir=backup_dir, sources=sources, context=context)
+    run = migration_run_start(
+        sources=sources,
+        mode=RunMode.EXECUTE,
+        parameters=parameters,
+        now=context.now,
+        in_this_process=True,
+    )
+    try:
+        paths = backup_write(
+            folder=folder, sources=sources, selection=selection, context=context, run=run
+        )
+    except OSError as error:
+        migration_run_fail(run=run, error=f"The backup could not be written: {error}")
+        raise BackupUnavailable(
+            folder,
+            f"the backup could not be written ({error.strerror or error}); nothing was migrated",
+        ) from None
+    return run, paths
+
+
+def migration_execute(
+    *,
+    run: MigrationRun,
+    sources: list[str],
+    context: Context,
+    selection: engine.Selection,
+    notify: bool,
+    on_user: Callable[[UserOutcome], None] | None = None,
+) -> Report:
+    """Migrate a started run's users here, a batch per transaction (the caller finishes the
+    run with `migration_run_finish`); the users are told by email, queued in each batch's
+    transaction, unless `notify` is false."""
+    return engine.execute(
+        sources,
+        context,
+        selection,
+        run,
+        on_user=on_user,
+        hooks=NotifyHooks(run) if notify else NO_HOOKS,
+    )
+
+
+def migration_run_finish(*, run: MigrationRun, report: Report) -> None:
+    """Record what a run the caller started did (its totals, stats and final status)."""
+    run_finish(run, report)
+
+
+def migration_run_fail(*, run: MigrationRun, error: str) -> None:
+    """Close a run as failed, with the reason (a backup not written, a run interrupted)."""
+    run.status = RunStatus.FAILED
+    run.error = error[:2000]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
 # --- reading ------------------------------------------------------------------------------
 
 
@@ -317,15 +390,15 @@ def migration_rollback(
     reason: str = ROLLBACK_REASON,
     on_user=None,
 ) -> Report:
-    """Roll back users' migrations: the admin's selection (`pks`), or the command's users of
-    `sources` (`user_ids`, None: everyone) under the run it started (`run`).
+    """Roll back users' migrations: the admin's selection (`pks`), or the users of `sources`
+    (default: CREDITS_MIGRATION_SOURCES; `user_ids` None: everyone), under `run` when the
+    caller started one (the command, to show its number first, and finish it with its
+    report), else under a rollback run started and finished here (the API).
 
     Needs `migrations_app.rollback_migration`, and `credits.adjust_unlimited` to `force` (take
     back what is left of credits already spent); refused before anything is written. The
     rolled-back users are told by email unless `notify` is false."""
-    migration_permission_check(actor, ROLLBACK_PERMISSION)
-    if force:
-        migration_permission_check(actor, UNLIMITED_PERMISSION)
+    authority = RollbackAuthority(actor=actor, force=force)
     rolled_back: list[int] = []
 
     def each(outcome: UserOutcome) -> None:
@@ -335,18 +408,34 @@ def migration_rollback(
             on_user(outcome)
 
     if pks is not None:
-        report = rollback_rows(pks, actor=actor, force=force, reason=reason, on_user=each)
+        report = rollback_rows(pks, authority=authority, reason=reason, on_user=each)
         run = MigrationRun.objects.get(pk=report.run_id)
     else:
+        if sources is None:
+            sources = list(settings.CREDITS_MIGRATION_SOURCES)
+        started_here = run is None
+        if started_here:
+            run = run_start(
+                sources=sources,
+                mode=RunMode.ROLLBACK,
+                parameters={
+                    "users": user_ids,
+                    "force": force,
+                    "notify": notify,
+                    "reason": reason,
+                },
+                actor=actor,
+            )
         report = engine.rollback(
-            sources=sources or [],
+            sources=sources,
             user_ids=user_ids,
             run=run,
-            actor=actor,
-            force=force,
+            authority=authority,
             reason=reason,
             on_user=each,
         )
+        if started_here:
+            run_finish(run, report)
     if notify and rolled_back:
         notifications_queue_rolled_back(run=run, user_ids=rolled_back)
     return report

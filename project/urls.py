@@ -7,7 +7,7 @@ from billing.api import BalanceApi
 from billing.staff_api import StaffAdjustApi, StaffRefundApi
 from billing.stripe.checkout import CheckoutApi
 from billing.stripe.webhook import ModeCheckedWebhookView
-from migrations_app.api import MigrationRunApi, MigrationStatusApi
+from migrations_app.api import MigrationRollbackApi, MigrationRunApi, MigrationStatusApi
 from ops.api import BillingHealthApi, UserSummaryApi
 from project import pages
 from project.views import healthz
@@ -31,6 +31,7 @@ urlpatterns = [
     ),
     path("api/migrate/user-credits/", MigrationStatusApi.as_view(), name="migrate-status"),
     path("api/migrate/runs/<int:run_id>/", MigrationRunApi.as_view(), name="migrate-run"),
+    path("api/migrate/rollback/", MigrationRollbackApi.as_view(), name="migrate-rollback"),
     path("api/admin/billing/health", BillingHealthApi.as_view(), name="billing-health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -162,6 +162,22 @@ ENDPOINTS = [
         200,
         lambda customer: (f"/api/migrate/runs/{MigrationRunFactory().pk}/", None),
     ),
+    Endpoint(
+        "migrate-rollback",
+        "post",
+        "migrations_app.rollback_migration",
+        SUPERS,
+        200,
+        lambda customer: ("/api/migrate/rollback/", {"users": [customer.pk]}),
+    ),
+    Endpoint(
+        "migrate-rollback",
+        "post:force",
+        "credits.adjust_unlimited",
+        SUPERS,
+        200,
+        lambda customer: ("/api/migrate/rollback/", {"users": [customer.pk], "force": True}),
+    ),
 ]
 
 

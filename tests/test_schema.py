@@ -36,6 +36,7 @@ OPERATIONS = {
     ("GET", "/api/migrate/user-credits/"),
     ("POST", "/api/migrate/user-credits/"),
     ("GET", "/api/migrate/runs/{run_id}/"),
+    ("POST", "/api/migrate/rollback/"),
     ("GET", "/api/admin/billing/health"),
     ("POST", "/api/admin/billing/credits/adjust"),
     ("POST", "/api/admin/billing/refund"),
@@ -47,7 +48,10 @@ load_all_checks()
 CHECKS = SCHEMATHESIS_CHECKS.get_all()
 # Refusals of schema-valid requests that no schema can express: the field names a row that
 # does not exist. Only these fields, only on these operations, may make a valid request a 400.
-REFUSALS_NO_SCHEMA_EXPRESSES = {("POST", "/api/migrate/user-credits/"): {"users"}}
+REFUSALS_NO_SCHEMA_EXPRESSES = {
+    ("POST", "/api/migrate/user-credits/"): {"users"},
+    ("POST", "/api/migrate/rollback/"): {"users"},
+}
 EXAMPLES = 8
 
 
@@ -82,6 +86,7 @@ def test_the_error_shape_is_a_component_and_every_refusal_is_described(schema_do
         ("post", "/api/migrate/user-credits/"): {"400", "401", "403", "409", "429"},
         ("get", "/api/migrate/user-credits/"): {"401", "403", "429"},
         ("get", "/api/migrate/runs/{run_id}/"): {"401", "403", "404", "429"},
+        ("post", "/api/migrate/rollback/"): {"400", "401", "403", "429"},
         ("get", "/api/admin/billing/health"): {"401", "403", "429"},
         ("get", "/api/credits/balance/"): {"401"},
         ("post", "/api/admin/billing/credits/adjust"): {"400", "401", "403", "404", "409", "429"},

@@ -20,9 +20,10 @@ from django.db import transaction
 from djstripe.settings import djstripe_settings
 
 from billing.exceptions import PaymentNotFound, RefundExceedsPurchase, StripeRefundFailed
-from billing.stripe.services import lock_account, purchase_for_payment, refunded_for_payment
+from billing.stripe.services import purchase_for_payment, refunded_for_payment
 from core.keys import stripe_idempotency_key
 from credits.exceptions import InsufficientCredits, ReasonRequired
+from credits.locks import account_lock
 from credits.models import CreditAccount, CreditApprovalRequest, CreditTransaction, EntryKind
 from credits.services import (
     check_idempotency_key,
@@ -65,7 +66,7 @@ def stripe_refund_credits(
     check_idempotency_key(idempotency_key)
     # Durable: the money leaves inside this block, so no outer transaction may roll it back.
     with transaction.atomic(durable=True):
-        locked = lock_account(account)
+        locked = account_lock(account_id=account.pk)
         # Under the lock, so a double submission finds the first one's entry.
         if CreditTransaction.objects.filter(idempotency_key=idempotency_key).exists():
             # A retry after success: the ledger settles it (replay or conflict); Stripe is

@@ -23,9 +23,9 @@ Staff actions go through `credits.services.staff` (`credit_staff_grant`, `credit
 plain services above check nothing about their caller.
 """
 
+from credits.services.accounts import credit_account_open, credit_accounts_open
 from credits.services.batch import BatchEntry, credit_post_batch
 from credits.services.entries import (
-    credit_account_open,
     credit_adjust,
     credit_grant,
     credit_refund,
@@ -49,6 +49,7 @@ __all__ = [
     "BatchEntry",
     "check_idempotency_key",
     "credit_account_open",
+    "credit_accounts_open",
     "credit_adjust",
     "credit_approval_approve",
     "credit_approval_reject",

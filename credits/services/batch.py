@@ -11,6 +11,7 @@ from credits.exceptions import (
     IdempotencyConflict,
     InvalidAmount,
 )
+from credits.locks import accounts_lock
 from credits.models import (
     CREDITING_KINDS,
     CreditAccount,
@@ -58,10 +59,9 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
     # good part of the cost.
     accounts = {
         pk: [balance, earned]
-        for pk, balance, earned in CreditAccount.objects.select_for_update()
-        .filter(pk__any_of={entry.account_id for entry in entries})
-        .order_by("pk")
-        .values_list("pk", "balance", "total_earned")
+        for pk, balance, earned in accounts_lock(
+            account_ids={entry.account_id for entry in entries}
+        ).values_list("pk", "balance", "total_earned")
     }
     existing = {
         key: (account_id, kind, amount)

@@ -22,12 +22,6 @@ from credits.services.posting import Entry, positive_amount, post, signed_amount
 STAFF_SOURCE = "staff"
 
 
-def credit_account_open(*, user: AbstractBaseUser) -> CreditAccount:
-    """Open the user's credit account, or return the one they have."""
-    account, _ = CreditAccount.objects.get_or_create(user=user)
-    return account
-
-
 def credit_grant(
     *,
     account: CreditAccount,

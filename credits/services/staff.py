@@ -41,6 +41,7 @@ from credits.exceptions import (
     SelfApproval,
     StaffPermissionDenied,
 )
+from credits.locks import approval_request_lock
 from credits.models import (
     ApprovalStatus,
     CreditAccount,
@@ -124,7 +125,7 @@ def credit_approval_approve(
     """Approve a pending request and write its entry; approving it again returns that entry."""
     _check_actor(actor, "approval")
     with transaction.atomic(durable=True):
-        locked = CreditApprovalRequest.objects.select_for_update().get(pk=approval.pk)
+        locked = approval_request_lock(approval_id=approval.pk)
         if locked.requested_by_id == actor.pk:
             raise SelfApproval(approval_request=locked.pk)
         if locked.status == ApprovalStatus.APPROVED:
@@ -158,7 +159,7 @@ def credit_approval_reject(
     The reason, when given, is kept on the request (`decision_reason`) for its requester."""
     _check_actor(actor, "rejection")
     with transaction.atomic(durable=True):
-        locked = CreditApprovalRequest.objects.select_for_update().get(pk=approval.pk)
+        locked = approval_request_lock(approval_id=approval.pk)
         if locked.requested_by_id == actor.pk:
             raise SelfApproval(approval_request=locked.pk)
         if locked.status == ApprovalStatus.REJECTED:

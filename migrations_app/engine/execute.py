@@ -26,11 +26,11 @@ from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import UserProfile
-from core.bulk import insert_for_users, update_columns, update_rows
+from billing.services import profiles_mark_migrated, profiles_open, profiles_sync
+from core.bulk import insert_for_users, update_columns
 from core.keys import history_key, migration_key
-from credits.models import CreditAccount, EntryKind
-from credits.services import BatchEntry, credit_post_batch
+from credits.models import EntryKind
+from credits.services import BatchEntry, credit_accounts_open, credit_post_batch
 from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.parallel import run_in_order
 from migrations_app.engine.report import Outcome, Report, UserOutcome
@@ -270,16 +270,19 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
         else:
             plans.append(plan_user(source, user_id, data[user_id], context))
     good = [plan for plan in plans if not plan.is_failed]
-    _onboard([plan.user_id for plan in good])
-    _write_ledger(source, good, claims)
-    _sync_profiles(good)
+    accounts = _onboard([plan.user_id for plan in good])
+    _write_ledger(source, good, claims, accounts)
+    profiles_sync(updates={plan.user_id: plan.profile_updates for plan in good})
     source.apply_legacy(good, context)
     now = timezone.now()
     _record_completed(good, claims, run, now)
     _record_failed([plan for plan in plans if plan.is_failed], claims, run)
     for plan in plans:
         outcomes[plan.user_id] = _outcome(plan, Outcome.MIGRATED)
-    mark_profiles_migrated([plan.user_id for plan in good], now=now, just_completed=source.name)
+    profiles_mark_migrated(
+        user_ids=fully_migrated([plan.user_id for plan in good], just_completed=source.name),
+        now=now,
+    )
     return [outcomes[user_id] for user_id in user_ids]
 
 
@@ -348,19 +351,17 @@ def _existing_users(user_ids) -> set[int]:
     return set(user_model.objects.filter(pk__any_of=user_ids).values_list("pk", flat=True))
 
 
-def _onboard(user_ids: list[int]) -> None:
+def _onboard(user_ids: list[int]) -> dict[int, int]:
     """Give migrated users a profile and an empty account (no signup grant: they arrive by
-    migration), for the whole batch at once."""
-    insert_for_users(UserProfile, user_ids)
-    insert_for_users(CreditAccount, user_ids)
+    migration), for the whole batch at once, through their owners' services; return the
+    account ids by user id."""
+    profiles_open(user_ids=user_ids)
+    return credit_accounts_open(user_ids=user_ids)
 
 
-def _write_ledger(source: Source, plans: list[UserPlan], claims: dict[int, _Claim]) -> None:
-    accounts = dict(
-        CreditAccount.objects.filter(user_id__any_of=[plan.user_id for plan in plans]).values_list(
-            "user_id", "pk"
-        )
-    )
+def _write_ledger(
+    source: Source, plans: list[UserPlan], claims: dict[int, _Claim], accounts: dict[int, int]
+) -> None:
     entries = []
     for plan in plans:
         account_id = accounts[plan.user_id]
@@ -402,27 +403,15 @@ def _write_ledger(source: Source, plans: list[UserPlan], claims: dict[int, _Clai
     credit_post_batch(entries=entries)
 
 
-def _sync_profiles(plans: list[UserPlan]) -> None:
-    updates = {plan.user_id: plan.profile_updates for plan in plans if plan.profile_updates}
-    if not updates:
-        return
-    profiles = list(UserProfile.objects.filter(user_id__any_of=updates).order_by("pk"))
-    fields: set[str] = set()
-    for profile in profiles:
-        for name, value in updates[profile.user_id].items():
-            setattr(profile, name, value)
-            fields.add(name)
-    update_rows(UserProfile, profiles, sorted(fields))
-
-
-def mark_profiles_migrated(user_ids: list[int], *, now, just_completed: str = "") -> None:
-    """Mark users migrated whose every configured source with data for them is COMPLETED.
+def fully_migrated(user_ids: list[int], *, just_completed: str = "") -> list[int]:
+    """The users of `user_ids` whose every configured source with data for them is COMPLETED
+    (their profile is then marked migrated, and monthly grants reach them).
 
     `just_completed` names a source these users were all just migrated from (a batch's), so
     it need not be looked up again.
     """
     if not user_ids:
-        return
+        return []
     pending: set[int] = set()
     for name in settings.CREDITS_MIGRATION_SOURCES:
         if name not in SOURCES or name == just_completed:
@@ -433,9 +422,7 @@ def mark_profiles_migrated(user_ids: list[int], *, now, just_completed: str = ""
                 source=name, status=MigrationStatus.COMPLETED, user_id__any_of=with_data
             ).values_list("user_id", flat=True)
             pending |= with_data - set(done)
-    UserProfile.objects.filter(
-        user_id__any_of=set(user_ids) - pending, migration_completed_at__isnull=True
-    ).update(migration_completed_at=now)
+    return sorted(set(user_ids) - pending)
 
 
 def _is_to_migrate(status: str, selection: Selection) -> bool:

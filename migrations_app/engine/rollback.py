@@ -7,6 +7,11 @@ has since spent migrated credits is refused unless `force`, which reverses what 
 records the shortfall. Each user and source is its own transaction; rolling back twice changes
 nothing the second time.
 
+Who may roll back, and force, is settled before any of this runs: these functions take a
+`RollbackAuthority` (made only by passing the permission checks) instead of an actor and a
+flag, and `migrations_app.services.migration_rollback` is the one door the command, the API and
+the admin use.
+
 A user's migrations are undone newest first: a source's rollback_data holds the profile as the
 sources migrated before it left it, so undoing an older one first would let a newer one's
 restore bring back what the older one had set.
@@ -20,11 +25,12 @@ from decimal import Decimal
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import UserProfile
+from billing.services import profile_restore, profiles_mark_unmigrated
 from core.keys import migration_key, rollback_key
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditAccount, CreditTransaction
 from credits.services import credit_reverse
+from migrations_app.authorization import RollbackAuthority
 from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.execute import OnUser, _count_progress
 from migrations_app.engine.report import Outcome, Report, UserOutcome
@@ -41,12 +47,12 @@ def rollback(
     sources: list[str],
     user_ids: list[int] | None,
     run: MigrationRun,
-    actor=None,
-    force: bool = False,
+    authority: RollbackAuthority,
     reason: str = ROLLBACK_REASON,
     on_user: OnUser | None = None,
 ) -> Report:
     """Roll back the given users (None: everyone) from the given sources."""
+    _check_authority(authority)
     report = Report(mode="rollback", sources=sources, run_id=run.pk)
     rows = UserMigration.objects.filter(
         source__in=sources, status__in=[MigrationStatus.COMPLETED, MigrationStatus.ROLLED_BACK]
@@ -66,14 +72,22 @@ def rollback(
         last_user_id = users[-1]
         chunk = _rollback_order(rows.filter(user_id__in=users)).values_list("pk", flat=True)
         for pk in chunk:
-            outcome = rollback_one(pk, run=run, actor=actor, force=force, reason=reason)
+            outcome = _rollback_one(pk, run=run, authority=authority, reason=reason)
             report.add(outcome)
             if on_user:
                 on_user(outcome)
     return report
 
 
-def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASON) -> UserOutcome:
+def _check_authority(authority: RollbackAuthority) -> None:
+    if not isinstance(authority, RollbackAuthority):
+        raise TypeError("A rollback needs a RollbackAuthority (see migrations_app.services).")
+
+
+def _rollback_one(
+    pk: int, *, run, authority: RollbackAuthority, reason=ROLLBACK_REASON
+) -> UserOutcome:
+    actor, force = authority.actor, authority.force
     with unit_of_work():
         row = UserMigration.objects.select_for_update().get(pk=pk)
         if row.status == MigrationStatus.ROLLED_BACK:
@@ -111,7 +125,14 @@ def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASO
                 shortfall = entry.amount
         source = get_source(row.source)
         source.restore_legacy(row.user_id, row.rollback_data)
-        _restore_profile(row.user_id, row.rollback_data)
+        if "profile" in row.rollback_data:
+            previous = row.rollback_data["profile"]
+            # None: the migration made the profile, so it goes back to a new profile's values.
+            profile_restore(
+                user_id=row.user_id,
+                values=previous or {},
+                reset=PROFILE_FIELDS if previous is None else (),
+            )
         now = timezone.now()
         row.status = MigrationStatus.ROLLED_BACK
         row.generation += 1
@@ -127,7 +148,7 @@ def rollback_one(pk: int, *, run, actor=None, force=False, reason=ROLLBACK_REASO
         }
         row.run = run
         row.save(update_fields=["status", "generation", "rollback_data", "run", "updated_at"])
-        UserProfile.objects.filter(user_id=row.user_id).update(migration_completed_at=None)
+        profiles_mark_unmigrated(user_ids=[row.user_id])
         _count_progress(run, [row])
     return UserOutcome(
         row.user_id,
@@ -246,12 +267,13 @@ def rollback_totals(lines: list[RollbackLine]) -> RollbackTotals:
 def rollback_rows(
     pks: list[int],
     *,
-    actor,
-    force: bool = False,
+    authority: RollbackAuthority,
     reason: str = ROLLBACK_REASON,
     on_user: OnUser | None = None,
 ) -> Report:
     """Roll back these UserMigration rows (a staff member's selection) as one rollback run."""
+    _check_authority(authority)
+    actor, force = authority.actor, authority.force
     rows = _rollback_order(UserMigration.objects.filter(pk__in=pks))
     sources = sorted(set(rows.values_list("source", flat=True)))
     run = run_start(
@@ -266,27 +288,9 @@ def rollback_rows(
     )
     report = Report(mode="rollback", sources=sources, run_id=run.pk)
     for pk in rows.values_list("pk", flat=True):
-        outcome = rollback_one(pk, run=run, actor=actor, force=force, reason=reason)
+        outcome = _rollback_one(pk, run=run, authority=authority, reason=reason)
         report.add(outcome)
         if on_user:
             on_user(outcome)
     run_finish(run, report)
     return report
-
-
-def _restore_profile(user_id: int, rollback_data: dict) -> None:
-    if "profile" not in rollback_data:
-        return
-    previous = rollback_data["profile"]
-    if previous is None:
-        # The migration made the profile: back to a new profile's values.
-        previous = {
-            name: UserProfile._meta.get_field(name).get_default() for name in PROFILE_FIELDS
-        }
-    profile = UserProfile.objects.filter(user_id=user_id).first()
-    if profile is None:
-        return
-    for name, value in previous.items():
-        field = UserProfile._meta.get_field(name)
-        setattr(profile, name, field.to_python(value) if isinstance(value, str) else value)
-    profile.save(update_fields=[*previous.keys(), "updated_at"])

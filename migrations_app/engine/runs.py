@@ -1,7 +1,8 @@
 """Runs started by staff from the admin: a `MigrationRun` row around the engine's own functions.
 
-The command keeps its own run handling (progress bar, CSV backup, printed summary); these are
-the same steps without the terminal: open the run, let the engine work, record its outcome.
+The command adds only what a terminal needs (a progress bar, the printed summary) around the
+services that use these: open the run, let the engine work (the CSV backup first, see
+engine/backup.py), record its outcome.
 (Retrying failed users is `migrations_app.services.migration_run_retry`: it starts its runs
 behind the run lock.)
 """

@@ -20,7 +20,6 @@ Stripe delivers the event again later.
 
 from billing.stripe.services._events import STRIPE_SOURCE, EventProblem
 from billing.stripe.services.charges import (
-    lock_account,
     refunded_for_payment,
     stripe_charge_disputed,
     stripe_charge_refunded,
@@ -39,7 +38,6 @@ from billing.stripe.services.subscriptions import (
 __all__ = [
     "STRIPE_SOURCE",
     "EventProblem",
-    "lock_account",
     "purchase_for_payment",
     "refunded_for_payment",
     "stripe_charge_disputed",

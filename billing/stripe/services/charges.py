@@ -18,6 +18,7 @@ from billing.stripe.services._events import (
 from billing.stripe.services.purchases import purchase_for_payment
 from core.keys import stripe_dispute_key, stripe_refund_key
 from credits.exceptions import InsufficientCredits
+from credits.locks import account_lock
 from credits.models import CENT, CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_refund
 
@@ -32,11 +33,6 @@ def refunded_for_payment(*, account: CreditAccount, payment_intent_id: str) -> D
         requested = metadata.get("requested_amount") if isinstance(metadata, dict) else None
         total += -Decimal(requested) if requested is not None else -Decimal(str(amount))
     return total.quantize(CENT)
-
-
-def lock_account(account: CreditAccount) -> CreditAccount:
-    """Lock the account row, so refunds of one payment are counted one at a time."""
-    return CreditAccount.objects.select_for_update().get(pk=account.pk)
 
 
 def _purchase_paid_with(payment_intent_id: str) -> CreditTransaction | None:
@@ -108,7 +104,8 @@ def stripe_charge_disputed(event: HandledEvent) -> CreditTransaction | None:
             f"Dispute {dispute_id} of {payment_intent_id}: no credit purchase was paid with it.",
             payment_intent=payment_intent_id,
         )
-    account = lock_account(purchase.account)
+    # Locked, so refunds and disputes of one payment are counted one at a time.
+    account = account_lock(account_id=purchase.account_id)
     event.user = account.user
     to_take = purchase.amount - refunded_for_payment(
         account=account, payment_intent_id=payment_intent_id
@@ -170,7 +167,7 @@ def stripe_charge_refunded(event: HandledEvent) -> CreditTransaction | None:
     account = _account_of_payment(event, payment_intent_id)
     # Serialises with staff refunds of the same payment (billing.stripe.refunds), whose own
     # charge.refunded event then finds its credits already taken back.
-    lock_account(account)
+    account_lock(account_id=account.pk)
     purchase = purchase_for_payment(account=account, payment_intent_id=payment_intent_id)
     if purchase is None:
         raise EventProblem(

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from credits.locks import account_lock
 from credits.models import AMOUNT_PLACES, CENT, CreditAccount, CreditTransaction
 from credits.services.posting.entry import MAX_AMOUNT, Entry, refuse
 
@@ -27,11 +28,7 @@ def _write(entry: Entry) -> CreditTransaction:
     metadata = dict(entry.fields.get("metadata") or {})
     if entry.allow_partial and amount < 0:
         # Lock first so the amount left cannot shrink between reading it and taking it.
-        held = (
-            CreditAccount.objects.select_for_update()
-            .values_list("balance", flat=True)
-            .get(pk=entry.account.pk)
-        )
+        held = account_lock(account_id=entry.account.pk).balance
         if 0 < held < -amount:
             # Only refunds and reversals of credits received are partial: all of it is earned.
             amount = earned_delta = -held

@@ -8,13 +8,10 @@ arguments, or --execute without a terminal and without --yes). Usage errors writ
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import re
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,16 +21,18 @@ from django.utils import timezone
 
 from credits.api.serializers import MAX_ID
 from migrations_app import engine
-from migrations_app.engine.execute import NO_HOOKS
+from migrations_app.engine.backup import BackupUnavailable
 from migrations_app.engine.report import Outcome, Report, UserOutcome
-from migrations_app.engine.runs import run_finish
 from migrations_app.engine.selection import count_candidates
 from migrations_app.exceptions import InvalidRunRequest, RunAlreadyActive
-from migrations_app.models import RunMode, RunStatus
+from migrations_app.models import RunMode
 from migrations_app.run_request import RunRequest
 from migrations_app.services import (
-    NotifyHooks,
+    migration_execute,
+    migration_execute_start,
     migration_rollback,
+    migration_run_fail,
+    migration_run_finish,
     migration_run_launch,
     migration_run_start,
 )
@@ -276,29 +275,31 @@ class Command(BaseCommand):
             answer = input("Migrate these users now? Type yes to go on: ").strip().lower()
             if answer != "yes":
                 raise usage_error("Not confirmed; nothing was written.")
-        folder = self._backup_folder(sources, context)
-        run = self._start(sources, RunMode.EXECUTE, parameters)
         try:
-            backups = self._backup(folder, sources, selection, context, run)
-        except OSError as error:
-            self._close_failed(run, f"The backup could not be written: {error}")
-            raise usage_error(
-                f"--backup-dir {folder}: the backup could not be written "
-                f"({error.strerror or error}); nothing was migrated."
-            ) from None
+            run, backups = migration_execute_start(
+                sources=sources,
+                context=context,
+                selection=selection,
+                parameters=parameters,
+                backup_dir=self.options["backup_dir"],
+            )
+        except BackupUnavailable as unusable:
+            raise usage_error(f"--backup-dir {unusable.folder}: {unusable.problem}.") from None
+        except RunAlreadyActive as refused:
+            raise usage_error(f"{refused.message} (run {refused.details['run_id']})") from None
         if not self.json:
             self._header(f"Execute (run {run.pk})", sources, parameters)
             for path in backups:
                 self._line(f"Backup of the legacy rows to change: {path}")
         report = self._run(
             run,
-            lambda on_user: engine.execute(
-                sources,
-                context,
-                selection,
-                run,
+            lambda on_user: migration_execute(
+                run=run,
+                sources=sources,
+                context=context,
+                selection=selection,
+                notify=parameters["notify"],
                 on_user=on_user,
-                hooks=NotifyHooks(run) if parameters["notify"] else NO_HOOKS,
             ),
             sources,
             selection,
@@ -420,7 +421,7 @@ class Command(BaseCommand):
         try:
             return work(on_user)
         except BaseException as error:
-            self._close_failed(run, f"{type(error).__name__}: {error}")
+            migration_run_fail(run=run, error=f"{type(error).__name__}: {error}")
             raise
         finally:
             if progress is not None:
@@ -442,7 +443,7 @@ class Command(BaseCommand):
         return tqdm(total=total, unit="user", file=sys.stderr, leave=False)
 
     def _finish(self, run, report: Report):
-        run_finish(run, report)
+        migration_run_finish(run=run, report=report)
         if self.json:
             self._print_json(report.as_dict())
         else:
@@ -451,46 +452,6 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{report.failed} users failed or were refused; see above", returncode=1
             )
-
-    def _backup_folder(self, sources, context) -> Path | None:
-        """The folder of the CSV backup, made and writable, before any run is started (None:
-        no source of the run changes legacy rows)."""
-        if context.keep_legacy or not any(get_source(name).changes_legacy for name in sources):
-            return None
-        folder = Path(self.options["backup_dir"])
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise usage_error(
-                f"--backup-dir {folder}: cannot be created ({error.strerror or error})."
-            ) from None
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise usage_error(f"--backup-dir {folder}: not writable.")
-        return folder
-
-    def _close_failed(self, run, error: str) -> None:
-        run.status = RunStatus.FAILED
-        run.error = error[:2000]
-        run.finished_at = timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
-
-    def _backup(self, folder, sources, selection, context, run) -> list[Path]:
-        paths = []
-        for name in sources:
-            source = get_source(name)
-            if folder is None or not source.changes_legacy:
-                continue
-            path = folder / f"{name}-run{run.pk}-{context.now:%Y%m%dT%H%M%S}.csv"
-            with path.open("w", newline="") as handle:
-                writer = None
-                for user_ids in selection.batches(source):
-                    for row in source.backup_rows(user_ids):
-                        if writer is None:
-                            writer = csv.DictWriter(handle, fieldnames=list(row))
-                            writer.writeheader()
-                        writer.writerow(row)
-            paths.append(path)
-        return paths
 
     def _header(self, title, sources, parameters):
         if self.json:
