@@ -15,6 +15,7 @@ from core.api.schema import error_responses
 from core.api.views import StaffApiView
 from credits.api.fields import StrictBooleanField, StrictDecimalField
 from migrations_app.api_examples import (
+    ROLLBACK_EXAMPLES,
     RUN_EXAMPLES,
     RUN_START_ERRORS,
     RUN_START_EXAMPLES,
@@ -283,6 +284,7 @@ class MigrationRollbackApi(StaffApiView):
         ),
         request=RollbackInputSerializer,
         responses={200: RollbackOutputSerializer, **error_responses(400, 401, 403, 429)},
+        examples=ROLLBACK_EXAMPLES,
     )
     def post(self, request):
         serializer = RollbackInputSerializer(data=request.data)

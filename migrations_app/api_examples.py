@@ -104,3 +104,35 @@ RUN_EXAMPLES = [
         200,
     ),
 ]
+
+ROLLBACK_EXAMPLES = [
+    request_example(
+        "Roll back two users",
+        {"users": [311, 312], "sources": ["usd_balance"], "reason": "Asked to stay on legacy"},
+    ),
+    response_example(
+        "One rolled back, one refused",
+        {
+            "run_id": 18,
+            "status_url": "/api/migrate/runs/18/",
+            "users": {"rolled_back": 1, "refused": 1},
+            "credits": "-30.00",
+            "failures": [
+                {
+                    "user_id": 312,
+                    "source": "usd_balance",
+                    "outcome": "refused",
+                    "credits": "0",
+                    "legacy_amounts": {},
+                    "rounding_remainder": "0",
+                    "history_entries": 0,
+                    "note": "",
+                    "error": "has spent migrated credits (12.50 granted, 2.50 left); forcing "
+                    "the rollback reverses what is left and records the shortfall",
+                    "data_mismatch": False,
+                }
+            ],
+        },
+        200,
+    ),
+]

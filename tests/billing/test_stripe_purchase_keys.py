@@ -16,7 +16,8 @@ import pytest
 from django.db import connection
 
 from billing.models import UserProfile
-from billing.stripe.services import STRIPE_SOURCE, stripe_event_key
+from billing.stripe.services import STRIPE_SOURCE
+from core.keys import stripe_event_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_grant
 from tests.billing import stripe_events
@@ -58,7 +59,7 @@ def written_by_the_old_code(buyer, pack, session: dict) -> CreditTransaction:
         account=credit_account_open(user=buyer),
         amount=pack.credits,
         kind=EntryKind.PURCHASE,
-        idempotency_key=stripe_event_key(OLD_EVENT),
+        idempotency_key=stripe_event_key(event_id=OLD_EVENT),
         stripe_event_id=OLD_EVENT,
         source=STRIPE_SOURCE,
         description=f"Credit pack {pack.name}",
