@@ -24,8 +24,8 @@ from migrations_app.models import (
     UserMigration,
 )
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
-from tests.factories import StaffUserFactory
-from tests.migrations_app.factories import LegacyBillingFactory
+from tests.factories import LegacyBillingFactory, StaffUserFactory
+from tests.helpers import ledger_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -67,12 +67,6 @@ def _execute(tmp_path, *options):
 
 def roll_back(client, rows, **data):
     return post_action(client, MIGRATIONS, "roll_back", [row.pk for row in rows], **data)
-
-
-def ledger_state():
-    return CreditTransaction.objects.count(), list(
-        CreditAccount.objects.order_by("pk").values_list("balance", flat=True)
-    )
 
 
 # --- list and page ------------------------------------------------------------------------
@@ -140,7 +134,7 @@ def test_viewers_without_rollback_permission_see_no_actions(migrated):
 
 def test_the_confirmation_lists_users_credits_and_who_needs_force(super_admin_client, migrated):
     ada, ben, cy = migrated
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(super_admin_client, [ada, ben, cy])
@@ -163,7 +157,7 @@ def test_the_confirmation_lists_users_credits_and_who_needs_force(super_admin_cl
     assert "<strong>1</strong> needs force" in content
     assert "has spent migrated credits (2.50 of 12.50 left)" in content
     assert 'class="submit-row"' in content
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_confirming_rolls_back_and_refuses_those_needing_force(
@@ -260,7 +254,7 @@ def test_force_needs_the_super_admin_permission(migrated):
     operator = StaffUserFactory(
         permissions=["migrations_app.view_usermigration", "migrations_app.rollback_migration"]
     )
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(client_for(operator), [ben], apply="1", reason="Fraud", force="on")
@@ -270,12 +264,12 @@ def test_force_needs_the_super_admin_permission(migrated):
     assert "Only a billing super admin may force a rollback." in response.content.decode()
     ben.refresh_from_db()
     assert ben.status == MigrationStatus.COMPLETED
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_a_rollback_needs_a_reason(super_admin_client, migrated):
     ada, _, _ = migrated
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(super_admin_client, [ada], apply="1", reason="  ")
@@ -284,12 +278,12 @@ def test_a_rollback_needs_a_reason(super_admin_client, migrated):
     assert "Nothing was rolled back: correct the errors below." in response.content.decode()
     ada.refresh_from_db()
     assert ada.status == MigrationStatus.COMPLETED
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_a_credit_admin_cannot_roll_back(credit_admin_client, migrated):
     ada, _, _ = migrated
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(credit_admin_client, [ada], apply="1", reason="No")
@@ -298,7 +292,7 @@ def test_a_credit_admin_cannot_roll_back(credit_admin_client, migrated):
     assert response.status_code == 403
     ada.refresh_from_db()
     assert ada.status == MigrationStatus.COMPLETED
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 # --- retry failed -------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from billing.models import UserProfile
 from credits.models import CreditTransaction
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import CreditPackFactory, ProvisionedUserFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 
