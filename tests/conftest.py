@@ -110,6 +110,18 @@ def django_db_setup(
             pg_template.drop(name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def migration_backups(tmp_path_factory):
+    """Each test process (one per xdist worker) writes migration CSV backups to a folder of its
+    own, never into the checkout's var/, and so do the processes the tests start."""
+    from django.conf import settings
+
+    folder = tmp_path_factory.mktemp("migration-backups")
+    settings.CREDITS_MIGRATION_BACKUP_DIR = folder
+    os.environ["CREDITS_MIGRATION_BACKUP_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture
 def redis_url():
     return REDIS_URL
