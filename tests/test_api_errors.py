@@ -10,10 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from credits.services import credit_grant, credit_spend
-from tests.credits.test_api import assert_error_shape
 from tests.factories import ProvisionedUserFactory, SuperAdminFactory, UserFactory
-from tests.migrations_app.helpers import table_contents
-from tests.test_amount_parser import ARABIC_INDIC_12, FULLWIDTH_12
+from tests.helpers import ARABIC_INDIC_12, FULLWIDTH_12, assert_error_shape, table_contents
 
 pytestmark = pytest.mark.django_db
 

@@ -23,8 +23,7 @@ from schemathesis.config._checks import (
 )
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.factories import ProvisionedUserFactory, UserFactory
-from tests.migrations_app.factories import LegacyBillingFactory
+from tests.factories import LegacyBillingFactory, ProvisionedUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from credits.models import CreditAccount, CreditTransaction
-from tests.credits.test_api import assert_error_shape
 from tests.factories import BILLING_SUPER_ADMINS, ProvisionedUserFactory, StaffUserFactory
+from tests.helpers import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ import pytest
 from credits.models import ApprovalStatus, CreditApprovalRequest, CreditTransaction, EntryKind
 from credits.services import credit_staff_grant
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
+from tests.helpers import ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -25,11 +26,6 @@ def pending(account, super_admin):
     )
 
 
-def state(account):
-    account.refresh_from_db()
-    return account.balance, CreditTransaction.objects.count()
-
-
 def test_pending_requests_are_listed(second_super_admin, pending):
     # when
     response = client_for(second_super_admin).get(REQUESTS, {"status__exact": "pending"})
@@ -45,7 +41,7 @@ def test_pending_requests_are_listed(second_super_admin, pending):
 
 def test_self_approval_is_refused(super_admin_client, account, pending):
     # given
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     response = post_action(super_admin_client, REQUESTS, "approve_requests", [pending.pk])
@@ -55,7 +51,7 @@ def test_self_approval_is_refused(super_admin_client, account, pending):
         f"Request #{pending.pk}: not approved. Nobody approves or rejects their own request; "
         "another staff member must."
     ]
-    assert state(account) == before
+    assert ledger_state(account) == before
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.PENDING
 
@@ -90,7 +86,7 @@ def test_double_approval_still_writes_one_entry(second_super_admin, account, pen
     # given
     client = client_for(second_super_admin)
     post_action(client, REQUESTS, "approve_requests", [pending.pk])
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     again = post_action(client, REQUESTS, "approve_requests", [pending.pk])
@@ -100,13 +96,13 @@ def test_double_approval_still_writes_one_entry(second_super_admin, account, pen
     assert messages_of(again)[-1] == (
         f"Request #{pending.pk} was already approved (entry #{pending.entry_id})."
     )
-    assert state(account) == before
+    assert ledger_state(account) == before
     assert account.balance == Decimal("6015.75")
 
 
 def test_rejection_writes_nothing(second_super_admin, account, pending):
     # given
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     response = post_action(
@@ -117,7 +113,7 @@ def test_rejection_writes_nothing(second_super_admin, account, pending):
     assert messages_of(response) == [
         f"Request #{pending.pk} rejected; nothing written to the ledger."
     ]
-    assert state(account) == before
+    assert ledger_state(account) == before
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.REJECTED
     assert CreditApprovalRequest.objects.get().entry_id is None
@@ -127,7 +123,7 @@ def test_a_credit_admin_cannot_approve_a_request_above_their_limit(
     credit_admin_client, account, pending
 ):
     # given
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     response = post_action(credit_admin_client, REQUESTS, "approve_requests", [pending.pk])
@@ -136,7 +132,7 @@ def test_a_credit_admin_cannot_approve_a_request_above_their_limit(
     assert messages_of(response)[0].startswith(
         f"Request #{pending.pk}: not approved. The amount is above your limit"
     )
-    assert state(account) == before
+    assert ledger_state(account) == before
 
 
 def test_staff_without_permission_cannot_see_requests(bare_staff, pending):

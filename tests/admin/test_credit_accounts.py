@@ -12,6 +12,7 @@ from credits.models import CreditApprovalRequest, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
 from tests.factories import ProvisionedUserFactory, UserMigrationFactory
+from tests.helpers import ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -28,16 +29,6 @@ def form_page(client, action, pks):
 def apply(client, action, pks, *, amount, reason, key):
     return post_action(
         client, ACCOUNTS, action, pks, amount=amount, reason=reason, submission_key=key, apply="1"
-    )
-
-
-def state(*accounts):
-    for account in accounts:
-        account.refresh_from_db()
-    return (
-        [account.balance for account in accounts],
-        CreditTransaction.objects.count(),
-        CreditApprovalRequest.objects.count(),
     )
 
 
@@ -251,7 +242,10 @@ def test_one_grant_for_many_accounts_reports_each(credit_admin_client, account, 
         "Granted 10.50 credits to alice@example.com; balance now 26.25.",
         "Granted 10.50 credits to bob@example.com; balance now 30.50.",
     ]
-    assert state(account, other_account)[0] == [Decimal("26.25"), Decimal("30.50")]
+    assert ledger_state(account, other_account).balances == [
+        Decimal("26.25"),
+        Decimal("30.50"),
+    ]
 
 
 LENIENT = "Send a decimal string of ASCII digits such as"
@@ -282,7 +276,7 @@ def test_bad_input_is_shown_and_nothing_is_written(
 ):
     # given
     _, key = form_page(credit_admin_client, "grant_credits", [account.pk])
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     response = apply(
@@ -295,12 +289,12 @@ def test_bad_input_is_shown_and_nothing_is_written(
     assert error in content
     assert "Nothing was written: correct the errors below." in content
     assert 'class="errornote"' in content
-    assert state(account) == before
+    assert ledger_state(account) == before
 
 
 def test_a_form_without_its_submission_key_is_refused(credit_admin_client, account):
     # given
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     response = apply(
@@ -310,13 +304,13 @@ def test_a_form_without_its_submission_key_is_refused(credit_admin_client, accou
     # then
     assert response.status_code == 200
     assert "Nothing was written" in response.content.decode()
-    assert state(account) == before
+    assert ledger_state(account) == before
 
 
 def test_credit_admin_is_refused_a_grant_over_the_limit(credit_admin_client, account):
     # given
     _, key = form_page(credit_admin_client, "grant_credits", [account.pk])
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     response = apply(
@@ -333,12 +327,12 @@ def test_credit_admin_is_refused_a_grant_over_the_limit(credit_admin_client, acc
         "Nothing written for alice@example.com: The amount is above your limit per action "
         "(CREDITS_ADMIN_LIMIT); a billing super admin can do it. Asked for 1000.01; limit 1000."
     ]
-    assert state(account) == before
+    assert ledger_state(account) == before
 
 
 def test_credit_admin_is_refused_a_refund(credit_admin_client, account):
     # given
-    before = state(account)
+    before = ledger_state(account)
 
     # when: posting the action the page does not offer
     response = apply(
@@ -348,7 +342,7 @@ def test_credit_admin_is_refused_a_refund(credit_admin_client, account):
     # then
     assert response.status_code == 302
     assert messages_of(response) == ["No action selected."]
-    assert state(account) == before
+    assert ledger_state(account) == before
 
 
 # --- refunds, adjustments, approval -------------------------------------------------------
@@ -376,7 +370,7 @@ def test_super_admin_refunds_and_a_failure_is_reported_per_account(
         "Balance 15.75; asked for 18.00.",
         "Refunded 18.00 credits of bob@example.com; balance now 2.00.",
     ]
-    balances, _, _ = state(account, other_account)
+    balances = ledger_state(account, other_account).balances
     assert balances == [Decimal("15.75"), Decimal("2.00")]
     refund = other_account.entries.order_by("-id").first()
     assert (refund.kind, refund.amount, refund.reason) == (
@@ -411,7 +405,7 @@ def test_credit_admin_adjusts_down(credit_admin_client, account):
 def test_an_adjustment_of_zero_is_refused(credit_admin_client, account):
     # given
     _, key = form_page(credit_admin_client, "adjust_credits", [account.pk])
-    before = state(account)
+    before = ledger_state(account)
 
     # when
     response = apply(
@@ -420,7 +414,7 @@ def test_an_adjustment_of_zero_is_refused(credit_admin_client, account):
 
     # then
     assert "An adjustment must not be zero." in response.content.decode()
-    assert state(account) == before
+    assert ledger_state(account) == before
 
 
 def test_above_the_threshold_a_grant_waits_for_approval(super_admin_client, super_admin, account):

@@ -20,6 +20,7 @@ from credits.models import (
 from credits.services import credit_staff_grant
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
 from tests.factories import StaffUserFactory
+from tests.helpers import ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -54,11 +55,6 @@ def log_entries(obj):
             content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
         ).order_by("pk")
     )
-
-
-def state(account):
-    account.refresh_from_db()
-    return account.balance, CreditTransaction.objects.count(), LogEntry.objects.count()
 
 
 # --- the buttons --------------------------------------------------------------------------
@@ -101,7 +97,7 @@ def test_staff_with_view_permission_only_sees_no_buttons(account):
 def test_staff_without_the_permission_is_refused_the_button_url(account, action):
     # given
     viewer = StaffUserFactory(permissions=["credits.view_creditaccount"])
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     shown = client_for(viewer).get(button_url(account, action))
@@ -113,7 +109,7 @@ def test_staff_without_the_permission_is_refused_the_button_url(account, action)
     # then
     assert shown.status_code == 403
     assert posted.status_code == 403
-    assert state(account) == before
+    assert ledger_state(account, admin_log=True) == before
 
 
 def test_credit_admin_is_refused_the_refund_button_url(credit_admin_client, account):
@@ -184,7 +180,7 @@ def test_submitting_the_same_button_form_twice_writes_and_logs_once(credit_admin
     # given
     key = open_form(credit_admin_client, account, "grant_credits")
     submit(credit_admin_client, account, "grant_credits", amount="3.00", reason="Once", key=key)
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     response = submit(
@@ -193,7 +189,7 @@ def test_submitting_the_same_button_form_twice_writes_and_logs_once(credit_admin
 
     # then
     assert messages_of(response)[-1].startswith("Nothing written again for alice@example.com")
-    assert state(account) == before
+    assert ledger_state(account, admin_log=True) == before
     assert len(log_entries(account)) == 1
 
 
@@ -264,7 +260,7 @@ def test_history_and_recent_actions_show_the_grant(
 def test_a_refused_grant_writes_no_log_entry(credit_admin_client, account):
     # given
     key = open_form(credit_admin_client, account, "grant_credits")
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     response = submit(
@@ -279,14 +275,14 @@ def test_a_refused_grant_writes_no_log_entry(credit_admin_client, account):
     # then
     assert response.status_code == 302
     assert messages_of(response)[0].startswith("Nothing written for alice@example.com:")
-    assert state(account) == before
+    assert ledger_state(account, admin_log=True) == before
     assert log_entries(account) == []
 
 
 def test_an_invalid_form_writes_nothing_and_shows_the_form_again(credit_admin_client, account):
     # given
     key = open_form(credit_admin_client, account, "grant_credits")
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     response = submit(
@@ -296,7 +292,7 @@ def test_an_invalid_form_writes_nothing_and_shows_the_form_again(credit_admin_cl
     # then
     assert response.status_code == 200
     assert response.context["form"].errors
-    assert state(account) == before
+    assert ledger_state(account, admin_log=True) == before
 
 
 def test_a_grant_above_the_threshold_logs_the_request(super_admin, super_admin_client, account):
@@ -426,7 +422,7 @@ def test_a_viewer_sees_no_decision_buttons_and_is_refused_their_url(account, pen
     # given
     viewer = StaffUserFactory(permissions=["credits.view_creditapprovalrequest"])
     client = client_for(viewer)
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     page = client.get(request_change_url(pending))
@@ -436,7 +432,7 @@ def test_a_viewer_sees_no_decision_buttons_and_is_refused_their_url(account, pen
     assert page.status_code == 200
     assert "/decide/" not in page.content.decode()
     assert posted.status_code == 403
-    assert state(account) == before
+    assert ledger_state(account, admin_log=True) == before
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.PENDING
 
@@ -444,11 +440,11 @@ def test_a_viewer_sees_no_decision_buttons_and_is_refused_their_url(account, pen
 def test_the_approve_button_confirms_then_approves_and_logs(second_super_admin, account, pending):
     # given
     client = client_for(second_super_admin)
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     confirmation = client.get(decide_url(pending, "approve_requests"))
-    after_confirmation = state(account)
+    after_confirmation = ledger_state(account, admin_log=True)
     response = client.post(decide_url(pending, "approve_requests"))
 
     # then
@@ -470,7 +466,7 @@ def test_the_approve_button_confirms_then_approves_and_logs(second_super_admin, 
 
 def test_the_reject_button_rejects_and_logs(second_super_admin, account, pending):
     # given
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     client_for(second_super_admin).post(
@@ -481,7 +477,7 @@ def test_the_reject_button_rejects_and_logs(second_super_admin, account, pending
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.REJECTED
     assert pending.decision_reason == "No contract on file"
-    assert state(account)[:2] == before[:2]
+    assert ledger_state(account) == before._replace(admin_log=None)
     [log] = log_entries(pending)
     assert log.get_change_message().startswith("Rejected the grant of 6000.00 credits")
     assert log.get_change_message().endswith("Rejected because: No contract on file")
@@ -491,7 +487,7 @@ def test_the_reject_button_needs_a_reason_and_without_one_changes_nothing(
     second_super_admin, account, pending
 ):
     # given
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     response = client_for(second_super_admin).post(
@@ -504,17 +500,17 @@ def test_the_reject_button_needs_a_reason_and_without_one_changes_nothing(
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.PENDING
     assert pending.decision_reason == ""
-    assert state(account) == before
+    assert ledger_state(account, admin_log=True) == before
     assert log_entries(pending) == []
 
 
 def test_the_requester_cannot_approve_through_the_button(super_admin_client, account, pending):
     # given
-    before = state(account)
+    before = ledger_state(account, admin_log=True)
 
     # when
     response = super_admin_client.post(decide_url(pending, "approve_requests"))
 
     # then
     assert messages_of(response)[-1].startswith(f"Request #{pending.pk}: not approved.")
-    assert state(account) == before
+    assert ledger_state(account, admin_log=True) == before

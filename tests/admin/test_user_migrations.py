@@ -24,8 +24,8 @@ from migrations_app.models import (
     UserMigration,
 )
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
-from tests.factories import StaffUserFactory
-from tests.migrations_app.factories import LegacyBillingFactory
+from tests.factories import LegacyBillingFactory, StaffUserFactory
+from tests.helpers import ledger_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -67,12 +67,6 @@ def _execute(tmp_path, *options):
 
 def roll_back(client, rows, **data):
     return post_action(client, MIGRATIONS, "roll_back", [row.pk for row in rows], **data)
-
-
-def ledger_state():
-    return CreditTransaction.objects.count(), list(
-        CreditAccount.objects.order_by("pk").values_list("balance", flat=True)
-    )
 
 
 # --- list and page ------------------------------------------------------------------------
@@ -140,7 +134,7 @@ def test_viewers_without_rollback_permission_see_no_actions(migrated):
 
 def test_the_confirmation_lists_users_credits_and_who_needs_force(super_admin_client, migrated):
     ada, ben, cy = migrated
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(super_admin_client, [ada, ben, cy])
@@ -177,7 +171,7 @@ def test_the_confirmation_lists_users_credits_and_who_needs_force(super_admin_cl
     assert "the user has spent migrated credits: 2.50 of the 12.50 granted are left" in content
     assert "--force" not in content and "--rollback" not in content
     assert 'class="submit-row"' in content
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_confirming_rolls_back_and_refuses_those_needing_force(
@@ -274,7 +268,7 @@ def test_force_needs_the_super_admin_permission(migrated):
     operator = StaffUserFactory(
         permissions=["migrations_app.view_usermigration", "migrations_app.rollback_migration"]
     )
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(client_for(operator), [ben], apply="1", reason="Fraud", force="on")
@@ -284,12 +278,12 @@ def test_force_needs_the_super_admin_permission(migrated):
     assert "Only a billing super admin may force a rollback." in response.content.decode()
     ben.refresh_from_db()
     assert ben.status == MigrationStatus.COMPLETED
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_a_rollback_needs_a_reason(super_admin_client, migrated):
     ada, _, _ = migrated
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(super_admin_client, [ada], apply="1", reason="  ")
@@ -298,12 +292,12 @@ def test_a_rollback_needs_a_reason(super_admin_client, migrated):
     assert "Nothing was rolled back: correct the errors below." in response.content.decode()
     ada.refresh_from_db()
     assert ada.status == MigrationStatus.COMPLETED
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_a_credit_admin_cannot_roll_back(credit_admin_client, migrated):
     ada, _, _ = migrated
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = roll_back(credit_admin_client, [ada], apply="1", reason="No")
@@ -312,7 +306,7 @@ def test_a_credit_admin_cannot_roll_back(credit_admin_client, migrated):
     assert response.status_code == 403
     ada.refresh_from_db()
     assert ada.status == MigrationStatus.COMPLETED
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 # --- retry failed -------------------------------------------------------------------------
@@ -507,7 +501,7 @@ def test_the_page_offers_roll_back_on_a_completed_and_retry_on_a_failed_migratio
 def test_a_viewer_sees_no_buttons_and_is_refused_their_urls(migrated):
     ada, _, cy = migrated
     viewer = client_for(StaffUserFactory(permissions=["migrations_app.view_usermigration"]))
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     page = viewer.get(change_url(ada)).content.decode()
@@ -519,18 +513,18 @@ def test_a_viewer_sees_no_buttons_and_is_refused_their_urls(migrated):
     # then
     assert "/do/" not in page
     assert (rollback.status_code, retry.status_code) == (403, 403)
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_roll_back_from_the_page_confirms_then_rolls_back_and_logs(
     super_admin_client, super_admin, migrated
 ):
     ada, _, _ = migrated
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     confirmation = super_admin_client.get(object_action_url(ada, "roll_back"))
-    after_confirmation = ledger_state()
+    after_confirmation = ledger_snapshot()
     response = super_admin_client.post(
         object_action_url(ada, "roll_back"),
         {"apply": "1", "reason": "Asked to stay on legacy", "notify": ""},
@@ -555,11 +549,11 @@ def test_roll_back_from_the_page_confirms_then_rolls_back_and_logs(
 def test_retry_from_the_page_confirms_then_migrates_and_logs(super_admin_client, migrated):
     _, _, cy = migrated
     LegacyBilling.objects.filter(user=cy.user).update(balance_usd=Decimal("5.00"))
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     confirmation = super_admin_client.get(object_action_url(cy, "retry_failed"))
-    after_confirmation = ledger_state()
+    after_confirmation = ledger_snapshot()
     response = super_admin_client.post(object_action_url(cy, "retry_failed"))
 
     # then
@@ -596,7 +590,7 @@ def legacy_customer(db):
 def test_a_legacy_customer_is_found_with_what_migrating_would_give(
     super_admin_client, legacy_customer
 ):
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = super_admin_client.get(FIND, {"q": "DORA@example.com"})
@@ -615,7 +609,7 @@ def test_a_legacy_customer_is_found_with_what_migrating_would_give(
     assert "No credit account yet." in content
     assert "30.00 if migrated now" in content
     assert "Migrate this user" in content
-    assert ledger_state() == before  # the preview writes nothing
+    assert ledger_snapshot() == before  # the preview writes nothing
     assert not UserMigration.objects.filter(user=legacy_customer).exists()
 
 
@@ -669,7 +663,7 @@ def test_without_the_run_permission_there_is_no_button_and_the_post_is_refused(l
             permissions=["migrations_app.view_usermigration", "migrations_app.rollback_migration"]
         )
     )
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     page = viewer.get(FIND, {"q": "dora@example.com"})
@@ -679,7 +673,7 @@ def test_without_the_run_permission_there_is_no_button_and_the_post_is_refused(l
     assert "Migrate this user" not in page.content.decode()
     assert posted.status_code == 302
     assert "permission" in messages_of(posted)[0].lower()
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
     assert not UserMigration.objects.filter(user=legacy_customer).exists()
     assert not MigrationRun.objects.exists()
 

@@ -16,8 +16,7 @@ from billing.services import user_signup
 from credits.models import CreditAccount
 from migrations_app.models import MigrationStatus, UserMigration
 from tests.admin.conftest import changelist_url
-from tests.factories import SuperAdminFactory
-from tests.migrations_app.factories import LegacyBillingFactory
+from tests.factories import LegacyBillingFactory, SuperAdminFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -310,7 +310,7 @@ def test_a_subscription_ended_before_the_period_gets_no_monthly_grant():
     # given: both "active" by status; one subscription ended on 2025-11-20
     from datetime import UTC, datetime
 
-    from tests.billing.ledger_check import assert_ledger_consistent
+    from tests.helpers import assert_ledger_consistent
 
     ended = subscriber("pro", username="ended")
     running = subscriber("pro", username="running")

@@ -9,13 +9,14 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from credits.models import CreditApprovalRequest, CreditTransaction, EntryKind
+from credits.models import CreditTransaction, EntryKind
 from tests.factories import (
     CreditAdminFactory,
     ProvisionedUserFactory,
     StaffUserFactory,
     SuperAdminFactory,
 )
+from tests.helpers import ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +34,6 @@ def client_for(user):
     client = APIClient()
     client.force_authenticate(user=user)
     return client
-
-
-def state(customer):
-    account = customer.credit_account
-    account.refresh_from_db()
-    return account.balance, CreditTransaction.objects.count(), CreditApprovalRequest.objects.count()
 
 
 def test_a_credit_admin_adjusts_within_the_limit(customer):
@@ -69,7 +64,8 @@ def test_a_replayed_adjustment_writes_once(customer):
     # then
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["transaction"]["id"] == first.json()["transaction"]["id"]
-    assert state(customer)[:2] == (Decimal("15.00"), 2)
+    after = ledger_state(customer.credit_account)
+    assert (after.balance, after.entries) == (Decimal("15.00"), 2)
 
 
 def test_an_adjustment_above_the_threshold_waits_for_approval(customer, settings):
@@ -84,7 +80,8 @@ def test_an_adjustment_above_the_threshold_waits_for_approval(customer, settings
     # then
     assert response.status_code == 202
     assert response.json()["approval_request"]["status"] == "pending"
-    assert state(customer) == (Decimal("20.00"), 1, 1)
+    after = ledger_state(customer.credit_account)
+    assert (after.balance, after.entries, after.approvals) == (Decimal("20.00"), 1, 1)
 
 
 def test_a_super_admin_refunds_on_the_ledger(customer):
@@ -209,13 +206,13 @@ def test_bad_requests_are_refused_in_the_error_shape_and_write_nothing(
 ):
     # given
     client = client_for(make_user())
-    before = state(customer)
+    before = ledger_state(customer.credit_account)
     # when
     response = client.post(url, {"user_id": customer.pk, **payload}, format="json")
     # then
     assert response.status_code == status, response.json()
     assert _error(response) == code
-    assert state(customer) == before
+    assert ledger_state(customer.credit_account) == before
 
 
 def test_an_unknown_user_is_404(customer):
@@ -300,7 +297,7 @@ def test_the_single_permission_opens_the_summary(customer):
 @pytest.mark.parametrize("length", [137, 190])
 def test_a_key_in_the_header_is_held_to_the_bodys_rules(customer, length):
     client = client_for(SuperAdminFactory())
-    before = state(customer)
+    before = ledger_state(customer.credit_account)
     response = client.post(
         REFUND,
         {"user_id": customer.pk, "amount": "1.00", "reason": "r"},
@@ -309,7 +306,7 @@ def test_a_key_in_the_header_is_held_to_the_bodys_rules(customer, length):
     )
     assert response.status_code == 400
     assert _error(response) == "invalid"
-    assert state(customer) == before
+    assert ledger_state(customer.credit_account) == before
     # at the limit it is taken
     response = client.post(
         REFUND,

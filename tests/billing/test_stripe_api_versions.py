@@ -20,9 +20,9 @@ from billing.models import IssueKind, StripeEventIssue, UserProfile
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from tests.billing import stripe_api_objects, stripe_events
 from tests.billing import stripe_dahlia_events as newest
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.billing.stripe_events import PERIOD_END, PERIOD_START
 from tests.factories import CreditPackFactory, PlanPriceFactory, ProvisionedUserFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from billing.stripe.checkout import (
 )
 from credits.models import CreditAccount, CreditTransaction
 from tests.billing import stripe_api_objects, stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import CreditPackFactory, ProvisionedUserFactory, SuperAdminFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import pytest
 from billing.models import IssueKind, StripeEventIssue, UserProfile
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from tests.billing import stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import CreditPackFactory, ProvisionedUserFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 

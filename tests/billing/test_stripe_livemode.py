@@ -8,8 +8,8 @@ from djstripe.models import Event, WebhookEventTrigger
 from billing.models import StripeEventIssue, UserProfile
 from credits.models import CreditAccount, CreditTransaction
 from tests.billing import stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import CreditPackFactory, ProvisionedUserFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 

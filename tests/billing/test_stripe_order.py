@@ -10,9 +10,9 @@ from billing.models import IssueKind, StripeEventIssue, UserProfile
 from billing.services import monthly_credits_grant
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from tests.billing import stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.billing.stripe_events import PERIOD_END, PERIOD_START
 from tests.factories import PlanPriceFactory, ProvisionedUserFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 

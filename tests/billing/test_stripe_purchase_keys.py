@@ -21,8 +21,8 @@ from core.keys import stripe_event_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_grant
 from tests.billing import stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import CreditPackFactory, ProvisionedUserFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 

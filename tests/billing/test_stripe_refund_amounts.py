@@ -8,10 +8,10 @@ from rest_framework.test import APIClient
 
 from billing.models import UserProfile
 from billing.stripe.services import stripe_charge_refunded, stripe_checkout_paid
-from credits.models import CreditAccount, CreditTransaction, EntryKind
+from credits.models import CreditTransaction, EntryKind
 from tests.billing import stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import CreditPackFactory, ProvisionedUserFactory, SuperAdminFactory
+from tests.helpers import assert_ledger_consistent, ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -52,14 +52,9 @@ def staff_refund(buyer, amount: str, key: str = "r1"):
     )
 
 
-def snapshot(buyer):
-    account = CreditAccount.objects.get(user=buyer)
-    return account.balance, CreditTransaction.objects.count()
-
-
 def test_a_refund_that_rounds_to_0_cents_is_refused_before_stripe(buyer, stripe_synced):
     # given: 100 credits for 1000 cents; 0.01 credits is 0.1 cents
-    before = snapshot(buyer)
+    before = ledger_state(buyer.credit_account)
     # when
     response = staff_refund(buyer, "0.01")
     # then
@@ -67,7 +62,7 @@ def test_a_refund_that_rounds_to_0_cents_is_refused_before_stripe(buyer, stripe_
     assert response.json()["error"]["code"] == "refund_exceeds_purchase"
     assert response.json()["error"]["details"]["refund_cents"] == 0
     assert stripe_synced.received("POST", "/v1/refunds") == []
-    assert snapshot(buyer) == before
+    assert ledger_state(buyer.credit_account) == before
     assert_ledger_consistent()
 
 
@@ -78,14 +73,16 @@ def test_a_refund_of_more_than_the_payment_has_left_is_refused_before_stripe(buy
         event_type="charge.refunded",
         payload=stripe_events.charge(payment_intent="pi_bought", amount=1000, amount_refunded=700),
     )
-    assert snapshot(buyer) == (Decimal("30.00"), 2)
+    after = ledger_state(buyer.credit_account)
+    assert (after.balance, after.entries) == (Decimal("30.00"), 2)
     # when: 40 credits (400 cents) asked, 300 cents left
     response = staff_refund(buyer, "40.00")
     # then
     assert response.status_code == 400, response.json()
     assert response.json()["error"]["code"] == "refund_exceeds_purchase"
     assert stripe_synced.received("POST", "/v1/refunds") == []
-    assert snapshot(buyer) == (Decimal("30.00"), 2)
+    after = ledger_state(buyer.credit_account)
+    assert (after.balance, after.entries) == (Decimal("30.00"), 2)
     assert_ledger_consistent()
 
 

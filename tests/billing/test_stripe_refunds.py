@@ -37,7 +37,6 @@ from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from credits.services import credit_spend
 from tests.billing import stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.factories import (
     CreditAdminFactory,
     CreditPackFactory,
@@ -45,6 +44,7 @@ from tests.factories import (
     StaffUserFactory,
     SuperAdminFactory,
 )
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 

@@ -22,9 +22,9 @@ from core.keys import monthly_grant_key
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from tests.billing import stripe_events
-from tests.billing.ledger_check import assert_ledger_consistent
 from tests.billing.stripe_events import PERIOD_END, PERIOD_START
 from tests.factories import CreditPackFactory, PlanPriceFactory, ProvisionedUserFactory
+from tests.helpers import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 
@@ -707,7 +707,7 @@ def test_a_legacy_pro_user_migrated_then_paying_sees_legacy_plus_plan_credits(
     webhook, pro_price, tmp_path
 ):
     # given: a PRO user of the legacy world, with 260 credits in legacy_accounts
-    from tests.migrations_app.factories import LegacyAccountFactory
+    from tests.factories import LegacyAccountFactory
 
     legacy = LegacyAccountFactory(
         user__username="pro",

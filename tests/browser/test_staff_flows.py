@@ -12,8 +12,13 @@ from django.core.management.base import CommandError
 from credits.models import CreditAccount, EntryKind
 from migrations_app.models import MigrationStatus, UserMigration
 from tests.browser.conftest import ARTIFACTS, PASSWORD
-from tests.factories import CreditAdminFactory, ProvisionedUserFactory, SuperAdminFactory
-from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
+from tests.factories import (
+    CreditAdminFactory,
+    LegacyAccountFactory,
+    LegacyBillingFactory,
+    ProvisionedUserFactory,
+    SuperAdminFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 

@@ -20,6 +20,7 @@ from credits.exceptions import ErrorCode, IdempotencyConflict, InsufficientCredi
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.services import credit_account_open, credit_grant, credit_spend
 from tests.factories import ProvisionedUserFactory, UserFactory
+from tests.helpers import assert_error_shape, ledger_snapshot
 
 PASSWORD = "correct horse battery"  # the password tests.factories.UserFactory sets
 BALANCE_URL = reverse("credits-balance")
@@ -42,30 +43,6 @@ pytestmark = pytest.mark.django_db
 
 
 # --- helpers and fixtures -----------------------------------------------------------------
-
-
-def assert_error_shape(response, status_code, code=None):
-    """The response is JSON in the one error shape, with this status (and code, if given)."""
-    assert response.status_code == status_code, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["details"], dict)
-    if code is not None:
-        assert body["error"]["code"] == code
-    return body["error"]
-
-
-def ledger_state():
-    """Every account's figures and the entry count: what a refused request must not change."""
-    accounts = {
-        account.pk: (account.balance, account.total_earned, account.total_spent)
-        for account in CreditAccount.objects.order_by("pk")
-    }
-    return accounts, CreditTransaction.objects.count()
 
 
 def token_client_for(user):
@@ -112,7 +89,7 @@ def other_customer():
 )
 def test_unauthenticated_request_is_refused_in_error_shape(api_client, customer, method, url):
     # given
-    before = ledger_state()
+    before = ledger_snapshot()
     body = {"amount": "1.00", "idempotency_key": "anonymous"} if method == "post" else None
 
     # when
@@ -122,20 +99,20 @@ def test_unauthenticated_request_is_refused_in_error_shape(api_client, customer,
     error = assert_error_shape(response, 401, "not_authenticated")
     assert error["message"] == "Authentication credentials were not provided."
     assert response["WWW-Authenticate"] == "Token"
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_unknown_token_is_refused(api_client, customer):
     # given
     api_client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = api_client.post(SPEND_URL, {"amount": "1.00", "idempotency_key": "k"}, format="json")
 
     # then
     assert_error_shape(response, 401, "authentication_failed")
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 def test_token_of_inactive_user_is_refused(customer, customer_account):
@@ -203,7 +180,7 @@ def test_session_spend_without_csrf_token_is_refused(customer, customer_account)
     # given: a logged-in browser session, but a request forged from another site
     client = APIClient(enforce_csrf_checks=True)
     assert client.login(username=customer.username, password=PASSWORD)
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = client.post(
@@ -213,7 +190,7 @@ def test_session_spend_without_csrf_token_is_refused(customer, customer_account)
     # then
     error = assert_error_shape(response, 403, "permission_denied")
     assert "CSRF" in error["message"]
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 # --- GET /api/credits/balance/ ------------------------------------------------------------
@@ -482,7 +459,7 @@ def test_spend_replay_with_same_amount_in_another_notation_is_a_replay(
 
 def test_spend_with_too_little_credit_is_refused(token_client, customer_account):
     # given
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = token_client.post(
@@ -493,7 +470,7 @@ def test_spend_with_too_little_credit_is_refused(token_client, customer_account)
     error = assert_error_shape(response, 402, ErrorCode.INSUFFICIENT_CREDITS)
     assert error["message"] == InsufficientCredits.message
     assert error["details"] == {"balance": "20.00", "requested": "20.01"}
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
     customer_account.refresh_from_db()
     assert customer_account.balance == Decimal("20.00")
 
@@ -522,14 +499,14 @@ def test_spend_without_account_is_refused(db):
     # given
     user = UserFactory()
     client = token_client_for(user)
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = client.post(SPEND_URL, {"amount": "1.00", "idempotency_key": "k"}, format="json")
 
     # then
     assert_error_shape(response, 404, ErrorCode.ACCOUNT_NOT_FOUND)
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
     assert not CreditAccount.objects.filter(user=user).exists()
 
 
@@ -537,7 +514,7 @@ def test_key_reused_with_another_amount_is_a_conflict(token_client, customer_acc
     # given
     first = token_client.post(SPEND_URL, {"amount": "3.00", "idempotency_key": "k"}, format="json")
     assert first.status_code == 201
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = token_client.post(
@@ -550,7 +527,7 @@ def test_key_reused_with_another_amount_is_a_conflict(token_client, customer_acc
     # The client's own key, never the scoped one the ledger stores ("api:<user id>:k").
     assert error["details"] == {"idempotency_key": "k"}
     assert "api:" not in response.content.decode()
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
     customer_account.refresh_from_db()
     assert customer_account.balance == Decimal("17.00")
 
@@ -593,7 +570,7 @@ def test_key_used_by_another_user_without_credit_neither_replays_nor_touches_it(
     )
     carol = UserFactory(username="carol")
     credit_account_open(user=carol)
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = token_client_for(carol).post(
@@ -602,7 +579,7 @@ def test_key_used_by_another_user_without_credit_neither_replays_nor_touches_it(
 
     # then: refused for carol's own lack of credit; alice's entry was not handed to carol
     assert_error_shape(response, 402, ErrorCode.INSUFFICIENT_CREDITS)
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
     customer_account.refresh_from_db()
     assert customer_account.balance == Decimal("17.00")
 
@@ -654,7 +631,7 @@ def test_spend_with_bad_input_is_refused_and_changes_nothing(
     token_client, customer_account, body, field
 ):
     # given
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = token_client.post(SPEND_URL, body, format="json")
@@ -662,7 +639,7 @@ def test_spend_with_bad_input_is_refused_and_changes_nothing(
     # then
     error = assert_error_shape(response, 400, "invalid")
     assert field in error["details"]
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
     customer_account.refresh_from_db()
     assert customer_account.balance == Decimal("20.00")
     assert customer_account.entries.count() == 1
@@ -716,14 +693,14 @@ def test_spend_with_non_json_body_is_refused_and_changes_nothing(
     token_client, customer_account, raw, content_type, status_code, code
 ):
     # given
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = token_client.generic("POST", SPEND_URL, raw, content_type=content_type)
 
     # then
     assert_error_shape(response, status_code, code)
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
     customer_account.refresh_from_db()
     assert customer_account.balance == Decimal("20.00")
 
@@ -735,14 +712,14 @@ def test_spend_with_non_json_body_is_refused_and_changes_nothing(
 )
 def test_wrong_method_is_refused_in_error_shape(token_client, method, url):
     # given
-    before = ledger_state()
+    before = ledger_snapshot()
 
     # when
     response = getattr(token_client, method)(url)
 
     # then
     assert_error_shape(response, 405, "method_not_allowed")
-    assert ledger_state() == before
+    assert ledger_snapshot() == before
 
 
 # --- unknown API paths --------------------------------------------------------------------

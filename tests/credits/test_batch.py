@@ -11,6 +11,7 @@ from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import accounts_out_of_balance, ledger_sum
 from credits.services import BatchEntry, credit_account_open, credit_grant, credit_post_batch
 from tests.factories import UserFactory
+from tests.helpers import ledger_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -39,14 +40,6 @@ def history(account, key, legacy_id):
         legacy_transaction_id=legacy_id,
         metadata={"legacy": legacy_id},
     )
-
-
-def state():
-    accounts = list(
-        CreditAccount.objects.order_by("pk").values_list("pk", "balance", "total_earned")
-    )
-    entries = list(CreditTransaction.objects.order_by("pk").values_list("idempotency_key"))
-    return accounts, entries
 
 
 def post(entries):
@@ -91,9 +84,9 @@ def test_a_batch_writes_every_entry_and_chains_the_balances(accounts):
 def test_a_replayed_batch_writes_nothing(accounts):
     entries = [grant(accounts[0], "3.00", "m:1"), history(accounts[1], "h:1", "legacy-1")]
     assert post(entries) == 2
-    before = state()
+    before = ledger_snapshot()
     assert post(entries) == 0
-    assert state() == before
+    assert ledger_snapshot() == before
 
 
 def test_a_key_repeated_in_one_batch_with_the_same_intent_is_written_once(accounts):
@@ -115,10 +108,10 @@ def test_a_key_repeated_in_one_batch_with_the_same_intent_is_written_once(accoun
 )
 def test_a_key_reused_for_another_intent_is_a_conflict_and_writes_nothing(accounts, clash):
     post([grant(accounts[0], "3.00", "m:1")])
-    before = state()
+    before = ledger_snapshot()
     with pytest.raises(IdempotencyConflict):
         post([grant(accounts[1], "1.00", "fine"), *clash(accounts)])
-    assert state() == before
+    assert ledger_snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -155,7 +148,7 @@ def test_a_key_reused_for_another_intent_is_a_conflict_and_writes_nothing(accoun
     ],
 )
 def test_bad_entries_are_refused_and_the_batch_writes_nothing(accounts, entry, error):
-    before = state()
+    before = ledger_snapshot()
     with pytest.raises(error):
         post([grant(accounts[0], "2.00", "good"), entry(accounts[1])])
-    assert state() == before
+    assert ledger_snapshot() == before

@@ -6,48 +6,23 @@ service would lose updates or overdraw here. Each test runs on both write paths
 """
 
 import itertools
-import threading
 from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from credits.services import credit_account_open, credit_grant, credit_spend
 from tests.factories import UserFactory
+from tests.helpers import run_in_threads
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("write_path"),
 ]
-
-THREADS = 8
-
-
-def run_in_threads(work, count=THREADS):
-    """Run work(index) in `count` threads started together; return results and errors."""
-    barrier = threading.Barrier(count)
-    results, errors = [None] * count, []
-
-    def target(index):
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except Exception as error:  # reported by the test, never swallowed
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.utils import timezone
 from credits.exceptions import LedgerEntryImmutable
 from credits.models import CreditAccount, CreditTransaction
 from credits.services import credit_grant, credit_spend
+from tests.helpers import fund, ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -60,19 +61,7 @@ def refused(write):
 
 @pytest.fixture
 def funded(account):
-    credit_grant(account=account, amount=Decimal("10"), idempotency_key="fund")
-    account.refresh_from_db()
-    return account
-
-
-def state(account):
-    account.refresh_from_db()
-    return (
-        account.balance,
-        account.total_earned,
-        account.total_spent,
-        CreditTransaction.objects.count(),
-    )
+    return fund(account, "10")
 
 
 def test_the_raw_insert_helper_writes_a_valid_row(account):
@@ -81,20 +70,20 @@ def test_the_raw_insert_helper_writes_a_valid_row(account):
 
 
 def test_balance_cannot_go_negative(funded):
-    before = state(funded)
+    before = ledger_state(funded)
     refused(
         lambda: CreditAccount.objects.filter(pk=funded.pk).update(
             balance=F("balance") - 11, total_earned=F("total_earned") - 11
         )
     )
-    assert state(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_balance_must_equal_earned_minus_spent(funded):
-    before = state(funded)
+    before = ledger_state(funded)
     refused(lambda: CreditAccount.objects.filter(pk=funded.pk).update(balance=F("balance") + 5))
     refused(lambda: CreditAccount.objects.filter(pk=funded.pk).update(total_spent=-1, balance=11))
-    assert state(funded) == before
+    assert ledger_state(funded) == before
 
 
 @pytest.mark.parametrize(
@@ -129,20 +118,20 @@ def test_balance_must_equal_earned_minus_spent(funded):
     ],
 )
 def test_check_constraints_refuse_raw_inserts(account, overrides):
-    before = state(account)
+    before = ledger_state(account)
     refused(lambda: raw_insert(account, **overrides))
-    assert state(account) == before
+    assert ledger_state(account) == before
 
 
 def test_non_reversal_cannot_name_an_entry(funded):
     grant = CreditTransaction.objects.get(idempotency_key="fund")
-    before = state(funded)
+    before = ledger_state(funded)
     refused(
         lambda: raw_insert(
             funded, reverses_id=grant.pk, balance_before=Decimal("10"), balance_after=Decimal("10")
         )
     )
-    assert state(funded) == before
+    assert ledger_state(funded) == before
 
 
 @pytest.mark.parametrize(
@@ -164,11 +153,11 @@ def test_unique_references_refuse_a_second_row(funded, field, value):
         balance_before=Decimal("11"),
         balance_after=Decimal("11"),
     )
-    before = state(funded)
+    before = ledger_state(funded)
     overrides = {"idempotency_key": "another", field: value}
     overrides.update(balance_before=Decimal("11"), balance_after=Decimal("11"))
     refused(lambda: raw_insert(funded, **overrides))
-    assert state(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_an_entry_is_reversed_at_most_once(funded):
@@ -203,7 +192,7 @@ def test_python_refuses_to_change_or_delete_an_entry(funded):
 @pytest.mark.postgres
 def test_postgresql_trigger_refuses_update_and_delete(funded):
     entry = credit_spend(account=funded, amount=Decimal("4"), idempotency_key="spend")
-    before = state(funded)
+    before = ledger_state(funded)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         CreditTransaction._base_manager.filter(pk=entry.pk).update(amount=Decimal("-1"))
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
@@ -218,6 +207,6 @@ def test_postgresql_trigger_refuses_update_and_delete(funded):
             connection.cursor() as cursor,
         ):
             cursor.execute(statement, [entry.pk])
-    assert state(funded) == before
+    assert ledger_state(funded) == before
     entry.refresh_from_db()
     assert (entry.amount, entry.description) == (Decimal("-4.00"), "")

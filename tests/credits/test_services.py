@@ -26,18 +26,9 @@ from credits.services import (
     credit_reverse,
     credit_spend,
 )
+from tests.helpers import fund, ledger_state
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("write_path")]
-
-
-def snapshot(account):
-    account.refresh_from_db()
-    return (
-        account.balance,
-        account.total_earned,
-        account.total_spent,
-        CreditTransaction.objects.count(),
-    )
 
 
 def assert_consistent(account):
@@ -49,8 +40,7 @@ def assert_consistent(account):
 
 @pytest.fixture
 def funded(account):
-    credit_grant(account=account, amount=Decimal("100.00"), idempotency_key="fund")
-    return account
+    return fund(account)
 
 
 def test_open_account_is_idempotent(user):
@@ -94,10 +84,10 @@ def test_grant_writes_the_crediting_kinds(account, kind):
 
 @pytest.mark.parametrize("kind", [EntryKind.SPEND, EntryKind.REFUND, EntryKind.HISTORY])
 def test_grant_refuses_kinds_that_do_not_credit(account, kind):
-    before = snapshot(account)
+    before = ledger_state(account)
     with pytest.raises(InvalidAmount):
         credit_grant(account=account, amount=Decimal("5"), idempotency_key="k", kind=kind)
-    assert snapshot(account) == before
+    assert ledger_state(account) == before
 
 
 def test_spend_takes_credits_and_counts_them_as_spent(funded):
@@ -118,20 +108,20 @@ def test_spend_of_the_whole_balance_leaves_zero(funded):
 
 
 def test_spend_beyond_the_balance_is_refused_and_changes_nothing(funded):
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(InsufficientCredits) as refused:
         credit_spend(account=funded, amount=Decimal("100.01"), idempotency_key="over")
     assert refused.value.details == {"balance": "100.00", "requested": "100.01"}
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_replay_returns_the_original_entry_and_changes_nothing(funded):
     first = credit_spend(account=funded, amount=Decimal("3"), idempotency_key="once")
-    before = snapshot(funded)
+    before = ledger_state(funded)
     again = credit_spend(account=funded, amount=Decimal("3"), idempotency_key="once")
     assert again.pk == first.pk
     assert again.replayed
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_replay_after_the_balance_ran_out_is_still_a_replay(account):
@@ -161,11 +151,11 @@ def test_key_reused_for_another_operation_is_a_conflict(funded, call):
     other = credit_account_open(user=UserFactory())
     credit_grant(account=other, amount=Decimal("50"), idempotency_key="fund-other")
     credit_spend(account=funded, amount=Decimal("3"), idempotency_key="key")
-    before, before_other = snapshot(funded), snapshot(other)
+    before, before_other = ledger_state(funded), ledger_state(other)
     with pytest.raises(IdempotencyConflict):
         call(funded, other)
-    assert snapshot(funded) == before
-    assert snapshot(other) == before_other
+    assert ledger_state(funded) == before
+    assert ledger_state(other) == before_other
 
 
 @pytest.mark.parametrize(
@@ -182,20 +172,20 @@ def test_key_reused_for_another_operation_is_a_conflict(funded, call):
     ],
 )
 def test_bad_amounts_are_refused_and_change_nothing(funded, amount):
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(InvalidAmount):
         credit_spend(account=funded, amount=amount, idempotency_key="bad")
     with pytest.raises(InvalidAmount):
         credit_grant(account=funded, amount=amount, idempotency_key="bad")
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 @pytest.mark.parametrize("key", ["", "   ", "k" * 201, None])
 def test_bad_idempotency_keys_are_refused(funded, key):
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(InvalidAmount):
         credit_spend(account=funded, amount=Decimal("1"), idempotency_key=key)
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_int_amounts_are_accepted(account):
@@ -222,18 +212,18 @@ def test_refund_removes_credits_and_records_reason(funded, staff_user):
 
 
 def test_refund_needs_a_reason(funded):
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(ReasonRequired):
         credit_refund(account=funded, amount=Decimal("1"), idempotency_key="r", reason=" ")
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_refund_beyond_the_balance_is_refused_unless_partial(funded):
     credit_spend(account=funded, amount=Decimal("80"), idempotency_key="spent")
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(InsufficientCredits):
         credit_refund(account=funded, amount=Decimal("50"), idempotency_key="r", reason="pack")
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
     entry = credit_refund(
         account=funded, amount=Decimal("50"), idempotency_key="r", reason="pack", allow_partial=True
@@ -273,7 +263,7 @@ def test_adjust_is_signed_and_needs_actor_and_reason(funded, staff_user):
     assert (up.amount, down.amount) == (Decimal("5.00"), Decimal("-15.00"))
     assert funded.balance == Decimal("90.00")
     assert down.source == "staff"
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(ReasonRequired):
         credit_adjust(
             account=funded, amount=Decimal("1"), idempotency_key="a3", actor=None, reason="fix"
@@ -294,7 +284,7 @@ def test_adjust_is_signed_and_needs_actor_and_reason(funded, staff_user):
             actor=staff_user,
             reason="x",
         )
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
     assert_consistent(funded)
 
 
@@ -312,10 +302,10 @@ def test_reverse_appends_the_opposite_once(funded, staff_user):
     assert funded.total_spent == Decimal("0.00")
     assert funded.total_earned == Decimal("100.00")
     assert credit_reverse(entry=spend, idempotency_key="rev").pk == reversal.pk
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(AlreadyReversed):
         credit_reverse(entry=spend, idempotency_key="rev-2")
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
     assert_consistent(funded)
 
 
@@ -329,10 +319,10 @@ def test_reversals_and_history_are_not_reversible(funded):
 def test_reversing_a_grant_that_was_spent_needs_partial(funded):
     grant = CreditTransaction.objects.get(idempotency_key="fund")
     credit_spend(account=funded, amount=Decimal("60"), idempotency_key="spent")
-    before = snapshot(funded)
+    before = ledger_state(funded)
     with pytest.raises(InsufficientCredits):
         credit_reverse(entry=grant, idempotency_key="rev")
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
     reversal = credit_reverse(entry=grant, idempotency_key="rev", allow_partial=True)
     funded.refresh_from_db()
     assert reversal.amount == Decimal("-40.00")

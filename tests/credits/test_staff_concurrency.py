@@ -20,8 +20,8 @@ from credits.services import (
     credit_approval_reject,
     credit_staff_grant,
 )
-from tests.credits.test_concurrency import run_in_threads
 from tests.factories import CreditAdminFactory, SuperAdminFactory, UserFactory
+from tests.helpers import run_in_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -29,26 +29,14 @@ from credits.services import (
     credit_staff_refund,
 )
 from tests.factories import CreditAdminFactory, StaffUserFactory, SuperAdminFactory, UserFactory
+from tests.helpers import fund, ledger_state
 
 pytestmark = pytest.mark.django_db
 
 
-def snapshot(account):
-    account.refresh_from_db()
-    return (
-        account.balance,
-        account.total_earned,
-        account.total_spent,
-        CreditTransaction.objects.count(),
-        CreditApprovalRequest.objects.count(),
-    )
-
-
 @pytest.fixture
 def funded(account):
-    credit_grant(account=account, amount=Decimal("100.00"), idempotency_key="fund")
-    account.refresh_from_db()
-    return account
+    return fund(account)
 
 
 @pytest.fixture
@@ -189,7 +177,7 @@ def test_a_replayed_key_writes_once(funded, credit_admin):
 
 def test_credit_admin_is_refused_a_refund(funded, credit_admin):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(StaffPermissionDenied) as refused:
@@ -204,7 +192,7 @@ def test_credit_admin_is_refused_a_refund(funded, credit_admin):
     # then
     assert refused.value.code == "permission_denied"
     assert refused.value.status_code == 403
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 @pytest.mark.parametrize(
@@ -214,7 +202,7 @@ def test_credit_admin_is_refused_a_refund(funded, credit_admin):
 )
 def test_credit_admin_is_refused_above_the_limit(funded, credit_admin, service, amount):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(OverLimit) as refused:
@@ -229,13 +217,13 @@ def test_credit_admin_is_refused_above_the_limit(funded, credit_admin, service, 
     # then
     assert refused.value.code == "over_limit"
     assert refused.value.details == {"limit": "1000", "amount": "1000.01"}
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_the_limit_follows_the_setting(funded, credit_admin, settings):
     # given
     settings.CREDITS_ADMIN_LIMIT = Decimal("10")
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(OverLimit):
@@ -248,13 +236,13 @@ def test_the_limit_follows_the_setting(funded, credit_admin, settings):
         )
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_staff_without_permissions_is_refused_everything(funded):
     # given
     nobody = StaffUserFactory()
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when / then
     for service in (credit_staff_grant, credit_staff_refund, credit_staff_adjust):
@@ -266,13 +254,13 @@ def test_staff_without_permissions_is_refused_everything(funded):
                 actor=nobody,
                 reason="No role",
             )
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_a_reason_is_required(funded, credit_admin, reason):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(ReasonRequired):
@@ -285,12 +273,12 @@ def test_a_reason_is_required(funded, credit_admin, reason):
         )
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_an_actor_is_required(funded):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(ReasonRequired):
@@ -303,13 +291,13 @@ def test_an_actor_is_required(funded):
         )
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 @pytest.mark.parametrize("amount", [Decimal("0"), Decimal("-1.00"), Decimal("1.001"), 1.5, "2"])
 def test_bad_amounts_are_refused(funded, super_admin, amount):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(InvalidAmount):
@@ -322,12 +310,12 @@ def test_bad_amounts_are_refused(funded, super_admin, amount):
         )
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_a_refund_of_more_than_the_balance_is_refused(funded, super_admin):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(InsufficientCredits):
@@ -340,7 +328,7 @@ def test_a_refund_of_more_than_the_balance_is_refused(funded, super_admin):
         )
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_plain_services_still_check_nobody(funded):
@@ -449,7 +437,7 @@ def test_the_same_key_for_another_account_or_kind_is_a_conflict(funded, super_ad
 
 def test_a_key_of_a_request_is_a_conflict_below_the_threshold(funded, super_admin, pending):
     # given: "staff-big" names a pending request
-    before = snapshot(funded)
+    before = ledger_state(funded)
     # when
     with pytest.raises(IdempotencyConflict):
         credit_staff_grant(
@@ -460,7 +448,7 @@ def test_a_key_of_a_request_is_a_conflict_below_the_threshold(funded, super_admi
             reason="Enterprise contract",
         )
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_a_key_of_an_entry_is_a_conflict_above_the_threshold(funded, super_admin):
@@ -472,7 +460,7 @@ def test_a_key_of_an_entry_is_a_conflict_above_the_threshold(funded, super_admin
         actor=super_admin,
         reason="Goodwill",
     )
-    before = snapshot(funded)
+    before = ledger_state(funded)
     # when
     with pytest.raises(IdempotencyConflict):
         credit_staff_grant(
@@ -483,19 +471,19 @@ def test_a_key_of_an_entry_is_a_conflict_above_the_threshold(funded, super_admin
             reason="Goodwill",
         )
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_nobody_approves_their_own_request(funded, super_admin, pending):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(SelfApproval):
         credit_approval_approve(approval=pending, actor=super_admin)
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
     pending.refresh_from_db()
     assert pending.status == ApprovalStatus.PENDING
 
@@ -538,7 +526,7 @@ def test_approving_twice_writes_once(funded, second_super_admin, pending):
 
 def test_rejection_writes_nothing(funded, second_super_admin, pending):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     rejected = credit_approval_reject(approval=pending, actor=second_super_admin)
@@ -547,7 +535,7 @@ def test_rejection_writes_nothing(funded, second_super_admin, pending):
     assert rejected.status == ApprovalStatus.REJECTED
     assert rejected.decided_by_id == second_super_admin.pk
     assert rejected.entry_id is None
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_a_rejection_keeps_its_reason(funded, second_super_admin, pending):
@@ -565,14 +553,14 @@ def test_a_rejection_keeps_its_reason(funded, second_super_admin, pending):
 def test_a_rejected_request_cannot_be_approved(funded, second_super_admin, pending):
     # given
     credit_approval_reject(approval=pending, actor=second_super_admin)
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(ApprovalDecided):
         credit_approval_approve(approval=pending, actor=SuperAdminFactory())
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_an_approved_request_cannot_be_rejected(funded, second_super_admin, pending):
@@ -590,14 +578,14 @@ def test_an_approved_request_cannot_be_rejected(funded, second_super_admin, pend
 
 def test_a_credit_admin_cannot_approve_above_their_limit(funded, credit_admin, pending):
     # given
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(OverLimit):
         credit_approval_approve(approval=pending, actor=credit_admin)
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
 
 
 def test_an_approved_refund_removes_credits(funded, super_admin, second_super_admin, settings):
@@ -639,14 +627,14 @@ def test_an_approval_the_ledger_refuses_leaves_the_request_pending(
         actor=super_admin,
         reason="Partly refunded already",
     )
-    before = snapshot(funded)
+    before = ledger_state(funded)
 
     # when
     with pytest.raises(InsufficientCredits):
         credit_approval_approve(approval=request, actor=second_super_admin)
 
     # then
-    assert snapshot(funded) == before
+    assert ledger_state(funded) == before
     request.refresh_from_db()
     assert request.status == ApprovalStatus.PENDING
 

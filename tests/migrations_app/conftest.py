@@ -10,13 +10,14 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from billing.models import UserProfile
-from tests.factories import ProvisionedUserFactory, UserFactory
-from tests.migrations_app.factories import (
+from tests.factories import (
     LegacyAccountFactory,
     LegacyBillingFactory,
     LegacyCreditTransactionFactory,
     LegacyPaymentFactory,
     LegacyUsageFactory,
+    ProvisionedUserFactory,
+    UserFactory,
     operations,
     previous_period,
 )

@@ -28,15 +28,14 @@ from migrations_app.models import (
     UserMigration,
 )
 from migrations_app.services import migration_run_start
-from tests.credits.test_api import assert_error_shape
 from tests.factories import (
     BILLING_SUPER_ADMINS,
+    LegacyBillingFactory,
     MigrationRunFactory,
     StaffUserFactory,
     UserFactory,
 )
-from tests.migrations_app.factories import LegacyBillingFactory
-from tests.migrations_app.helpers import table_contents
+from tests.helpers import assert_error_shape, table_contents
 
 STATUS_URL = reverse("migrate-status")
 

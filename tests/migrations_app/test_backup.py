@@ -12,8 +12,7 @@ from migrations_app.engine.backup import BackupUnavailable, backup_folder, backu
 from migrations_app.models import MigrationRun, RunStatus, UserMigration
 from migrations_app.services import migration_execute_start
 from migrations_app.sources import Context
-from tests.factories import MigrationRunFactory
-from tests.migrations_app.factories import LegacyBillingFactory
+from tests.factories import LegacyBillingFactory, MigrationRunFactory
 
 pytestmark = pytest.mark.django_db
 

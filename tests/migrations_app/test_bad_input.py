@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from billing.models import LegacyAccount, LegacyBilling, UserProfile
 from credits.models import CreditAccount, CreditTransaction
 from migrations_app.models import MigrationRun, UserMigration
-from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
-from tests.migrations_app.helpers import table_contents
+from tests.factories import LegacyAccountFactory, LegacyBillingFactory
+from tests.helpers import table_contents
 from tests.subprocesses import python
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from billing.models import LegacyAccount, LegacyBilling, UserProfile
 from credits.models import CreditAccount, CreditTransaction
 from migrations_app.models import MigrationRun, RunMode, RunStatus, UserMigration
-from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
-from tests.migrations_app.helpers import ALL_SOURCES, sources_args, table_contents
+from tests.factories import LegacyAccountFactory, LegacyBillingFactory
+from tests.helpers import ALL_SOURCES, sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 

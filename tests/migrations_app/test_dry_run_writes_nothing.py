@@ -6,7 +6,7 @@ from django.apps import apps
 
 from credits.models import CreditTransaction
 from migrations_app.models import MigrationRun, UserMigration
-from tests.migrations_app.helpers import sources_args, table_contents
+from tests.helpers import sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pytest
 from billing.models import LegacyAccount, LegacyBilling, UserProfile
 from credits.models import CreditAccount, CreditTransaction
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
-from tests.migrations_app.helpers import sources_args, table_contents
+from tests.factories import LegacyAccountFactory, LegacyBillingFactory
+from tests.helpers import sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 

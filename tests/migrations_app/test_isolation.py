@@ -8,8 +8,8 @@ from billing.models import UserProfile
 from credits.models import CreditAccount, CreditTransaction
 from credits.selectors import ledger_sum
 from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, UserMigration
-from tests.migrations_app.factories import LegacyAccountFactory, LegacyCreditTransactionFactory
-from tests.migrations_app.helpers import sources_args
+from tests.factories import LegacyAccountFactory, LegacyCreditTransactionFactory
+from tests.helpers import sources_args
 
 WRITE_REFUSED = "the database refused this user's migration: "
 

@@ -18,9 +18,8 @@ from migrations_app.models import (
 from migrations_app.notifications import notification_email, notifications_send
 from migrations_app.run_request import RunRequest
 from migrations_app.services import migration_batch_process, migration_run_launch
-from tests.factories import UserFactory
-from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
-from tests.migrations_app.helpers import sources_args
+from tests.factories import LegacyAccountFactory, LegacyBillingFactory, UserFactory
+from tests.helpers import sources_args
 
 pytestmark = pytest.mark.django_db
 

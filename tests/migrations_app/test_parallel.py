@@ -19,8 +19,8 @@ from billing.models import LegacyBilling
 from credits.models import CreditTransaction, EntryKind
 from migrations_app.engine.parallel import run_in_order
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
-from tests.migrations_app.factories import LegacyBillingFactory
-from tests.migrations_app.helpers import balance_of
+from tests.factories import LegacyBillingFactory
+from tests.helpers import balance_of
 
 USERS = 120
 

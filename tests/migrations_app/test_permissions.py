@@ -15,16 +15,15 @@ from rest_framework.test import APIClient
 from billing.models import LegacyBilling
 from migrations_app.models import MigrationRun, MigrationStatus, RunMode, UserMigration
 from tests.admin.conftest import changelist_url, client_for, messages_of, post_action
-from tests.credits.test_api import assert_error_shape
 from tests.factories import (
     BILLING_SUPER_ADMINS,
     CREDIT_ADMINS,
+    LegacyBillingFactory,
     MigrationRunFactory,
     StaffUserFactory,
     UserFactory,
 )
-from tests.migrations_app.factories import LegacyBillingFactory
-from tests.migrations_app.helpers import table_contents
+from tests.helpers import assert_error_shape, table_contents
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,12 @@ from django.db import connection
 from billing.models import UserProfile
 from credits.models import CreditTransaction
 from migrations_app.models import MigrationRun, MigrationStatus, UserMigration
-from tests.migrations_app.factories import (
+from tests.factories import (
     LegacyAccountFactory,
     LegacyBillingFactory,
     LegacyUsageFactory,
 )
-from tests.migrations_app.helpers import sources_args
+from tests.helpers import sources_args
 
 pytestmark = pytest.mark.django_db
 

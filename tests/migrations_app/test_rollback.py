@@ -12,12 +12,12 @@ from credits.selectors import ledger_sum
 from credits.services import credit_spend
 from migrations_app.models import MigrationRun, MigrationStatus, RunMode, UserMigration
 from migrations_app.sources.user_fields import PROFILE_FIELDS
-from tests.migrations_app.factories import (
+from tests.factories import (
     LegacyAccountFactory,
     LegacyBillingFactory,
     LegacyCreditTransactionFactory,
 )
-from tests.migrations_app.helpers import entries_of, sources_args, table_contents
+from tests.helpers import entries_of, sources_args, table_contents
 
 WRITE_REFUSED = "the database refused this user's migration: "
 

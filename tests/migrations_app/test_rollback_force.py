@@ -16,10 +16,13 @@ from migrations_app.engine.rollback import rollback, rollback_rows
 from migrations_app.exceptions import MigrationPermissionDenied
 from migrations_app.models import MigrationRun, MigrationStatus, RunMode, UserMigration
 from migrations_app.services import migration_rollback
-from tests.credits.test_api import assert_error_shape
-from tests.factories import MigrationRunFactory, StaffUserFactory, SuperAdminFactory
-from tests.migrations_app.factories import LegacyBillingFactory
-from tests.migrations_app.helpers import sources_args, table_contents
+from tests.factories import (
+    LegacyBillingFactory,
+    MigrationRunFactory,
+    StaffUserFactory,
+    SuperAdminFactory,
+)
+from tests.helpers import assert_error_shape, sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 

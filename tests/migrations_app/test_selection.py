@@ -9,15 +9,15 @@ from billing.models import LegacyBilling, UserProfile
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from migrations_app.engine.selection import bucket
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.factories import UserFactory
-from tests.migrations_app.factories import (
+from tests.factories import (
     LegacyAccountFactory,
     LegacyBillingFactory,
     LegacyCreditTransactionFactory,
     LegacyUsageFactory,
+    UserFactory,
     operations,
 )
-from tests.migrations_app.helpers import sources_args
+from tests.helpers import sources_args
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,8 @@ import pytest
 from billing.models import LegacyOperation
 from credits.models import EntryKind
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.factories import UserFactory
-from tests.migrations_app.factories import operations
-from tests.migrations_app.helpers import balance_of, entries_of, sources_args, table_contents
+from tests.factories import UserFactory, operations
+from tests.helpers import balance_of, entries_of, sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ import pytest
 from billing.models import LegacyAccount, LegacyUsage, UserProfile
 from credits.models import CreditTransaction, EntryKind
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.migrations_app.factories import (
+from tests.factories import (
     LegacyAccountFactory,
     LegacyUsageFactory,
     previous_period,
 )
-from tests.migrations_app.helpers import balance_of, entries_of, sources_args, table_contents
+from tests.helpers import balance_of, entries_of, sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 

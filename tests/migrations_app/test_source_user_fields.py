@@ -10,12 +10,12 @@ from billing.models import LegacyAccount, LegacyCreditTransaction, LegacyPayment
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.migrations_app.factories import (
+from tests.factories import (
     LegacyAccountFactory,
     LegacyCreditTransactionFactory,
     LegacyPaymentFactory,
 )
-from tests.migrations_app.helpers import entries_of, sources_args, table_contents
+from tests.helpers import entries_of, sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 

@@ -34,8 +34,8 @@ from migrations_app.services import (
     migration_run_start,
     run_parameters,
 )
-from tests.migrations_app.factories import LegacyAccountFactory, LegacyBillingFactory
-from tests.migrations_app.helpers import balance_of, sources_args
+from tests.factories import LegacyAccountFactory, LegacyBillingFactory
+from tests.helpers import balance_of, sources_args
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from billing.models import LegacyAccount, LegacyBilling, LegacyOperation, Legacy
 from credits.models import CreditAccount, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.migrations_app.factories import LegacyBillingFactory, current_period
-from tests.migrations_app.helpers import ALL_SOURCES, sources_args
+from tests.factories import LegacyBillingFactory, current_period
+from tests.helpers import ALL_SOURCES, sources_args
 
 pytestmark = pytest.mark.django_db
 

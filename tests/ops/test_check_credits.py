@@ -23,7 +23,6 @@ from billing.models import StripeEventIssue
 from credits.models import CreditAccount, CreditTransaction, SpendRefusal
 from credits.services import credit_grant
 from migrations_app.models import MigrationStatus
-from tests.credits.test_api import assert_error_shape
 from tests.factories import (
     MigrationRunFactory,
     ProvisionedUserFactory,
@@ -31,6 +30,7 @@ from tests.factories import (
     UserFactory,
     UserMigrationFactory,
 )
+from tests.helpers import assert_error_shape
 
 HEALTH_URL = reverse("billing-health")
 CHECKS = {

@@ -10,13 +10,12 @@ from hypothesis import strategies as st
 from rest_framework import serializers
 
 from credits.api.fields import StrictBooleanField, StrictDecimalField, parse_amount
+from tests.helpers import ARABIC_INDIC_12, FULLWIDTH_12
 
 # Written here independently of the field: ASCII digits, optional sign, no leading zeros, at
 # most 12 integer digits (the ledger column's 14 digits less 2 places) and 2 places.
 REFERENCE = re.compile(r"[+-]?(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?", re.ASCII)
 
-ARABIC_INDIC_12 = "\u0661\u0662"
-FULLWIDTH_12 = "\uff11\uff12"
 NEAR_MISSES = st.one_of(
     st.from_regex(r"\A[ +-]{0,2}[0-9._eE\u0661\uff12 ]{0,16}[ \n]?\Z"),
     st.builds(

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.urls import reverse
 
 from billing.models import UserProfile
@@ -16,7 +15,8 @@ from billing.services import SIGNUP_SOURCE
 from core.keys import signup_grant_key
 from credits.exceptions import InvalidAmount
 from credits.models import CreditAccount, CreditTransaction, EntryKind
-from credits.services import credit_grant, credit_spend
+from credits.services import credit_grant
+from tests.admin.conftest import client_for
 from tests.factories import ProvisionedUserFactory, UserFactory
 
 User = get_user_model()
@@ -43,29 +43,8 @@ def superuser():
 
 @pytest.fixture
 def admin_client(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
-def customer():
-    """A signed-up user with the 20.00 signup grant and one spend of 4.25."""
-    user = ProvisionedUserFactory(username="alice", email="alice@example.com")
-    credit_spend(
-        account=user.credit_account,
-        amount=Decimal("4.25"),
-        idempotency_key="alice-usage-1",
-        source="api",
-    )
-    return user
-
-
-@pytest.fixture
-def account(customer):
-    account = customer.credit_account
-    account.refresh_from_db()
-    return account
+    """A superuser's client (`customer` and `account` come from tests/admin/conftest.py)."""
+    return client_for(superuser)
 
 
 # --- credit accounts ----------------------------------------------------------------------
