@@ -58,7 +58,7 @@ class StatusSummarySerializer(serializers.Serializer):
 class StatusFailureSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     email = serializers.CharField(allow_blank=True)
-    source = serializers.ChoiceField(choices=list(SOURCES))
+    source = serializers.CharField(help_text="The source name, e.g. usd_balance.")
     error = serializers.CharField(allow_blank=True)
 
 
