@@ -16,6 +16,7 @@ keys and exact amounts as strings.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -604,7 +605,8 @@ class Command(BaseCommand):
             self._user_line(outcome)
 
         try:
-            return work(on_user)
+            with self._logs_above(progress):
+                return work(on_user)
         except BaseException as error:
             migration_run_fail(run=run, error=f"{type(error).__name__}: {error}")
             raise
@@ -612,6 +614,15 @@ class Command(BaseCommand):
             self._progress = None
             if progress is not None:
                 progress.close()
+
+    def _logs_above(self, progress):
+        """While the bar is shown, log records to the console (Celery's eager tasks log each
+        task) are written above it, as the user lines are, instead of through it."""
+        if progress is None:
+            return contextlib.nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return logging_redirect_tqdm(tqdm_class=type(progress))
 
     def _candidates(self, sources, selection) -> int:
         """How many users the selection holds (skipped ones included: each gets a line)."""
