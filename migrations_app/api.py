@@ -55,10 +55,21 @@ class StatusSummarySerializer(serializers.Serializer):
     sources = serializers.DictField(child=SourceStatusSerializer())
 
 
+class StatusFailureSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    email = serializers.CharField(allow_blank=True)
+    source = serializers.CharField(help_text="The source name, e.g. usd_balance.")
+    error = serializers.CharField(allow_blank=True)
+
+
 class StatusOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["migration_needed", "in_progress", "up_to_date"])
     summary = StatusSummarySerializer()
     recommendation = serializers.CharField()
+    failures = StatusFailureSerializer(
+        many=True,
+        help_text="The failed users (the first 100 by user id) with the error each recorded.",
+    )
 
 
 class RunInputSerializer(serializers.Serializer):

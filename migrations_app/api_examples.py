@@ -25,6 +25,26 @@ STATUS_EXAMPLES = [
                 },
             },
             "recommendation": "Retry or fix the 3 failed users, then migrate the remaining 540.",
+            "failures": [
+                {
+                    "user_id": 1042,
+                    "email": "olena@example.com",
+                    "source": "usd_balance",
+                    "error": "negative legacy balance (-5.00 USD, 0.00 UAH)",
+                },
+                {
+                    "user_id": 1187,
+                    "email": "mark@example.com",
+                    "source": "usd_balance",
+                    "error": "balance_usd is NaN",
+                },
+                {
+                    "user_id": 2210,
+                    "email": "",
+                    "source": "usd_balance",
+                    "error": "negative legacy balance (0.00 USD, -12.40 UAH)",
+                },
+            ],
         },
         200,
     ),

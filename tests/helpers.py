@@ -2,6 +2,7 @@
 funded accounts, and the migration tests' small helpers. Factories live in tests/factories.py.
 """
 
+import io
 import threading
 from decimal import Decimal
 from typing import NamedTuple
@@ -151,6 +152,13 @@ FULLWIDTH_12 = "\uff11\uff12"
 # --- the migration ----------------------------------------------------------------------------
 
 ALL_SOURCES = ("user_fields", "usd_balance", "rate_limit", "usage_tiers")
+
+
+class Terminal(io.StringIO):
+    """A stdin (or stderr) that says it is a terminal, for the command's questions."""
+
+    def isatty(self):
+        return True
 
 
 def sources_args(*names):

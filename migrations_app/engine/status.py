@@ -18,6 +18,7 @@ from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, User
 from migrations_app.sources import Context, get_source
 
 DONE = [MigrationStatus.COMPLETED, MigrationStatus.ROLLED_BACK]
+FAILURES_SHOWN = 100
 
 
 def migration_status(sources: list[str] | None = None) -> dict:
@@ -69,7 +70,24 @@ def migration_status(sources: list[str] | None = None) -> dict:
             f" {summary['failed']} failed: read their errors (--status --format json), fix the"
             " data, and run --execute again to retry them."
         )
-    return {"status": status, "summary": summary, "recommendation": recommendation}
+    return {
+        "status": status,
+        "summary": summary,
+        "recommendation": recommendation,
+        "failures": _failures(failed),
+    }
+
+
+def _failures(failed) -> list[dict]:
+    """The failed users the recommendation sends the reader to (the first FAILURES_SHOWN by
+    user id): who, from which source, and the error recorded."""
+    rows = failed.order_by("user_id", "source").values_list(
+        "user_id", "user__email", "source", "error_message"
+    )
+    return [
+        {"user_id": user_id, "email": email or "", "source": source, "error": error}
+        for user_id, email, source, error in rows[:FAILURES_SHOWN]
+    ]
 
 
 def _remaining(source) -> int:

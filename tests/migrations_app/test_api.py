@@ -103,6 +103,29 @@ def test_status_gives_the_facts_of_the_command(staff_client, migrate, legacy_wor
     assert "--dry-run" in body["recommendation"]
 
 
+def test_status_lists_the_failed_users_as_the_command_does(staff_client, migrate):
+    # given: one user whose legacy balance breaks a rule, recorded FAILED
+    broken = LegacyBillingFactory(balance_usd=Decimal("-5.00"))
+    LegacyBillingFactory(balance_usd=Decimal("5.00"))
+    migrate("--execute", "--yes", "--source", "usd_balance", expect=1)
+    # when
+    response = staff_client.get(STATUS_URL)
+    # then: the errors the recommendation points to are there
+    assert response.status_code == 200
+    body = response.json()
+    _, printed = migrate("--status", "--format", "json")
+    assert body["failures"] == printed["failures"]
+    assert body["failures"] == [
+        {
+            "user_id": broken.user_id,
+            "email": broken.user.email,
+            "source": "usd_balance",
+            "error": "negative legacy balance (-5.00 USD, 0.00 UAH)",
+        }
+    ]
+    assert "1 failed: read their errors" in body["recommendation"]
+
+
 def test_status_is_up_to_date_after_a_run_and_in_progress_during_one(staff_client, start):
     # given
     LegacyBillingFactory(balance_usd=Decimal("5.00"))

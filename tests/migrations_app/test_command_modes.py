@@ -11,7 +11,7 @@ from billing.models import LegacyAccount, LegacyBilling, UserProfile
 from credits.models import CreditAccount, CreditTransaction
 from migrations_app.models import MigrationRun, RunMode, RunStatus, UserMigration
 from tests.factories import LegacyAccountFactory, LegacyBillingFactory
-from tests.helpers import ALL_SOURCES, sources_args, table_contents
+from tests.helpers import ALL_SOURCES, Terminal, sources_args, table_contents
 
 pytestmark = pytest.mark.django_db
 
@@ -56,11 +56,6 @@ OUTCOME_KEYS = {
 PARAMETER_KEYS = {"rates", "percent", "users", "batch_size", "workers", "keep_legacy", "notify"}
 
 
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
 # --- analyze --------------------------------------------------------------------------------
 
 
@@ -102,7 +97,7 @@ def test_analyze_text(migrate, legacy_world):
     assert "  high usage users               1" in out
     assert "  data mismatches                1" in out
     assert "user migrations (user x source): 14 would be migrated" in out
-    assert "credits would be granted: 1640.38" in out
+    assert "credits would be granted: 1,640.38" in out
     assert "would fail: 4" in out
     assert "[user_fields]: would fail: unknown plan 'gold' (not in CREDITS_PLANS)" in out
 
@@ -133,7 +128,7 @@ def test_dry_run_shows_the_plan_user_by_user_and_a_summary(migrate, legacy_world
     )
     assert f"user {legacy_world.overdrawn.pk} overdrawn@example.com [usd_balance]" in out
     assert "user migrations (user x source): 4 would be migrated" in out
-    assert "  legacy UAH        1012.47" in out
+    assert "  legacy UAH        1,012.47" in out
     assert "  legacy USD        13.83" in out
     assert "credits would be granted: 38.13" in out
     assert "rounding remainder kept: -0.00072" in out  # -0.00384 + 0.00312
@@ -237,7 +232,7 @@ def test_execute_on_a_terminal_goes_on_when_confirmed(migrate, monkeypatch):
     # when
     migrate("--execute", *sources_args("usd_balance"))
     # then
-    assert prompts == ["Migrate these users now? Type yes to go on: "]
+    assert prompts == ["Migrate 1 user (5.00 credits) now? Type yes to go on: "]
     assert CreditAccount.objects.get(user_id=legacy.user_id).balance == Decimal("5.00")
 
 
@@ -253,7 +248,7 @@ def test_status_before_and_after_execute(migrate):
     migrate("--execute", "--yes", *sources_args("usd_balance"))
     _, after = migrate("--status", "--format", "json", *sources_args("usd_balance"))
     # then
-    assert set(before) == {"status", "summary", "recommendation"}
+    assert set(before) == {"status", "summary", "recommendation", "failures"}
     assert before["status"] == "migration_needed"
     assert before["summary"]["users_to_migrate"] == 2
     assert before["summary"]["sources"] == {"usd_balance": {"statuses": {}, "to_migrate": 2}}
@@ -282,10 +277,10 @@ def test_status_text_counts_failures(migrate, legacy_world):
     _, out = migrate("--status", *sources_args())
     # then
     assert "== migrate_credits: Status ==" in out
-    assert "status: migration_needed" in out
+    assert "status: migration needed" in out
     assert "  failed             4" in out
     assert "  data mismatches    1" in out
-    assert "  usd_balance: 1 to migrate; COMPLETED 4, FAILED 1" in out
+    assert "  usd_balance: 1 to migrate; completed 4, failed 1" in out
     assert "4 failed: read their errors" in out
 
 
@@ -321,7 +316,7 @@ def test_json_keys_are_stable_across_modes(migrate, legacy_world):
     _, executed = migrate("--execute", "--yes", "--format", "json", *source, expect=1)
     _, verified = migrate("--verify", "--format", "json", *source)
     _, rolled_back = migrate(
-        "--rollback", "--user", str(legacy_world.pro.pk), "--format", "json", *source
+        "--rollback", "--yes", "--user", str(legacy_world.pro.pk), "--format", "json", *source
     )
     _, status = migrate("--status", "--format", "json", *source)
     # then
@@ -329,7 +324,7 @@ def test_json_keys_are_stable_across_modes(migrate, legacy_world):
     assert set(executed) == REPORT_KEYS | {"backups"}
     assert set(rolled_back) == REPORT_KEYS
     assert set(verified) == {"mode", "sources", "clean", "users", "totals", "discrepancies"}
-    assert set(status) == {"status", "summary", "recommendation"}
+    assert set(status) == {"status", "summary", "recommendation", "failures"}
     assert dry_run["sources"] == list(ALL_SOURCES)
     # amounts are strings, never floats
     assert dry_run["credits"] == executed["credits"] == "1640.38"

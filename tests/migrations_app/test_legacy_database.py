@@ -68,7 +68,7 @@ def test_a_migration_reads_and_changes_legacy_rows_in_their_own_database(tmp_pat
     assert status["summary"]["users_to_migrate"] == status["summary"]["failed"]
 
     # and a rollback restores them there
-    manage("migrate_credits", "--rollback", "--all", "--force")
+    manage("migrate_credits", "--rollback", "--yes", "--all", "--force")
     with sqlite3.connect(legacy) as db:
         restored = dict(db.execute("SELECT user_id, balance_usd FROM user_billing"))
     assert restored == before

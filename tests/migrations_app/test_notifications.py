@@ -155,8 +155,8 @@ def test_a_rolled_back_user_is_told(migrate, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         migrate("--execute", "--yes", "--no-notify", *sources_args("usd_balance"))
         # when
-        migrate("--rollback", "--user", str(user.pk), *sources_args("usd_balance"))
-        migrate("--rollback", "--user", str(user.pk), *sources_args("usd_balance"))
+        migrate("--rollback", "--yes", "--user", str(user.pk), *sources_args("usd_balance"))
+        migrate("--rollback", "--yes", "--user", str(user.pk), *sources_args("usd_balance"))
     # then: told once (the second rollback found nothing to roll back)
     (email,) = emails_to(user)
     assert email.subject == "Your account was rolled back to your previous billing"

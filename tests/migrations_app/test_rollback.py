@@ -46,7 +46,7 @@ def test_rollback_restores_usd_and_uah_and_appends_a_reversal(migrate):
     (migration_entry,) = entries_of(legacy.user)
     entries_before = list(CreditTransaction.objects.order_by("pk").values())
     # when
-    _, out = migrate("--rollback", "--user", str(legacy.user_id), *USD)
+    _, out = migrate("--rollback", "--yes", "--user", str(legacy.user_id), *USD)
     # then
     legacy.refresh_from_db()
     assert legacy.balance_usd == Decimal("12.34")
@@ -83,7 +83,7 @@ def test_rollback_with_keep_legacy_leaves_legacy_values(migrate):
     legacy = LegacyBillingFactory(balance_usd=Decimal("5.00"))
     migrate("--execute", "--yes", "--keep-legacy", *USD)
     # when
-    migrate("--rollback", "--user", str(legacy.user_id), *USD)
+    migrate("--rollback", "--yes", "--user", str(legacy.user_id), *USD)
     # then
     legacy.refresh_from_db()
     assert legacy.balance_usd == Decimal("5.00")
@@ -119,7 +119,7 @@ def test_rollback_by_email_restores_the_profile_fields_user_fields_synced(migrat
     migrate("--execute", "--yes", *sources_args("user_fields"))
     assert profile_fields(legacy.user_id)["stripe_customer_id"] == "cus_new"
     # when
-    migrate("--rollback", "--user", legacy.user.email, *sources_args("user_fields"))
+    migrate("--rollback", "--yes", "--user", legacy.user.email, *sources_args("user_fields"))
     # then
     assert profile_fields(legacy.user_id) == before
     assert before["subscription_started_at"] == started
@@ -132,7 +132,7 @@ def test_rollback_of_a_profile_the_migration_made_resets_it_to_a_new_profiles_va
     legacy = LegacyAccountFactory(plan="business", stripe_customer_id="cus_1", preferences={"a": 1})
     migrate("--execute", "--yes", *sources_args("user_fields"))
     # when
-    migrate("--rollback", "--user", str(legacy.user_id), *sources_args("user_fields"))
+    migrate("--rollback", "--yes", "--user", str(legacy.user_id), *sources_args("user_fields"))
     # then
     assert profile_fields(legacy.user_id) == {
         "plan": "free",
@@ -158,7 +158,7 @@ def test_rollback_all_restores_every_legacy_value_and_deletes_no_ledger_row(migr
     completed = UserMigration.objects.filter(status=MigrationStatus.COMPLETED).count()
     granted = UserMigration.objects.filter(initial_credits_granted__gt=0).count()
     # when
-    _, report = migrate("--rollback", "--all", "--format", "json", *sources_args())
+    _, report = migrate("--rollback", "--yes", "--all", "--format", "json", *sources_args())
     # then
     assert report["users"] == {"rolled_back": completed}
     assert table_contents(LegacyBilling) == billing_before
@@ -194,7 +194,7 @@ def test_a_user_who_spent_migrated_credits_is_refused(migrate):
     )
     before = [list(queryset.order_by("pk").values()) for queryset in mine]
     # when
-    _, out = migrate("--rollback", "--all", *USD, expect=1)
+    _, out = migrate("--rollback", "--yes", "--all", *USD, expect=1)
     # then
     assert [list(queryset.order_by("pk").values()) for queryset in mine] == before
     assert (
@@ -216,7 +216,7 @@ def test_force_reverses_what_is_left_and_records_the_shortfall(migrate):
     spend(spender.user, "4.00")
     entries = CreditTransaction.objects.count()
     # when
-    _, out = migrate("--rollback", "--force", "--user", str(spender.user_id), *USD)
+    _, out = migrate("--rollback", "--yes", "--force", "--user", str(spender.user_id), *USD)
     # then
     spender.refresh_from_db()
     assert (spender.balance_usd, spender.balance_uah) == (Decimal("10.50"), Decimal("25.00"))
@@ -241,7 +241,7 @@ def test_force_when_everything_was_spent_records_all_of_it_as_shortfall(migrate)
     spend(spender.user, "5.00")
     entries = CreditTransaction.objects.count()
     # when
-    migrate("--rollback", "--force", "--user", str(spender.user_id), *USD)
+    migrate("--rollback", "--yes", "--force", "--user", str(spender.user_id), *USD)
     # then
     assert CreditTransaction.objects.count() == entries
     row = UserMigration.objects.get(user_id=spender.user_id)
@@ -255,13 +255,19 @@ def test_force_when_everything_was_spent_records_all_of_it_as_shortfall(migrate)
 def test_rolling_back_twice_changes_nothing_the_second_time(migrate, legacy_world):
     # given
     migrate("--execute", "--yes", *sources_args(), expect=1)
-    migrate("--rollback", "--all", *sources_args())
+    migrate("--rollback", "--yes", "--all", *sources_args())
     tables = (CreditAccount, CreditTransaction, UserMigration, UserProfile, LegacyBilling)
     before = table_contents(*tables)
     # when
-    _, report = migrate("--rollback", "--all", "--format", "json", *sources_args())
+    _, report = migrate("--rollback", "--yes", "--all", "--format", "json", *sources_args())
     _, again = migrate(
-        "--rollback", "--user", str(legacy_world.pro.pk), "--format", "json", *sources_args()
+        "--rollback",
+        "--yes",
+        "--user",
+        str(legacy_world.pro.pk),
+        "--format",
+        "json",
+        *sources_args(),
     )
     # then
     assert table_contents(*tables) == before
@@ -279,7 +285,7 @@ def test_after_a_rollback_only_a_named_user_is_migrated_again(migrate):
     LegacyCreditTransactionFactory(user=named.user, delta=Decimal("5.00"))
     sources = sources_args("usd_balance", "user_fields")
     migrate("--execute", "--yes", *sources)
-    migrate("--rollback", "--all", *sources)
+    migrate("--rollback", "--yes", "--all", *sources)
     # when: a run over everyone leaves rolled-back users alone
     _, everyone = migrate("--execute", "--yes", "--format", "json", *sources)
     # then
@@ -328,7 +334,7 @@ def test_rolling_back_every_source_of_a_user_undoes_them_newest_first(migrate):
     migrate("--execute", "--yes", *sources)
     assert profile_fields(legacy.user_id)["stripe_customer_id"] == "cus_1"
     # when
-    migrate("--rollback", "--all", *sources)
+    migrate("--rollback", "--yes", "--all", *sources)
     # then: the profile is back to a new profile's values, as before any migration
     assert profile_fields(legacy.user_id) == {
         "plan": "free",
@@ -349,7 +355,7 @@ def test_rolling_back_user_fields_and_usage_tiers_of_the_realistic_data(migrate,
     migrate("--execute", "--yes", *sources, expect=1)
     assert profile_fields(legacy_world.pro.pk)["plan"] == "pro"
     # when
-    migrate("--rollback", "--all", *sources)
+    migrate("--rollback", "--yes", "--all", *sources)
     # then
     assert profile_fields(legacy_world.pro.pk)["plan"] == "free"
     assert profile_fields(legacy_world.pro.pk)["stripe_customer_id"] is None
@@ -362,7 +368,7 @@ def test_rolling_back_usage_tiers_alone_keeps_what_user_fields_set(migrate):
     migrate("--execute", "--yes", *sources_args("usage_tiers"))
     migrate("--execute", "--yes", *sources_args("user_fields"))
     # when
-    migrate("--rollback", "--all", *sources_args("usage_tiers"))
+    migrate("--rollback", "--yes", "--all", *sources_args("usage_tiers"))
     # then: only the plan usage_tiers set goes back
     fields = profile_fields(legacy.user_id)
     assert fields["plan"] == "free"
@@ -375,7 +381,7 @@ def test_a_user_migrated_again_after_a_forced_rollback_still_verifies(migrate):
     spender = LegacyBillingFactory(balance_usd=Decimal("10.50"))
     migrate("--execute", "--yes", *USD)
     spend(spender.user, "4.00")
-    migrate("--rollback", "--force", "--all", *USD)
+    migrate("--rollback", "--yes", "--force", "--all", *USD)
     # when
     migrate("--execute", "--yes", "--user", str(spender.user_id), *USD)
     # then
@@ -387,7 +393,7 @@ def test_a_user_migrated_again_after_a_forced_rollback_still_verifies(migrate):
     assert account.balance == Decimal("10.50") == ledger_sum(account=account)
     migrate("--verify", *USD)
     # and rolled back again, in full this time
-    migrate("--rollback", "--all", *USD)
+    migrate("--rollback", "--yes", "--all", *USD)
     row.refresh_from_db()
     assert row.rollback_data["rollback"]["shortfall"] == "0.00"
     assert row.rollback_data["earlier_shortfall"] == "4.00"
@@ -401,7 +407,7 @@ def test_migrating_a_rolled_back_user_again_records_a_database_failure(migrate):
     other = LegacyAccountFactory(credits_balance=Decimal("2.00"), stripe_customer_id="cus_o")
     sources = sources_args("user_fields")
     migrate("--execute", "--yes", *sources)
-    migrate("--rollback", "--all", *sources)
+    migrate("--rollback", "--yes", "--all", *sources)
     LegacyAccount.objects.filter(pk=other.pk).update(stripe_customer_id="cus_x")
     migrate("--execute", "--yes", "--user", str(other.user_id), *sources)
     # when

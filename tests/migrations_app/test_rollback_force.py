@@ -167,7 +167,7 @@ def test_the_api_lists_a_spender_refused_without_force(spender):
 
 def test_the_command_forces_through_the_service(spender, migrate):
     # when: an operator at the shell, who may do anything the database lets them
-    _, out = migrate("--rollback", "--force", "--user", str(spender.pk), *USD)
+    _, out = migrate("--rollback", "--yes", "--force", "--user", str(spender.pk), *USD)
     # then
     assert "users rolled back: 1" in out
     assert CreditAccount.objects.get(user=spender).balance == Decimal("0.00")

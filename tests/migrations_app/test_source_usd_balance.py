@@ -218,7 +218,7 @@ def test_execute_verify_rollback_round_trip(migrate):
     _, out = migrate("--execute", "--yes", "--source", "usd_balance", expect=1)
     assert CreditTransaction.objects.count() == entries
     # rollback everything
-    _, out = migrate("--rollback", "--all", "--source", "usd_balance")
+    _, out = migrate("--rollback", "--yes", "--all", "--source", "usd_balance")
     assert LegacyBilling.objects.get(pk=a.pk).balance_usd == Decimal("10.50")
     assert LegacyBilling.objects.get(pk=c.pk).balance_uah == Decimal("12.34")
     for account in CreditAccount.objects.all():
@@ -226,5 +226,5 @@ def test_execute_verify_rollback_round_trip(migrate):
     assert CreditTransaction.objects.filter(kind=EntryKind.REVERSAL).count() == 3
     _, report = migrate("--verify", "--source", "usd_balance", "--format", "json")
     assert report["clean"], report
-    _, out = migrate("--rollback", "--all", "--source", "usd_balance")
+    _, out = migrate("--rollback", "--yes", "--all", "--source", "usd_balance")
     assert CreditTransaction.objects.filter(kind=EntryKind.REVERSAL).count() == 3
