@@ -71,7 +71,11 @@ class RefundInputSerializer(StaffWriteInputSerializer):
     amount = StrictDecimalField()
     stripe_refund = StrictBooleanField(default=False)
     payment_intent_id = serializers.CharField(
-        max_length=255, required=False, allow_blank=True, default=""
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text='Required when "stripe_refund" is true: the payment to refund (pi_...).',
     )
 
     def validate(self, data):

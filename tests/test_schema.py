@@ -50,6 +50,9 @@ CHECKS = SCHEMATHESIS_CHECKS.get_all()
 REFUSALS_NO_SCHEMA_EXPRESSES = {
     ("POST", "/api/migrate/user-credits/"): {"users"},
     ("POST", "/api/migrate/rollback/"): {"users"},
+    # A Stripe refund needs the payment intent: a requirement on one field that depends on
+    # another's value, which the schema states in words but OpenAPI 3.0 cannot check.
+    ("POST", "/api/admin/billing/refund"): {"payment_intent_id"},
 }
 EXAMPLES = 8
 
