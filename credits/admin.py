@@ -465,7 +465,7 @@ def _csv_cell(name, value):
 class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
-        "created_at",
+        "created",
         "user_email",
         "kind",
         "amount",
@@ -487,6 +487,10 @@ class CreditTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="user", ordering="account__user__email")
     def user_email(self, entry):
         return entry.account.user.email or entry.account.user.get_username()
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, entry):
+        return timezone.localtime(entry.created_at).strftime("%Y-%m-%d %H:%M")
 
     @admin.display(description="by", ordering="actor__email")
     def actor_label(self, entry):
@@ -560,7 +564,7 @@ class DecisionForm(forms.Form):
 class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
-        "requested_at",
+        "requested",
         "user_email",
         "kind",
         "amount",
@@ -600,7 +604,11 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def short_reason(self, request_row):
         return truncated(request_row.reason, 36)
 
-    @admin.display(description="requested by", ordering="requested_by__email")
+    @admin.display(description="requested", ordering="requested_at")
+    def requested(self, request_row):
+        return timezone.localtime(request_row.requested_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="by", ordering="requested_by__email")
     def requested_by_label(self, request_row):
         return truncated(user_label(request_row.requested_by), 24)
 

@@ -79,11 +79,11 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "user_email",
         "source",
         "status",
-        "initial_credits_granted",
+        "credits",
         "legacy",
         "attempts",
-        "data_mismatch",
-        "migration_date",
+        "mismatch",
+        "migrated_on",
         "short_error",
     ]
     list_filter = ["status", "source", "data_mismatch"]
@@ -119,6 +119,18 @@ class UserMigrationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="user", ordering="user__email")
     def user_email(self, row):
         return row.user.email or row.user.get_username()
+
+    @admin.display(description="credits", ordering="initial_credits_granted")
+    def credits(self, row):
+        return row.initial_credits_granted
+
+    @admin.display(description="mismatch", boolean=True, ordering="data_mismatch")
+    def mismatch(self, row):
+        return row.data_mismatch
+
+    @admin.display(description="migrated", ordering="migration_date")
+    def migrated_on(self, row):
+        return row.migration_date.strftime("%Y-%m-%d %H:%M") if row.migration_date else "-"
 
     @admin.display(description="legacy")
     def legacy(self, row):

@@ -2,61 +2,15 @@
 a credit admin finds a user by email and grants credits; a billing super admin rolls back a
 migrated user. Screenshots of the grant form and the dashboard go to test-artifacts/."""
 
-import io
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from credits.models import CreditAccount, EntryKind
 from migrations_app.models import MigrationStatus, UserMigration
-from tests.browser.conftest import ARTIFACTS, PASSWORD
-from tests.factories import (
-    CreditAdminFactory,
-    LegacyAccountFactory,
-    LegacyBillingFactory,
-    ProvisionedUserFactory,
-    SuperAdminFactory,
-)
+from tests.browser.conftest import ARTIFACTS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-
-
-@pytest.fixture
-def world(transactional_db, tmp_path):
-    """A signed-up customer, users migrated from user_fields and usd_balance (one of them
-    fails), and the two staff roles."""
-    customer = ProvisionedUserFactory(username="dora", email="dora@example.com")
-    migrated = LegacyBillingFactory(
-        user__username="eve", user__email="eve@example.com", balance_usd=Decimal("25.00")
-    ).user
-    LegacyBillingFactory(user__username="finn", balance_uah=Decimal("1000.00"))
-    LegacyBillingFactory(user__username="hal", balance_usd=Decimal("-3.00"))
-    for number in range(3):
-        LegacyAccountFactory(user__username=f"legacy{number}", credits_balance=Decimal("60.00"))
-    with pytest.raises(CommandError) as one_failed:  # hal's negative balance: exit 1
-        call_command(
-            "migrate_credits",
-            "--execute",
-            "--yes",
-            "--source=user_fields",
-            "--source=usd_balance",
-            f"--backup-dir={tmp_path}",
-            stdout=io.StringIO(),
-        )
-    assert one_failed.value.returncode == 1
-    credit_admin = CreditAdminFactory(username="carla", email="carla@example.com")
-    super_admin = SuperAdminFactory(username="sam", email="sam@example.com")
-    return customer, migrated, credit_admin, super_admin
-
-
-def log_in(page, base_url, username):
-    page.goto(f"{base_url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
 
 
 def test_credit_admin_grants_and_super_admin_rolls_back(live_server, world, browser):
