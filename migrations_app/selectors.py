@@ -81,6 +81,7 @@ def migration_dashboard(*, failures: int = 20, runs: int = 10) -> dict:
     return {
         "status": status,
         "status_label": STATUS_LABELS.get(status["status"], status["status"]),
+        "advice": staff_advice(status),
         "sources": rows,
         "discrepancies": verification.discrepancies[:failures],
         "discrepancy_count": len(verification.discrepancies),
@@ -94,6 +95,27 @@ def migration_dashboard(*, failures: int = 20, runs: int = 10) -> dict:
             {name: status["summary"]["sources"][name]["statuses"] for name in sources}
         ),
     }
+
+
+def staff_advice(status: dict) -> str:
+    """The status's recommendation in the words of the admin (the command's recommendation
+    names its flags, which mean nothing on a web page)."""
+    summary = status["summary"]
+    if status["status"] == "in_progress":
+        advice = "A migration run is in progress; check the figures again when it has finished."
+    elif status["status"] == "migration_needed":
+        advice = (
+            f"{summary['users_to_migrate']:,} user-source pairs are left to migrate: an operator "
+            "previews them with a dry run, then migrates them (a small share first)."
+        )
+    else:
+        advice = "Nothing is left to migrate; the figures below should agree."
+    if summary["failed"]:
+        advice += (
+            f" {summary['failed']:,} failed: their errors are listed below; once the data is "
+            "fixed, select them in User migrations and use Retry failed."
+        )
+    return advice
 
 
 def _plain(value: Decimal | None) -> Decimal | None:

@@ -447,6 +447,10 @@ def test_the_dashboard_shows_counts_totals_failures_and_runs(super_admin_client,
     assert "usd_balance: Failed: 1" in content
     assert "negative legacy balance" in content
     assert 'class="breadcrumbs"' in content
+    # the advice speaks the admin's words, never the command's flags
+    assert "1 failed: their errors are listed below" in content
+    assert "Retry failed" in content
+    assert "--" not in response.context["advice"]
 
 
 def test_the_index_links_to_the_dashboard(super_admin_client, credit_admin_client):
