@@ -50,6 +50,22 @@ def approval_entry_key(*, approval_id: int) -> str:
     return f"approval:{approval_id}"
 
 
+def api_hold_key(*, user_id: int, client_key: str) -> str:
+    """A hold a client makes (holds have their own key column, so no clash with spends)."""
+    return f"api-hold:{user_id}:{client_key}"
+
+
+def api_capture_key(*, user_id: int, client_key: str) -> str:
+    """The spend entry of a client's capture of a hold."""
+    return f"api-capture:{user_id}:{client_key}"
+
+
+def lot_expiry_key(*, lot_id: int, sequence: int) -> str:
+    """The expiry entry of a lot; `sequence` counts its earlier expiries (a lot given credits
+    back by a reversal after it expired can expire again), so each runs once."""
+    return f"expiry:lot:{lot_id}:{sequence}"
+
+
 # --- billing ------------------------------------------------------------------------------
 
 

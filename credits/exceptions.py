@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     APPROVAL_REQUIRED = "approval_required"
     OWN_ACCOUNT = "own_account"
     OVER_DAILY_LIMIT = "over_daily_limit"
+    HOLD_NOT_FOUND = "hold_not_found"
+    HOLD_NOT_ACTIVE = "hold_not_active"
 
 
 class CreditError(DomainError):
@@ -127,4 +129,16 @@ class SelfApproval(CreditError):
 class ApprovalDecided(CreditError):
     code = ErrorCode.APPROVAL_DECIDED
     message = "This request has already been decided the other way."
+    status_code = 409
+
+
+class HoldNotFound(CreditError):
+    code = ErrorCode.HOLD_NOT_FOUND
+    message = "There is no such hold on your account."
+    status_code = 404
+
+
+class HoldNotActive(CreditError):
+    code = ErrorCode.HOLD_NOT_ACTIVE
+    message = "This hold is no longer active: it was captured, released or has expired."
     status_code = 409

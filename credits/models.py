@@ -41,6 +41,8 @@ class CreditAccount(models.Model):
     # credits consumed (spends, less reversed spends): balance = total_earned - total_spent.
     total_earned = _amount_field()
     total_spent = _amount_field()
+    # Credits reserved by active holds (CreditHold): available = balance - held.
+    held = _amount_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +57,10 @@ class CreditAccount(models.Model):
             models.CheckConstraint(
                 condition=Q(balance=Round(F("total_earned") - F("total_spent"), AMOUNT_PLACES)),
                 name="credits_account_balance_is_earned_minus_spent",
+            ),
+            models.CheckConstraint(
+                condition=Q(held__gte=0, held__lte=F("balance")),
+                name="credits_account_held_within_balance",
             ),
         ]
 
@@ -72,6 +78,7 @@ class EntryKind(models.TextChoices):
     MONTHLY_GRANT = "monthly_grant", "Monthly grant"
     REVERSAL = "reversal", "Reversal"
     HISTORY = "history", "History"
+    EXPIRY = "expiry", "Expiry"
 
 
 CREDITING_KINDS = (
@@ -80,7 +87,7 @@ CREDITING_KINDS = (
     EntryKind.MIGRATION,
     EntryKind.MONTHLY_GRANT,
 )
-DEBITING_KINDS = (EntryKind.SPEND, EntryKind.REFUND)
+DEBITING_KINDS = (EntryKind.SPEND, EntryKind.REFUND, EntryKind.EXPIRY)
 
 
 class CreditTransactionQuerySet(models.QuerySet):
@@ -324,3 +331,174 @@ class SpendRefusal(models.Model):
 
     def __str__(self):
         return f"{self.code}: {self.amount} for {_user_label(self.account.user)}"
+
+
+class LotCategory(models.TextChoices):
+    PAID = "paid", "Paid"
+    PROMOTIONAL = "promotional", "Promotional"
+    MIGRATION = "migration", "Migration"
+    MONTHLY = "monthly", "Monthly"
+
+
+class CreditLot(models.Model):
+    """Credits added by one entry, drawn down by later ones (credits.lots has the order).
+
+    An account's balance is the sum of its lots' remaining (invariant 11), and each lot's
+    remaining is its amount less what its allocations took: both always, so "which purchase
+    paid for this spend" has an answer. Lots are changed only by the services, under the
+    account's lock, in the same transaction as the entry that moves them.
+    """
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="lots")
+    category = models.CharField(max_length=16, choices=LotCategory.choices)
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    remaining = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    # Lower is drawn first among lots of one rank and expiry (as Stripe's credit grants).
+    priority = models.PositiveSmallIntegerField(default=0)
+    effective_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # A monthly lot kept past its period by CREDITS_MONTHLY_ROLLOVER_CAP rolls over once.
+    rolled_over = models.BooleanField(default=False)
+    entry = models.OneToOneField(CreditTransaction, on_delete=models.PROTECT, related_name="lot")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The lots a draw-down reads: an account's lots with credit left.
+            models.Index(
+                fields=["account", "expires_at"],
+                condition=Q(remaining__gt=0),
+                name="credits_lot_open",
+            ),
+            # The lots the expiry task reads.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(remaining__gt=0, expires_at__isnull=False),
+                name="credits_lot_expiring",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credits_lot_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("amount")),
+                name="credits_lot_remaining_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(category__in=LotCategory.values), name="credits_lot_category_known"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_category_display()} lot: {self.remaining} of {self.amount}"
+
+
+class CreditAllocation(models.Model):
+    """How much of one lot one entry moved: positive when the entry took credits from the lot
+    (a spend, a refund, an expiry), negative when it gave them back (the reversal of one)."""
+
+    entry = models.ForeignKey(
+        CreditTransaction, on_delete=models.PROTECT, related_name="allocations"
+    )
+    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(amount=0), name="credits_allocation_amount_not_zero"
+            ),
+            models.UniqueConstraint(fields=["entry", "lot"], name="credits_allocation_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} of lot {self.lot_id} by entry {self.entry_id}"
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CAPTURED = "captured", "Captured"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class CreditHold(models.Model):
+    """Credits reserved for an operation whose final cost is not known yet.
+
+    While active, its amount counts in the account's `held` (so spends and other holds cannot
+    take it); capture writes the spend entry (at most the amount, the rest released), release
+    and expiry free it. The database keeps a captured hold tied to its entry and the captured
+    amount within the hold.
+    """
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="holds")
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    captured = _amount_field()
+    status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    expires_at = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
+    description = models.CharField(max_length=255, blank=True, default="")
+    # The spend entry its capture wrote.
+    entry = models.OneToOneField(
+        CreditTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="hold",
+    )
+    # Who released it and why, when a staff member did.
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    # Set (not stored) by the services when a call replays an existing idempotency key.
+    replayed = False
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("release_hold", "Can release a customer's hold")]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="credits_hold_active_expiry",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="credits_hold_unique_key"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credits_hold_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(captured__gte=0, captured__lte=F("amount")),
+                name="credits_hold_captured_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status=HoldStatus.ACTIVE, entry__isnull=True, captured=0)
+                    | Q(status=HoldStatus.CAPTURED, entry__isnull=False, captured__gt=0)
+                    | Q(
+                        status__in=[HoldStatus.RELEASED, HoldStatus.EXPIRED],
+                        entry__isnull=True,
+                        captured=0,
+                    )
+                ),
+                name="credits_hold_status_matches_capture",
+            ),
+            models.CheckConstraint(
+                condition=~Q(idempotency_key=""), name="credits_hold_idempotency_key_not_empty"
+            ),
+        ]
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == HoldStatus.ACTIVE
+
+    def __str__(self):
+        return f"Hold of {self.amount} for {_user_label(self.account.user)} ({self.status})"

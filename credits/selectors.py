@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, QuerySet, Sum, Value
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Abs, Coalesce, Round
 from django.utils import timezone
 
@@ -15,8 +15,12 @@ from credits.models import (
     CENT,
     ApprovalStatus,
     CreditAccount,
+    CreditAllocation,
     CreditApprovalRequest,
+    CreditHold,
+    CreditLot,
     CreditTransaction,
+    HoldStatus,
     SpendRefusal,
 )
 
@@ -85,6 +89,40 @@ def accounts_out_of_balance() -> QuerySet[CreditAccount]:
     return CreditAccount.objects.annotate(
         ledger_total=Round(Coalesce(Sum("entries__amount"), Value(Decimal("0"))), AMOUNT_PLACES)
     ).exclude(balance=F("ledger_total"))
+
+
+def _subquery_sum(model, field: str, **filters):
+    """The exact sum of `field` over `model`'s rows of the outer account (or lot)."""
+    link = filters.pop("link", "account")
+    rows = (
+        model.objects.filter(**{link: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(link)
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Round(Coalesce(Subquery(rows), Value(Decimal("0"))), AMOUNT_PLACES)
+
+
+def accounts_off_their_lots() -> QuerySet[CreditAccount]:
+    """Accounts whose balance differs from the sum of their lots' remaining (should be none)."""
+    return CreditAccount.objects.annotate(lots_total=_subquery_sum(CreditLot, "remaining")).exclude(
+        balance=F("lots_total")
+    )
+
+
+def lots_off_their_allocations() -> QuerySet[CreditLot]:
+    """Lots whose remaining is not their amount less what their allocations took (none)."""
+    return CreditLot.objects.annotate(
+        allocated=_subquery_sum(CreditAllocation, "amount", link="lot")
+    ).exclude(remaining=Round(F("amount") - F("allocated"), AMOUNT_PLACES))
+
+
+def accounts_off_their_holds() -> QuerySet[CreditAccount]:
+    """Accounts whose held is not the sum of their active holds, or is above the balance."""
+    return CreditAccount.objects.annotate(
+        holds_total=_subquery_sum(CreditHold, "amount", status=HoldStatus.ACTIVE)
+    ).filter(~Q(held=F("holds_total")) | Q(held__gt=F("balance")))
 
 
 def accounts_with_negative_balance() -> QuerySet[CreditAccount]:

@@ -322,6 +322,36 @@ CREDITS_PLANS = {
 CREDITS_PURCHASE_PLANS = env.list("CREDITS_PURCHASE_PLANS", default=[]) or list(CREDITS_PLANS)
 CREDITS_MONTHLY_GRANT_BATCH_SIZE = env.int("CREDITS_MONTHLY_GRANT_BATCH_SIZE", default=500)
 
+# --- Credit lots and holds -----------------------------------------------------------------
+# The category of the lot a crediting entry makes: "kind:source" first, then "kind"
+# (JSON). Unlisted: promotional.
+CREDITS_LOT_CATEGORIES = env.json(
+    "CREDITS_LOT_CATEGORIES",
+    default={
+        "purchase": "paid",
+        "grant": "promotional",
+        "adjustment": "promotional",
+        "monthly_grant": "monthly",
+        "migration": "migration",
+        "migration:usd_balance": "paid",
+        "migration:usage_tiers": "monthly",
+        "migration:rate_limit": "promotional",
+    },
+)
+# The draw-down rule's first key: lower ranks are spent first (JSON {category: rank}); then
+# soonest expiry (none last), then priority, then oldest.
+CREDITS_DRAW_DOWN_RANKS = env.json(
+    "CREDITS_DRAW_DOWN_RANKS",
+    default={"promotional": 0, "monthly": 0, "migration": 1, "paid": 2},
+)
+# Credits of a monthly lot kept past its period (once, to the next period's end); 0: none.
+CREDITS_MONTHLY_ROLLOVER_CAP = env_decimal("CREDITS_MONTHLY_ROLLOVER_CAP", default="0")
+# Days after which rate_limit's initial (promotional) credits expire; unset: never.
+CREDITS_RATE_LIMIT_EXPIRY_DAYS = env.int("CREDITS_RATE_LIMIT_EXPIRY_DAYS", default=None)
+# Holds: the time to live when a request names none, and the longest allowed (seconds).
+CREDITS_HOLD_DEFAULT_TTL = env.int("CREDITS_HOLD_DEFAULT_TTL", default=3600)
+CREDITS_HOLD_MAX_TTL = env.int("CREDITS_HOLD_MAX_TTL", default=7 * 24 * 3600)
+
 # --- The migration from legacy billing ----------------------------------------------------
 # Sources run when --source is not given. user_fields and usd_balance move stored value;
 # rate_limit and usage_tiers are alternatives for a legacy world of limits or tiers, and

@@ -12,7 +12,13 @@ from django.contrib.admin.models import LogEntry
 from django.db import connection
 
 from credits.models import CreditAccount, CreditApprovalRequest, CreditTransaction
-from credits.selectors import accounts_out_of_balance, ledger_sum
+from credits.selectors import (
+    accounts_off_their_holds,
+    accounts_off_their_lots,
+    accounts_out_of_balance,
+    ledger_sum,
+    lots_off_their_allocations,
+)
 
 # --- the ledger -------------------------------------------------------------------------------
 
@@ -76,6 +82,10 @@ def assert_ledger_consistent():
             assert after == before + amount
             running = after
         assert running == account.balance
+    # Invariants 11 and 12: lots add up to balances, holds to held, within the balance.
+    assert not accounts_off_their_lots().exists()
+    assert not lots_off_their_allocations().exists()
+    assert not accounts_off_their_holds().exists()
 
 
 def fund(account: CreditAccount, amount: str = "100.00", *, key: str = "fund") -> CreditAccount:

@@ -36,7 +36,7 @@ ERROR_EXAMPLES = {
         402,
         "insufficient_credits",
         "The account does not hold enough credits.",
-        {"balance": "7.50", "requested": "500.00"},
+        {"balance": "7.50", "held": "0.00", "available": "7.50", "requested": "500.00"},
     ),
     403: error_example(
         403, "permission_denied", "You do not have permission to perform this action."

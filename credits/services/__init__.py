@@ -32,6 +32,13 @@ from credits.services.entries import (
     credit_reverse,
     credit_spend,
 )
+from credits.services.expiry import credit_lots_expire
+from credits.services.holds import (
+    credit_hold_capture,
+    credit_hold_create,
+    credit_hold_release,
+    credit_holds_expire,
+)
 from credits.services.posting import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT, positive_amount
 from credits.services.posting import check_key as check_idempotency_key
 from credits.services.staff import (
@@ -54,6 +61,11 @@ __all__ = [
     "credit_approval_approve",
     "credit_approval_reject",
     "credit_grant",
+    "credit_hold_capture",
+    "credit_hold_create",
+    "credit_hold_release",
+    "credit_holds_expire",
+    "credit_lots_expire",
     "credit_post_batch",
     "credit_refund",
     "credit_reverse",

@@ -1,6 +1,7 @@
 """Many grants and history entries at once (the migration)."""
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +16,13 @@ from credits.locks import accounts_lock
 from credits.models import (
     CREDITING_KINDS,
     CreditAccount,
+    CreditLot,
     CreditTransaction,
     EntryKind,
 )
 from credits.services.posting import as_decimal, check_key, positive_amount
+from credits.services.posting.lots import category_for
+from credits.services.entries import lot_terms
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,15 @@ class BatchEntry:
     migrated_from: str = ""
     legacy_transaction_id: str | None = None
     metadata: dict[str, Any] | None = None
+    # The lot a crediting entry makes (None: CREDITS_LOT_CATEGORIES' category for the kind and
+    # source), and when it expires (never by default).
+    category: str | None = None
+    expires_at: datetime | None = None
 
 
 def credit_post_batch(*, entries: list[BatchEntry]) -> int:
-    """Write many grants and history entries in four statements; return how many were new.
+    """Write many grants (each a new lot) and history entries in six statements; return how
+    many were new.
 
     Relies on the caller's transaction (a batch of the migration). The accounts are locked in
     primary-key order, keys already on the ledger are answered as replays (checked to match,
@@ -53,6 +62,7 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
                 raise InvalidAmount("History entries record no amount.")
         elif entry.kind in CREDITING_KINDS:
             positive_amount(entry.amount)
+            lot_terms(category=entry.category, expires_at=entry.expires_at)
         else:
             raise InvalidAmount(f"{entry.kind!r} entries are not written in batches.")
     # Plain values, not instances: at hundreds of entries a batch, building models is a
@@ -104,6 +114,7 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
             "created_at": [now] * len(new),
         },
     )
+    _add_lots([entry for entry in new if entry.amount], now)
     ids = sorted(moved)
     update_columns(
         CreditAccount,
@@ -114,6 +125,35 @@ def credit_post_batch(*, entries: list[BatchEntry]) -> int:
         },
     )
     return len(new)
+
+
+def _add_lots(crediting: list[BatchEntry], now: datetime) -> None:
+    """One lot per crediting entry just copied in (their ids read back by key)."""
+    if not crediting:
+        return
+    ids = dict(
+        CreditTransaction.objects.filter(
+            idempotency_key__any_of=[entry.idempotency_key for entry in crediting]
+        )
+        .order_by()
+        .values_list("idempotency_key", "pk")
+    )
+    copy_columns(
+        CreditLot,
+        {
+            "account_id": [entry.account_id for entry in crediting],
+            "category": [
+                entry.category or category_for(entry.kind, entry.source) for entry in crediting
+            ],
+            "amount": [entry.amount for entry in crediting],
+            "remaining": [entry.amount for entry in crediting],
+            "priority": [0] * len(crediting),
+            "effective_at": [now] * len(crediting),
+            "expires_at": [entry.expires_at for entry in crediting],
+            "rolled_over": [False] * len(crediting),
+            "entry_id": [ids[entry.idempotency_key] for entry in crediting],
+        },
+    )
 
 
 def _unwritten(entries: list[BatchEntry], existing: dict) -> list[BatchEntry]:

@@ -1,5 +1,6 @@
 """The services that write one entry each: grant, spend, refund, adjust, reverse."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,10 +14,13 @@ from credits.exceptions import (
 from credits.models import (
     CREDITING_KINDS,
     CreditAccount,
+    CreditLot,
     CreditTransaction,
     EntryKind,
+    LotCategory,
 )
 from credits.services.posting import Entry, positive_amount, post, signed_amount
+from credits.services.posting.lots import LotTerms
 
 # The source of entries staff write (adjustments, and staff grants and refunds).
 STAFF_SOURCE = "staff"
@@ -35,13 +39,19 @@ def credit_grant(
     metadata: dict[str, Any] | None = None,
     stripe_event_id: str | None = None,
     migrated_from: str = "",
+    category: str | None = None,
+    expires_at: datetime | None = None,
+    priority: int = 0,
 ) -> CreditTransaction:
-    """Add credits to an account (a grant, purchase, migration or monthly grant)."""
+    """Add credits to an account (a grant, purchase, migration or monthly grant) as a new lot:
+    of `category` (by default CREDITS_LOT_CATEGORIES' for the kind and source), expiring at
+    `expires_at` (never by default), drawn in `priority` order among its equals."""
     if kind not in CREDITING_KINDS:
         raise InvalidAmount(f"{kind!r} is not a kind of entry that grants credits.")
     amount = positive_amount(amount)
     return post(
         Entry(
+            lot_terms=lot_terms(category=category, expires_at=expires_at, priority=priority),
             account=account,
             kind=kind,
             amount=amount,
@@ -99,11 +109,14 @@ def credit_refund(
     description: str = "",
     metadata: dict[str, Any] | None = None,
     stripe_event_id: str | None = None,
+    purchase: CreditTransaction | None = None,
 ) -> CreditTransaction:
-    """Remove the credits of money given back to the customer.
+    """Remove the credits of money given back to the customer, from the lot of `purchase` (the
+    entry that added them) first, then by the draw-down rule.
 
-    With `allow_partial`, an account holding less than `amount` loses what it holds and the
-    entry's metadata records the shortfall; without it the refund is refused.
+    With `allow_partial`, an account with less than `amount` available (its balance less what
+    holds reserve) loses what is available and the entry's metadata records the shortfall;
+    without it the refund is refused.
     """
     if not reason.strip():
         raise ReasonRequired("A refund needs a reason.")
@@ -118,6 +131,7 @@ def credit_refund(
             earned_delta=-amount,
             spent_delta=Decimal(0),
             allow_partial=allow_partial,
+            first_lot=lot_of(purchase, account=account),
             fields=dict(
                 actor=actor,
                 reason=reason,
@@ -139,13 +153,17 @@ def credit_adjust(
     reason: str,
     description: str = "",
     metadata: dict[str, Any] | None = None,
+    category: str | None = None,
+    expires_at: datetime | None = None,
 ) -> CreditTransaction:
-    """Correct a balance by a signed amount, on a staff member's authority."""
+    """Correct a balance by a signed amount, on a staff member's authority: credits added are a
+    new lot (`category`, `expires_at` as for a grant), credits removed are drawn by the rule."""
     if actor is None or not reason.strip():
         raise ReasonRequired()
     amount = signed_amount(amount)
     return post(
         Entry(
+            lot_terms=lot_terms(category=category, expires_at=expires_at),
             account=account,
             kind=EntryKind.ADJUSTMENT,
             amount=amount,
@@ -202,4 +220,35 @@ def credit_reverse(
                 migrated_from=entry.migrated_from,
             ),
         )
+    )
+
+
+def lot_terms(
+    *, category: str | None = None, expires_at: datetime | None = None, priority: int = 0
+) -> LotTerms | None:
+    """A new lot's terms, checked: a known category, an aware expiry, a priority of 0-32767."""
+    if category is None and expires_at is None and not priority:
+        return None
+    if category is not None and category not in LotCategory.values:
+        raise InvalidAmount(
+            f"{category!r} is not a lot category ({', '.join(LotCategory.values)}).",
+            category=str(category),
+        )
+    if expires_at is not None and (
+        not isinstance(expires_at, datetime) or expires_at.tzinfo is None
+    ):
+        raise InvalidAmount("A lot's expiry is an aware datetime.")
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 32767:
+        raise InvalidAmount("A lot's priority is a whole number from 0 to 32767.")
+    return LotTerms(category=category, expires_at=expires_at, priority=priority)
+
+
+def lot_of(entry: CreditTransaction | None, *, account: CreditAccount) -> int | None:
+    """The id of the lot `entry` added to `account`, if it added one there."""
+    if entry is None:
+        return None
+    return (
+        CreditLot.objects.filter(entry_id=entry.pk, account_id=account.pk)
+        .values_list("pk", flat=True)
+        .first()
     )

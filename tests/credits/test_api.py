@@ -469,7 +469,12 @@ def test_spend_with_too_little_credit_is_refused(token_client, customer_account)
     # then
     error = assert_error_shape(response, 402, ErrorCode.INSUFFICIENT_CREDITS)
     assert error["message"] == InsufficientCredits.message
-    assert error["details"] == {"balance": "20.00", "requested": "20.01"}
+    assert error["details"] == {
+        "balance": "20.00",
+        "held": "0.00",
+        "available": "20.00",
+        "requested": "20.01",
+    }
     assert ledger_snapshot() == before
     customer_account.refresh_from_db()
     assert customer_account.balance == Decimal("20.00")

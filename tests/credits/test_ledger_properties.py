@@ -154,7 +154,9 @@ class LedgerMachine(RuleBasedStateMachine):
         previous = data.draw(st.sampled_from(self.calls))
         before = self.database_state()
         if tamper and "amount" in previous.kwargs:
-            kwargs = {**previous.kwargs, "amount": previous.kwargs["amount"] + Decimal("0.01")}
+            # A different amount, never zero (an adjustment of -0.01 plus 0.01 would be invalid).
+            tampered = previous.kwargs["amount"] + Decimal("0.01") or Decimal("0.02")
+            kwargs = {**previous.kwargs, "amount": tampered}
             with pytest.raises(IdempotencyConflict):
                 previous.service(**kwargs)
         else:

@@ -111,7 +111,12 @@ def test_spend_beyond_the_balance_is_refused_and_changes_nothing(funded):
     before = ledger_state(funded)
     with pytest.raises(InsufficientCredits) as refused:
         credit_spend(account=funded, amount=Decimal("100.01"), idempotency_key="over")
-    assert refused.value.details == {"balance": "100.00", "requested": "100.01"}
+    assert refused.value.details == {
+        "balance": "100.00",
+        "held": "0.00",
+        "available": "100.00",
+        "requested": "100.01",
+    }
     assert ledger_state(funded) == before
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from credits.exceptions import InsufficientCredits, InvalidAmount
 from credits.models import AMOUNT_DIGITS, AMOUNT_PLACES, CENT, CreditAccount, CreditTransaction
+from credits.services.posting.lots import LotTerms
 
 MAX_AMOUNT = Decimal(10) ** (AMOUNT_DIGITS - AMOUNT_PLACES) - CENT
 IDEMPOTENCY_KEY_MAX_LENGTH = CreditTransaction._meta.get_field("idempotency_key").max_length
@@ -23,6 +24,10 @@ class Entry:
     spent_delta: Decimal
     fields: dict[str, Any]
     allow_partial: bool = False
+    # A crediting entry's lot (None: the defaults for its kind and source).
+    lot_terms: LotTerms | None = None
+    # The lot a debit takes from first, before the draw-down rule (a refund's purchase lot).
+    first_lot: int | None = None
 
 
 def as_decimal(value: Any) -> Decimal:
@@ -66,11 +71,12 @@ class BeyondColumns(InvalidAmount):
 
 
 def refuse(entry: Entry):
-    """Why the conditional write moved nothing: too little credit, or a balance or total that
+    """Why the conditional write moved nothing: too little credit available (the balance less
+    what holds reserve), or a balance or total that
     would go beyond the columns (numeric(14, 2)), which the write refuses before the database
     would raise (PostgreSQL) or store an out-of-range value (SQLite)."""
-    balance, earned, spent = CreditAccount.objects.values_list(
-        "balance", "total_earned", "total_spent"
+    balance, held, earned, spent = CreditAccount.objects.values_list(
+        "balance", "held", "total_earned", "total_spent"
     ).get(pk=entry.account.pk)
     if (
         balance + entry.amount > MAX_AMOUNT
@@ -83,4 +89,9 @@ def refuse(entry: Entry):
             balance=str(balance),
             amount=str(entry.amount),
         )
-    raise InsufficientCredits(balance=str(balance), requested=str(-entry.amount))
+    raise InsufficientCredits(
+        balance=str(balance),
+        held=str(held),
+        available=str(balance - held),
+        requested=str(-entry.amount),
+    )

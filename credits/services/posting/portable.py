@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from credits.locks import account_lock
 from credits.models import AMOUNT_PLACES, CENT, CreditAccount, CreditTransaction
+from credits.services.posting import lots
 from credits.services.posting.entry import MAX_AMOUNT, Entry, refuse
 
 
@@ -28,12 +29,13 @@ def _write(entry: Entry) -> CreditTransaction:
     metadata = dict(entry.fields.get("metadata") or {})
     if entry.allow_partial and amount < 0:
         # Lock first so the amount left cannot shrink between reading it and taking it.
-        held = account_lock(account_id=entry.account.pk).balance
-        if 0 < held < -amount:
+        locked = account_lock(account_id=entry.account.pk)
+        available = locked.balance - locked.held
+        if 0 < available < -amount:
             # Only refunds and reversals of credits received are partial: all of it is earned.
-            amount = earned_delta = -held
+            amount = earned_delta = -available
             metadata["requested_amount"] = str(entry.requested)
-            metadata["shortfall"] = str(-entry.requested - held)
+            metadata["shortfall"] = str(-entry.requested - available)
     moved = _move_balance(entry.account.pk, amount, earned_delta, spent_delta)
     if moved is None:
         refuse(entry)
@@ -47,6 +49,7 @@ def _write(entry: Entry) -> CreditTransaction:
         idempotency_key=entry.idempotency_key,
         **{**entry.fields, "metadata": metadata},
     )
+    lots.apply(written, terms=entry.lot_terms, first_lot=entry.first_lot)
     entry.account.balance = balance_after
     entry.account.total_earned = total_earned
     entry.account.total_spent = total_spent
@@ -56,7 +59,8 @@ def _write(entry: Entry) -> CreditTransaction:
 def _move_balance(
     account_id: int, amount: Decimal, earned_delta: Decimal, spent_delta: Decimal
 ) -> tuple[Decimal, Decimal, Decimal] | None:
-    """Apply a change unless it would overdraw; return the new totals, or None if refused.
+    """Apply a change unless it would take the balance below what holds reserve (zero when
+    none); return the new totals, or None if refused.
 
     One statement is both the check and the write, and it takes the row lock until commit.
     """
@@ -69,7 +73,7 @@ def _move_balance(
             f" total_spent = ROUND(total_spent + %s, {AMOUNT_PLACES}),"
             " updated_at = %s"
             # CAST: SQLite binds a Decimal as text, and a number compares below any text.
-            " WHERE id = %s AND balance + %s >= 0 AND balance + %s <= CAST(%s AS NUMERIC)"
+            " WHERE id = %s AND balance + %s >= held AND balance + %s <= CAST(%s AS NUMERIC)"
             " AND total_earned + %s <= CAST(%s AS NUMERIC)"
             " AND total_spent + %s <= CAST(%s AS NUMERIC)"
             " RETURNING balance, total_earned, total_spent",

@@ -16,7 +16,8 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from credits.models import CreditAccount, CreditTransaction
+from credits.models import CreditAccount, CreditLot, CreditTransaction
+from credits.services.posting import lots
 from credits.services.posting.entry import MAX_AMOUNT, Entry, refuse
 
 # The entry's columns that a caller may leave empty, with the SQL type of their parameter and
@@ -38,8 +39,8 @@ _ENTRY_ATTNAMES = [field.attname for field in CreditTransaction._meta.concrete_f
 
 
 def takes(entry: Entry) -> bool:
-    """Whether this path can write the entry (a partial one needs the portable path)."""
-    return not entry.allow_partial
+    """Whether this path can write the entry: credits added (a new lot), not a reversal."""
+    return entry.amount > 0 and entry.fields.get("reverses") is None
 
 
 def write(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
@@ -52,6 +53,7 @@ def write(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
     returned entry built from the values it wrote.
     """
     row_values = _row_values(entry, timezone.now())
+    terms = entry.lot_terms or lots.LotTerms()
     metadata = row_values["metadata"]
     params = {
         "account_id": row_values["account_id"],
@@ -60,6 +62,9 @@ def write(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
         "spent": entry.spent_delta,
         "idempotency_key": entry.idempotency_key,
         "created_at": row_values["created_at"],
+        "lot_category": terms.category or lots.category_for(entry.kind, row_values["source"]),
+        "lot_priority": terms.priority,
+        "lot_expires_at": terms.expires_at,
     }
     filled = []
     for name in _OPTIONAL_COLUMNS:
@@ -89,6 +94,7 @@ def _statement(db: BaseDatabaseWrapper, filled: tuple[str, ...]) -> str:
     """The statement for entries whose optional columns `filled` hold a value."""
     account_table = db.ops.quote_name(CreditAccount._meta.db_table)
     entry_table = db.ops.quote_name(CreditTransaction._meta.db_table)
+    lot_table = db.ops.quote_name(CreditLot._meta.db_table)
     columns = ", ".join(_OPTIONAL_COLUMNS)
     values = ", ".join(
         f"%({name})s::{sql_type}" if name in filled else empty
@@ -104,7 +110,6 @@ def _statement(db: BaseDatabaseWrapper, filled: tuple[str, ...]) -> str:
                 total_spent = total_spent + %(spent)s::numeric,
                 updated_at = %(created_at)s::timestamptz
             WHERE id = %(account_id)s::bigint
-              AND balance + %(earned)s::numeric - %(spent)s::numeric >= 0
               AND balance + %(earned)s::numeric - %(spent)s::numeric <= {MAX_AMOUNT}
               AND total_earned + %(earned)s::numeric <= {MAX_AMOUNT}
               AND total_spent + %(spent)s::numeric <= {MAX_AMOUNT}
@@ -118,7 +123,16 @@ def _statement(db: BaseDatabaseWrapper, filled: tuple[str, ...]) -> str:
                    %(idempotency_key)s::varchar, moved.updated_at, {values},
                    moved.balance - %(earned)s::numeric + %(spent)s::numeric, moved.balance
             FROM moved
-            RETURNING id
+            RETURNING id, amount, created_at
+        ), lot AS (
+            INSERT INTO {lot_table} (
+                account_id, category, amount, remaining, priority, effective_at, expires_at,
+                rolled_over, entry_id
+            )
+            SELECT moved.id, %(lot_category)s::varchar, inserted.amount, inserted.amount,
+                   %(lot_priority)s::smallint, inserted.created_at,
+                   %(lot_expires_at)s::timestamptz, false, inserted.id
+            FROM inserted, moved
         )
         SELECT inserted.id, moved.balance, moved.total_earned, moved.total_spent
         FROM inserted, moved
