@@ -496,9 +496,9 @@ class CreditHold(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"Hold of {self.amount} for {_user_label(self.account.user)} ({self.status})"
+
     @property
     def is_active(self) -> bool:
         return self.status == HoldStatus.ACTIVE
-
-    def __str__(self):
-        return f"Hold of {self.amount} for {_user_label(self.account.user)} ({self.status})"

@@ -7,165 +7,311 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('credits', '0008_approval_decision_reason'),
+        ("credits", "0008_approval_decision_reason"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CreditAllocation',
+            name="CreditAllocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='CreditHold',
+            name="CreditHold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('captured', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('captured', 'Captured'), ('released', 'Released'), ('expired', 'Expired')], default='active', max_length=16)),
-                ('expires_at', models.DateTimeField()),
-                ('idempotency_key', models.CharField(max_length=200)),
-                ('description', models.CharField(blank=True, default='', max_length=255)),
-                ('reason', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                (
+                    "captured",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=14),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("captured", "Captured"),
+                            ("released", "Released"),
+                            ("expired", "Expired"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField()),
+                ("idempotency_key", models.CharField(max_length=200)),
+                ("description", models.CharField(blank=True, default="", max_length=255)),
+                ("reason", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-id'],
-                'permissions': [('release_hold', "Can release a customer's hold")],
+                "ordering": ["-id"],
+                "permissions": [("release_hold", "Can release a customer's hold")],
             },
         ),
         migrations.CreateModel(
-            name='CreditLot',
+            name="CreditLot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('category', models.CharField(choices=[('paid', 'Paid'), ('promotional', 'Promotional'), ('migration', 'Migration'), ('monthly', 'Monthly')], max_length=16)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('remaining', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('priority', models.PositiveSmallIntegerField(default=0)),
-                ('effective_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('rolled_over', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("paid", "Paid"),
+                            ("promotional", "Promotional"),
+                            ("migration", "Migration"),
+                            ("monthly", "Monthly"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("remaining", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("priority", models.PositiveSmallIntegerField(default=0)),
+                ("effective_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("rolled_over", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.RemoveConstraint(
-            model_name='credittransaction',
-            name='credits_entry_debiting_kinds_negative',
+            model_name="credittransaction",
+            name="credits_entry_debiting_kinds_negative",
         ),
         migrations.AddField(
-            model_name='creditaccount',
-            name='held',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14),
+            model_name="creditaccount",
+            name="held",
+            field=models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=14),
         ),
         migrations.AlterField(
-            model_name='credittransaction',
-            name='kind',
-            field=models.CharField(choices=[('grant', 'Grant'), ('purchase', 'Purchase'), ('spend', 'Spend'), ('refund', 'Refund'), ('adjustment', 'Adjustment'), ('migration', 'Migration'), ('monthly_grant', 'Monthly grant'), ('reversal', 'Reversal'), ('history', 'History'), ('expiry', 'Expiry')], max_length=20),
+            model_name="credittransaction",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("grant", "Grant"),
+                    ("purchase", "Purchase"),
+                    ("spend", "Spend"),
+                    ("refund", "Refund"),
+                    ("adjustment", "Adjustment"),
+                    ("migration", "Migration"),
+                    ("monthly_grant", "Monthly grant"),
+                    ("reversal", "Reversal"),
+                    ("history", "History"),
+                    ("expiry", "Expiry"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditaccount',
-            constraint=models.CheckConstraint(condition=models.Q(('held__gte', 0), ('held__lte', models.F('balance'))), name='credits_account_held_within_balance'),
+            model_name="creditaccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("held__gte", 0), ("held__lte", models.F("balance"))),
+                name="credits_account_held_within_balance",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credittransaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind__in', ('spend', 'refund', 'expiry')), _negated=True), ('amount__lt', 0), _connector='OR'), name='credits_entry_debiting_kinds_negative'),
+            model_name="credittransaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind__in", ("spend", "refund", "expiry")), _negated=True),
+                    ("amount__lt", 0),
+                    _connector="OR",
+                ),
+                name="credits_entry_debiting_kinds_negative",
+            ),
         ),
         migrations.AddField(
-            model_name='creditallocation',
-            name='entry',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='allocations', to='credits.credittransaction'),
+            model_name="creditallocation",
+            name="entry",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="allocations",
+                to="credits.credittransaction",
+            ),
         ),
         migrations.AddField(
-            model_name='credithold',
-            name='account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holds', to='credits.creditaccount'),
+            model_name="credithold",
+            name="account",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="holds",
+                to="credits.creditaccount",
+            ),
         ),
         migrations.AddField(
-            model_name='credithold',
-            name='entry',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='hold', to='credits.credittransaction'),
+            model_name="credithold",
+            name="entry",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="hold",
+                to="credits.credittransaction",
+            ),
         ),
         migrations.AddField(
-            model_name='credithold',
-            name='released_by',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="credithold",
+            name="released_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='creditlot',
-            name='account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='credits.creditaccount'),
+            model_name="creditlot",
+            name="account",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="lots",
+                to="credits.creditaccount",
+            ),
         ),
         migrations.AddField(
-            model_name='creditlot',
-            name='entry',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='lot', to='credits.credittransaction'),
+            model_name="creditlot",
+            name="entry",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="lot",
+                to="credits.credittransaction",
+            ),
         ),
         migrations.AddField(
-            model_name='creditallocation',
-            name='lot',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='allocations', to='credits.creditlot'),
+            model_name="creditallocation",
+            name="lot",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="allocations",
+                to="credits.creditlot",
+            ),
         ),
         migrations.AddIndex(
-            model_name='credithold',
-            index=models.Index(condition=models.Q(('status', 'active')), fields=['expires_at'], name='credits_hold_active_expiry'),
+            model_name="credithold",
+            index=models.Index(
+                condition=models.Q(("status", "active")),
+                fields=["expires_at"],
+                name="credits_hold_active_expiry",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credithold',
-            constraint=models.UniqueConstraint(fields=('idempotency_key',), name='credits_hold_unique_key'),
+            model_name="credithold",
+            constraint=models.UniqueConstraint(
+                fields=("idempotency_key",), name="credits_hold_unique_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credithold',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='credits_hold_amount_positive'),
+            model_name="credithold",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="credits_hold_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credithold',
-            constraint=models.CheckConstraint(condition=models.Q(('captured__gte', 0), ('captured__lte', models.F('amount'))), name='credits_hold_captured_within_amount'),
+            model_name="credithold",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("captured__gte", 0), ("captured__lte", models.F("amount"))),
+                name="credits_hold_captured_within_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credithold',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('captured', 0), ('entry__isnull', True), ('status', 'active')), models.Q(('captured__gt', 0), ('entry__isnull', False), ('status', 'captured')), models.Q(('captured', 0), ('entry__isnull', True), ('status__in', ['released', 'expired'])), _connector='OR'), name='credits_hold_status_matches_capture'),
+            model_name="credithold",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("captured", 0), ("entry__isnull", True), ("status", "active")),
+                    models.Q(("captured__gt", 0), ("entry__isnull", False), ("status", "captured")),
+                    models.Q(
+                        ("captured", 0),
+                        ("entry__isnull", True),
+                        ("status__in", ["released", "expired"]),
+                    ),
+                    _connector="OR",
+                ),
+                name="credits_hold_status_matches_capture",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credithold',
-            constraint=models.CheckConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), name='credits_hold_idempotency_key_not_empty'),
+            model_name="credithold",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("idempotency_key", ""), _negated=True),
+                name="credits_hold_idempotency_key_not_empty",
+            ),
         ),
         migrations.AddIndex(
-            model_name='creditlot',
-            index=models.Index(condition=models.Q(('remaining__gt', 0)), fields=['account', 'expires_at'], name='credits_lot_open'),
+            model_name="creditlot",
+            index=models.Index(
+                condition=models.Q(("remaining__gt", 0)),
+                fields=["account", "expires_at"],
+                name="credits_lot_open",
+            ),
         ),
         migrations.AddIndex(
-            model_name='creditlot',
-            index=models.Index(condition=models.Q(('expires_at__isnull', False), ('remaining__gt', 0)), fields=['expires_at'], name='credits_lot_expiring'),
+            model_name="creditlot",
+            index=models.Index(
+                condition=models.Q(("expires_at__isnull", False), ("remaining__gt", 0)),
+                fields=["expires_at"],
+                name="credits_lot_expiring",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditlot',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='credits_lot_amount_positive'),
+            model_name="creditlot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="credits_lot_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditlot',
-            constraint=models.CheckConstraint(condition=models.Q(('remaining__gte', 0), ('remaining__lte', models.F('amount'))), name='credits_lot_remaining_within_amount'),
+            model_name="creditlot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("remaining__gte", 0), ("remaining__lte", models.F("amount"))),
+                name="credits_lot_remaining_within_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditlot',
-            constraint=models.CheckConstraint(condition=models.Q(('category__in', ['paid', 'promotional', 'migration', 'monthly'])), name='credits_lot_category_known'),
+            model_name="creditlot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("category__in", ["paid", "promotional", "migration", "monthly"])
+                ),
+                name="credits_lot_category_known",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditallocation',
-            constraint=models.CheckConstraint(condition=models.Q(('amount', 0), _negated=True), name='credits_allocation_amount_not_zero'),
+            model_name="creditallocation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount", 0), _negated=True),
+                name="credits_allocation_amount_not_zero",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='creditallocation',
-            constraint=models.UniqueConstraint(fields=('entry', 'lot'), name='credits_allocation_once'),
+            model_name="creditallocation",
+            constraint=models.UniqueConstraint(
+                fields=("entry", "lot"), name="credits_allocation_once"
+            ),
         ),
     ]

@@ -20,9 +20,9 @@ from credits.models import (
     CreditTransaction,
     EntryKind,
 )
+from credits.services.entries import lot_terms
 from credits.services.posting import as_decimal, check_key, positive_amount
 from credits.services.posting.lots import category_for
-from credits.services.entries import lot_terms
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from credits.services.posting import Entry, post
 EXPIRY_SOURCE = "expiry"
 
 
-def credit_lots_expire(*, now: datetime | None = None, limit: int = 1000) -> list[CreditTransaction]:
+def credit_lots_expire(
+    *, now: datetime | None = None, limit: int = 1000
+) -> list[CreditTransaction]:
     """Write the expiry entries of up to `limit` lots whose expiry has come; return them."""
     now = now or timezone.now()
     due = (

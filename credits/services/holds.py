@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from credits.exceptions import (
@@ -27,7 +27,8 @@ from credits.exceptions import (
 )
 from credits.models import AMOUNT_PLACES, CreditAccount, CreditHold, CreditTransaction, HoldStatus
 from credits.services.entries import credit_spend
-from credits.services.posting import check_key, positive_amount
+from credits.services.posting import check_key, positive_amount, postgresql
+from credits.services.posting.post import fast_path
 
 # The source of the spend entries captures write.
 HOLD_SOURCE = "hold"
@@ -62,17 +63,42 @@ def credit_hold_create(
     if existing is not None:
         return _replay(existing, account, amount)
     now = timezone.now()
+    expires_at = now + timedelta(seconds=ttl)
     try:
-        with transaction.atomic():
-            if _reserve(account.pk, amount, now) is None:
-                _refuse(account, amount)
-            hold = CreditHold.objects.create(
+        db = connections[DEFAULT_DB_ALIAS]
+        if fast_path(db):
+            hold_id = postgresql.hold_create(
+                db,
                 account=account,
                 amount=amount,
-                expires_at=now + timedelta(seconds=ttl),
+                idempotency_key=idempotency_key,
+                expires_at=expires_at,
+                description=description,
+                created_at=now,
+            )
+            if hold_id is None:
+                _refuse(account, amount)
+            hold = CreditHold(
+                pk=hold_id,
+                account=account,
+                amount=amount,
+                expires_at=expires_at,
                 idempotency_key=idempotency_key,
                 description=description,
+                created_at=now,
             )
+            hold._state.adding = False
+        else:
+            with transaction.atomic():
+                if _reserve(account.pk, amount, now) is None:
+                    _refuse(account, amount)
+                hold = CreditHold.objects.create(
+                    account=account,
+                    amount=amount,
+                    expires_at=expires_at,
+                    idempotency_key=idempotency_key,
+                    description=description,
+                )
     except (IntegrityError, InsufficientCredits):
         # A concurrent call with this key got there first (its hold may have taken the credits).
         existing = _hold_with_key(idempotency_key)
@@ -91,6 +117,17 @@ def credit_hold_capture(
     check_key(idempotency_key)
     if amount is not None:
         amount = positive_amount(amount)
+    db = connections[DEFAULT_DB_ALIAS]
+    if fast_path(db):
+        try:
+            entry = postgresql.hold_capture(
+                db, hold=hold, amount=amount, idempotency_key=idempotency_key, source=HOLD_SOURCE
+            )
+        except IntegrityError:
+            entry = None  # the key is taken: settled below
+        if entry is not None:
+            return entry
+        # Not capturable as asked: the portable path below says why (or replays) under the lock.
     with transaction.atomic():
         locked = _lock(hold)
         if locked.status == HoldStatus.CAPTURED:
@@ -205,8 +242,8 @@ def _refuse(account: CreditAccount, amount: Decimal):
 
 
 def _lock(hold: CreditHold) -> CreditHold:
-    return CreditHold.objects.select_for_update(of=("self",)).select_related("account").get(
-        pk=hold.pk
+    return (
+        CreditHold.objects.select_for_update(of=("self",)).select_related("account").get(pk=hold.pk)
     )
 
 

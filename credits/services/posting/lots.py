@@ -56,7 +56,9 @@ def category_for(kind: str, source: str = "") -> str:
     """The category of a lot made by an entry of `kind` from `source`: CREDITS_LOT_CATEGORIES
     maps "kind:source" first, then "kind"; promotional when neither is there."""
     categories = settings.CREDITS_LOT_CATEGORIES
-    return categories.get(f"{kind}:{source}") or categories.get(str(kind)) or LotCategory.PROMOTIONAL
+    return (
+        categories.get(f"{kind}:{source}") or categories.get(str(kind)) or LotCategory.PROMOTIONAL
+    )
 
 
 def rank(category: str) -> int:
@@ -85,7 +87,9 @@ def plan_draw(
     not, so the books disagree, and nothing may be written."""
     plan = []
     left = amount
-    for lot in sorted((lot for lot in lots if lot.remaining > 0), key=lambda l: sort_key(l, first)):
+    for lot in sorted(
+        (lot for lot in lots if lot.remaining > 0), key=lambda open_lot: sort_key(open_lot, first)
+    ):
         if left <= 0:
             break
         take = min(lot.remaining, left)
@@ -175,9 +179,9 @@ def take(written: CreditTransaction, lots: Sequence[OpenLot], amount: Decimal, f
 def _give_back(written: CreditTransaction, reversed_entry: CreditTransaction, amount) -> None:
     """A reversal of a debit: each lot the debit took from gets its credits back."""
     allocations = list(
-        CreditAllocation.objects.filter(entry=reversed_entry).order_by("id").values_list(
-            "lot_id", "amount"
-        )
+        CreditAllocation.objects.filter(entry=reversed_entry)
+        .order_by("id")
+        .values_list("lot_id", "amount")
     )
     left = amount
     back = []

@@ -34,7 +34,7 @@ def post(entry: Entry) -> CreditTransaction:
             raise AlreadyReversed(entry_id=reverses.pk)
     try:
         db = connections[DEFAULT_DB_ALIAS]
-        if _fast_path(db) and postgresql.takes(entry):
+        if fast_path(db) and postgresql.takes(entry):
             return postgresql.write(entry, db)
         return portable.write(entry)
     except (InsufficientCredits, BeyondColumns):
@@ -55,7 +55,7 @@ def post(entry: Entry) -> CreditTransaction:
         raise
 
 
-def _fast_path(db) -> bool:
+def fast_path(db) -> bool:
     return db.vendor == "postgresql" and settings.CREDITS_POSTGRESQL_FAST_PATH
 
 

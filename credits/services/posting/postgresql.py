@@ -1,22 +1,31 @@
-"""PostgreSQL's fast write path: the conditional UPDATE of the account and the INSERT of the
-entry in one statement, on a server-side binding cursor that prepares it once per connection.
+"""PostgreSQL's fast write path: each entry in one round trip, on a server-side binding
+cursor that prepares its statement once per connection.
 
-One statement is atomic by itself, and its UPDATE holds the row lock only for that statement
-and the commit, so a hot account serves as many writers as the disk allows. It takes every
-entry on PostgreSQL except partial refunds and reversals (the portable path reads what is left
-under the row lock first), unless CREDITS_POSTGRESQL_FAST_PATH is off.
+- Credits added: the conditional UPDATE of the account, the INSERT of the entry and of its lot
+  in one statement.
+- Credits removed in full (spends, refunds, adjustments down, expiries): one call of the
+  function credits_post_debit (credits migration 0011), which updates the account, inserts
+  the entry and draws its lots; a function because the lots must be read after the account's
+  row lock is granted, which the sub-statements of one statement cannot do (they share its
+  snapshot), and a function's statements can.
+
+One call is atomic by itself, and it holds the row lock only for the call and the commit, so a
+hot account serves as many writers as the disk allows. Reversals and partial refunds go by the
+portable path (it reads what is left under the row lock first), and every entry does when
+CREDITS_POSTGRESQL_FAST_PATH is off.
 """
 
 import json
 from contextlib import nullcontext
 
 import psycopg
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from credits.models import CreditAccount, CreditLot, CreditTransaction
+from credits.models import CreditAccount, CreditHold, CreditLot, CreditTransaction
 from credits.services.posting import lots
 from credits.services.posting.entry import MAX_AMOUNT, Entry, refuse
 
@@ -38,13 +47,86 @@ _STATEMENTS: dict[tuple[str, ...], str] = {}
 _ENTRY_ATTNAMES = [field.attname for field in CreditTransaction._meta.concrete_fields]
 
 
+# The columns a debit may fill; a debit that fills another goes by the portable path.
+_DEBIT_COLUMNS = {"source", "description", "stripe_event_id", "metadata", "actor", "reason"}
+
+
 def takes(entry: Entry) -> bool:
-    """Whether this path can write the entry: credits added (a new lot), not a reversal."""
-    return entry.amount > 0 and entry.fields.get("reverses") is None
+    """Whether this path can write the entry: credits added (a new lot) or a debit in full
+    (drawn from lots by a function), not a reversal or a partial refund."""
+    if entry.fields.get("reverses") is not None or entry.allow_partial:
+        return False
+    if entry.amount > 0:
+        return True
+    return all(name in _DEBIT_COLUMNS for name, value in entry.fields.items() if value)
 
 
 def write(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
-    """Move the balance and insert the entry in one statement, or move nothing and raise why.
+    """Write the entry in one round trip, or move nothing and raise why."""
+    if entry.amount > 0:
+        return _write_credit(entry, db)
+    return _write_debit(entry, db)
+
+
+def draw_down_parameters() -> tuple[list[str], list[int]]:
+    """CREDITS_DRAW_DOWN_RANKS as the two arrays the SQL functions take."""
+    ranks = settings.CREDITS_DRAW_DOWN_RANKS
+    return list(ranks), [int(value) for value in ranks.values()]
+
+
+_DEBIT_SQL = (
+    "SELECT * FROM credits_post_debit("
+    "%(account_id)s::bigint, %(kind)s::varchar, %(earned)s::numeric, %(spent)s::numeric,"
+    " %(idempotency_key)s::varchar, %(created_at)s::timestamptz, %(source)s::varchar,"
+    " %(description)s::varchar, %(stripe_event_id)s::varchar, %(metadata)s::jsonb,"
+    " %(actor_id)s::bigint, %(reason)s::text, %(first_lot)s::bigint,"
+    " %(categories)s::varchar[], %(ranks)s::integer[], %(max)s::numeric)"
+)
+
+
+def _write_debit(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
+    """A debit through credits_post_debit (credits migration 0011): the account's conditional
+    UPDATE, the entry's INSERT and the draw from its lots in one call."""
+    row_values = _row_values(entry, timezone.now())
+    categories, ranks = draw_down_parameters()
+    params = {
+        "account_id": row_values["account_id"],
+        "kind": row_values["kind"],
+        "earned": entry.earned_delta,
+        "spent": entry.spent_delta,
+        "idempotency_key": entry.idempotency_key,
+        "created_at": row_values["created_at"],
+        "source": row_values["source"],
+        "description": row_values["description"],
+        "stripe_event_id": row_values["stripe_event_id"],
+        "metadata": json.dumps(row_values["metadata"], cls=DjangoJSONEncoder),
+        "actor_id": row_values["actor_id"],
+        "reason": row_values["reason"],
+        "first_lot": entry.first_lot,
+        "categories": categories,
+        "ranks": ranks,
+        "max": MAX_AMOUNT,
+    }
+    row = _execute(db, _DEBIT_SQL, params)
+    if row is None or row[0] is None:
+        refuse(entry)
+    return _written(db, entry, row_values, *row)
+
+
+def _execute(db: BaseDatabaseWrapper, sql: str, params: dict):
+    """Run one prepared statement on the hot cursor (in a savepoint inside a transaction, so a
+    refusal leaves the caller's usable) and return its row."""
+    with transaction.atomic(using=db.alias) if db.in_atomic_block else nullcontext():
+        db.ensure_connection()
+        # Errors still come out as Django's (IntegrityError), through wrap_database_errors.
+        with db.wrap_database_errors:
+            cursor = _hot_cursor(db)
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
+
+
+def _write_credit(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
+    """Move the balance, insert the entry and its lot in one statement, or raise why not.
 
     Outside a transaction it runs in autocommit (an atomic block around it would add two round
     trips and nothing else); inside one, in a savepoint, so that a refusal leaves the caller's
@@ -78,13 +160,7 @@ def write(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
     sql = _STATEMENTS.get(shape)
     if sql is None:
         sql = _STATEMENTS[shape] = _statement(db, shape)
-    with transaction.atomic(using=db.alias) if db.in_atomic_block else nullcontext():
-        db.ensure_connection()
-        # Errors still come out as Django's (IntegrityError), through wrap_database_errors.
-        with db.wrap_database_errors:
-            cursor = _hot_cursor(db)
-            cursor.execute(sql, params, prepare=True)
-            row = cursor.fetchone()
+    row = _execute(db, sql, params)
     if row is None:
         refuse(entry)
     return _written(db, entry, row_values, *row)
@@ -195,3 +271,110 @@ def _row_values(entry: Entry, created_at) -> dict:
         "reverses_id": reverses.pk if reverses is not None else None,
         "created_at": created_at,
     }
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+_HOLD_SQL = f"""
+    WITH reserved AS (
+        UPDATE {CreditAccount._meta.db_table}
+        SET held = held + %(amount)s::numeric, updated_at = %(created_at)s::timestamptz
+        WHERE id = %(account_id)s::bigint AND balance - held >= %(amount)s::numeric
+        RETURNING id
+    )
+    INSERT INTO {CreditHold._meta.db_table} (
+        account_id, amount, captured, status, expires_at, idempotency_key, description,
+        entry_id, released_by_id, reason, created_at, resolved_at
+    )
+    SELECT reserved.id, %(amount)s::numeric, 0, 'active', %(expires_at)s::timestamptz,
+           %(idempotency_key)s::varchar, %(description)s::varchar, NULL, NULL, '',
+           %(created_at)s::timestamptz, NULL
+    FROM reserved
+    RETURNING id
+"""
+
+_CAPTURE_SQL = (
+    "SELECT * FROM credits_capture_hold(%(hold_id)s::bigint, %(amount)s::numeric,"
+    " %(idempotency_key)s::varchar, %(created_at)s::timestamptz, %(source)s::varchar,"
+    " %(categories)s::varchar[], %(ranks)s::integer[], %(max)s::numeric)"
+)
+
+
+def hold_create(db, *, account, amount, idempotency_key, expires_at, description, created_at):
+    """Reserve and insert a hold in one statement; its id, or None when the account's
+    available credits are fewer (nothing moved). A duplicate key raises IntegrityError."""
+    row = _execute(
+        db,
+        _HOLD_SQL,
+        {
+            "account_id": account.pk,
+            "amount": amount,
+            "expires_at": expires_at,
+            "idempotency_key": idempotency_key,
+            "description": description,
+            "created_at": created_at,
+        },
+    )
+    return None if row is None else row[0]
+
+
+def hold_capture(db, *, hold, amount, idempotency_key, source):
+    """Capture an active hold in one call of credits_capture_hold (credits migration 0011):
+    the spend entry as written, or None when the hold was not capturable as asked (the caller
+    then settles why under the lock)."""
+    categories, ranks = draw_down_parameters()
+    created_at = timezone.now()
+    row = _execute(
+        db,
+        _CAPTURE_SQL,
+        {
+            "hold_id": hold.pk,
+            "amount": amount,
+            "idempotency_key": idempotency_key,
+            "created_at": created_at,
+            "source": source,
+            "categories": categories,
+            "ranks": ranks,
+            "max": MAX_AMOUNT,
+        },
+    )
+    outcome, entry_id, captured, balance, earned, spent, held = row
+    if outcome != "captured":
+        return None
+    values = {
+        "id": entry_id,
+        "account_id": hold.account_id,
+        "kind": "spend",
+        "amount": -captured,
+        "balance_before": balance + captured,
+        "balance_after": balance,
+        "source": source,
+        "description": hold.description,
+        "idempotency_key": idempotency_key,
+        "stripe_event_id": None,
+        "legacy_transaction_id": None,
+        "migrated_from": "",
+        "metadata": {"hold_id": hold.pk},
+        "actor_id": None,
+        "reason": "",
+        "reverses_id": None,
+        "created_at": created_at,
+    }
+    entry = CreditTransaction.from_db(
+        db.alias, _ENTRY_ATTNAMES, [values[name] for name in _ENTRY_ATTNAMES]
+    )
+    account = hold.account
+    account.balance, account.total_earned, account.total_spent, account.held = (
+        balance,
+        earned,
+        spent,
+        held,
+    )
+    entry.account = account
+    hold.status, hold.captured, hold.entry_id, hold.resolved_at = (
+        "captured",
+        captured,
+        entry_id,
+        created_at,
+    )
+    return entry
