@@ -59,9 +59,8 @@ def credit_hold_create(
     check_key(idempotency_key)
     amount = positive_amount(amount)
     ttl = hold_ttl(ttl_seconds)
-    existing = _hold_with_key(idempotency_key)
-    if existing is not None:
-        return _replay(existing, account, amount)
+    # No lookup of the key first: the unique constraint decides, and a refused write is then
+    # looked up and answered as a replay (as credits.services.posting does for entries).
     now = timezone.now()
     expires_at = now + timedelta(seconds=ttl)
     try:

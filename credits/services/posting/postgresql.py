@@ -68,10 +68,25 @@ def write(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
     return _write_debit(entry, db)
 
 
-def draw_down_parameters() -> tuple[list[str], list[int]]:
-    """CREDITS_DRAW_DOWN_RANKS as the two arrays the SQL functions take."""
+_RULE_SQL: dict[tuple, str] = {}
+
+
+def with_rule(template: str) -> str:
+    """`template` with CREDITS_DRAW_DOWN_RANKS written in as the two array literals the SQL
+    functions take (one statement per rule, so each call sends no arrays to encode)."""
     ranks = settings.CREDITS_DRAW_DOWN_RANKS
-    return list(ranks), [int(value) for value in ranks.values()]
+    cache_key = (template, tuple(ranks.items()))
+    sql = _RULE_SQL.get(cache_key)
+    if sql is None:
+        for category in ranks:
+            if not str(category).isidentifier():
+                raise ValueError(f"CREDITS_DRAW_DOWN_RANKS: {category!r} is not a category name")
+        categories = "{" + ",".join(str(category) for category in ranks) + "}"
+        values = "{" + ",".join(str(int(value)) for value in ranks.values()) + "}"
+        sql = _RULE_SQL[cache_key] = template.replace(
+            "%(categories)s::varchar[]", f"'{categories}'::varchar[]"
+        ).replace("%(ranks)s::integer[]", f"'{values}'::integer[]")
+    return sql
 
 
 _DEBIT_SQL = (
@@ -88,7 +103,6 @@ def _write_debit(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
     """A debit through credits_post_debit (credits migration 0011): the account's conditional
     UPDATE, the entry's INSERT and the draw from its lots in one call."""
     row_values = _row_values(entry, timezone.now())
-    categories, ranks = draw_down_parameters()
     params = {
         "account_id": row_values["account_id"],
         "kind": row_values["kind"],
@@ -99,15 +113,17 @@ def _write_debit(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
         "source": row_values["source"],
         "description": row_values["description"],
         "stripe_event_id": row_values["stripe_event_id"],
-        "metadata": json.dumps(row_values["metadata"], cls=DjangoJSONEncoder),
+        "metadata": (
+            json.dumps(row_values["metadata"], cls=DjangoJSONEncoder)
+            if row_values["metadata"]
+            else "{}"
+        ),
         "actor_id": row_values["actor_id"],
         "reason": row_values["reason"],
         "first_lot": entry.first_lot,
-        "categories": categories,
-        "ranks": ranks,
         "max": MAX_AMOUNT,
     }
-    row = _execute(db, _DEBIT_SQL, params)
+    row = _execute(db, with_rule(_DEBIT_SQL), params)
     if row is None or row[0] is None:
         refuse(entry)
     return _written(db, entry, row_values, *row)
@@ -322,19 +338,16 @@ def hold_capture(db, *, hold, amount, idempotency_key, source):
     """Capture an active hold in one call of credits_capture_hold (credits migration 0011):
     the spend entry as written, or None when the hold was not capturable as asked (the caller
     then settles why under the lock)."""
-    categories, ranks = draw_down_parameters()
     created_at = timezone.now()
     row = _execute(
         db,
-        _CAPTURE_SQL,
+        with_rule(_CAPTURE_SQL),
         {
             "hold_id": hold.pk,
             "amount": amount,
             "idempotency_key": idempotency_key,
             "created_at": created_at,
             "source": source,
-            "categories": categories,
-            "ranks": ranks,
             "max": MAX_AMOUNT,
         },
     )
