@@ -132,3 +132,13 @@ def rollback_key(*, entry_key: str) -> str:
 def demo_spend_key(*, user_id: int, index: int) -> str:
     """The demo data's spends, so running the demo setup twice spends nothing twice."""
     return f"demo:{user_id}:{index}"
+
+
+def demo_bonus_key(*, user_id: int) -> str:
+    """The demo customer's expiring bonus (demo_setup)."""
+    return f"demo:bonus:{user_id}"
+
+
+def demo_hold_key(*, user_id: int) -> str:
+    """The demo customer's hold (demo_setup)."""
+    return f"demo:hold:{user_id}"

@@ -5,25 +5,33 @@ granted twice) and the staff password is reset and printed each time.
 """
 
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from billing.models import LegacyAccount, LegacyBilling
 from billing.services import user_signup
-from core.keys import demo_spend_key
+from core.keys import demo_bonus_key, demo_hold_key, demo_spend_key
+from credits.models import LotCategory
 from credits.selectors import credit_account_for_user
-from credits.services import credit_spend
+from credits.services import credit_grant, credit_hold_create, credit_spend
 
 DEMO_CUSTOMERS = [
     ("ada@example.com", [Decimal("3.50"), Decimal("1.25")]),
     ("grace@example.com", [Decimal("12")]),
     ("linus@example.com", []),
 ]
+
+
+BONUS = Decimal("10.00")
+BONUS_DAYS = 14
+HOLD = Decimal("2.00")
 
 
 class Command(BaseCommand):
@@ -60,6 +68,7 @@ class Command(BaseCommand):
                         description="Demo usage",
                         source="demo",
                     )
+        self._lots_and_holds(user_model.objects.get(username=DEMO_CUSTOMERS[0][0]))
         has_legacy = LegacyBilling.objects.exists() or LegacyAccount.objects.exists()
         if legacy_users and not has_legacy:
             call_command("seed_legacy", users=legacy_users, seed=1, stdout=self.stdout)
@@ -74,6 +83,30 @@ class Command(BaseCommand):
             f"  API:       curl -H 'Authorization: Token {token.key}' "
             f"{address}/api/credits/balance/   ({api_user.email})"
         )
+        self.stdout.write(
+            f"  {api_user.email} has a bonus that expires in {BONUS_DAYS} days and a hold."
+        )
         self.stdout.write("  Legacy users wait to be migrated; in another terminal try:")
         for mode in ("--analyze", "--dry-run", "--execute", "--verify"):
             self.stdout.write(f"    .venv/bin/python manage.py migrate_credits {mode}")
+
+    def _lots_and_holds(self, customer):
+        """An expiring promotional lot and an active hold, so the balance page and the admin
+        show available, held and the next expiry."""
+        account = credit_account_for_user(user=customer)
+        credit_grant(
+            account=account,
+            amount=BONUS,
+            idempotency_key=demo_bonus_key(user_id=customer.pk),
+            category=LotCategory.PROMOTIONAL,
+            expires_at=timezone.now() + timedelta(days=BONUS_DAYS),
+            source="demo",
+            description="Welcome bonus",
+        )
+        credit_hold_create(
+            account=account,
+            amount=HOLD,
+            idempotency_key=demo_hold_key(user_id=customer.pk),
+            ttl_seconds=24 * 3600,
+            description="Demo report being generated",
+        )
