@@ -133,6 +133,8 @@ def stripe_refund_credits(
             reason=reason,
             actor=actor,
             allow_partial=True,
+            # The paid lot this money bought goes first, not the free credits beside it.
+            purchase=purchase,
             source=STRIPE_REFUND_SOURCE,
             description=f"Stripe refund of {purchase.description}"[:255],
             metadata={
