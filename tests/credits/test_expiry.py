@@ -152,9 +152,7 @@ def test_lots_a_hold_keeps_do_not_stand_in_front_of_the_rest():
     # when: one lot at a time
     written = credit_lots_expire(now=LATER, limit=1)
     # then: the held lot is passed over, the next one expires
-    assert [(entry.account_id, entry.amount) for entry in written] == [
-        (free.pk, Decimal("-25.00"))
-    ]
+    assert [(entry.account_id, entry.amount) for entry in written] == [(free.pk, Decimal("-25.00"))]
     assert expiries(held) == []
     assert_ledger_consistent()
 
