@@ -9,8 +9,12 @@ balance is `migration` and never expires.
 
 from datetime import timedelta
 from decimal import Decimal
+from importlib import import_module
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps
+from django.db import connection
 from django.utils import timezone
 
 from billing.services import period_end
@@ -147,4 +151,24 @@ def test_two_sources_for_one_user_make_a_lot_each(migrate):
         (LotCategory.PAID, Decimal("7.00")),
     ]
     assert balance_of(legacy.user_id) == Decimal("107.00")
+    assert_ledger_consistent()
+
+
+def test_lots_built_for_an_existing_ledger_take_each_sources_category(migrate):
+    # given: users migrated from three sources, their ledger as it stood before lots existed
+    # (the lots the services made removed, as credits migration 0010 found the database)
+    usd = LegacyBillingFactory(balance_usd=Decimal("7.00"))
+    fields = LegacyAccountFactory(plan="pro", credits_balance=Decimal("100.00"))
+    user = UserFactory()
+    operations(user, 3, days_ago=2)
+    migrate("--execute", "--yes", *sources_args("usd_balance", "user_fields", "rate_limit"))
+    build = import_module("credits.migrations.0010_build_lots_from_ledgers")
+    editor = SimpleNamespace(connection=connection)
+    build.remove_lots(apps, editor)
+    # when
+    build.build_lots(apps, editor)
+    # then: each lot's category is its legacy source's, as for lots the services make
+    assert lot_of(usd.user, "usd_balance").category == LotCategory.PAID
+    assert lot_of(fields.user, "user_fields").category == LotCategory.MIGRATION
+    assert lot_of(user, "rate_limit").category == LotCategory.PROMOTIONAL
     assert_ledger_consistent()
