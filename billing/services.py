@@ -8,7 +8,9 @@ nothing: the migration says which users and which values, billing writes them.
 
 Monthly grants are keyed on (account, period), a period being a calendar month in UTC
 ("2026-11"). The Celery beat task and a paid subscription invoice (billing.stripe.services) use
-the same key, so whichever comes first grants the month and the other grants nothing.
+the same key, so whichever comes first grants the month and the other grants nothing. Either way
+the credits are a `monthly` lot that expires when the period ends (`period_end`: 00:00 UTC on
+the 1st of the next month), unless CREDITS_MONTHLY_ROLLOVER_CAP keeps some of it a month more.
 """
 
 import re
@@ -155,6 +157,21 @@ def grant_period(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m")
 
 
+def period_start(period: str) -> datetime:
+    """The first instant of a grant period ("2026-11": 2026-11-01 00:00 UTC)."""
+    if not _PERIOD.match(period):
+        raise ValueError(f"A grant period is a month like 2026-11, not {period!r}.")
+    year, month = (int(part) for part in period.split("-"))
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def period_end(period: str) -> datetime:
+    """The first instant after a grant period, when its monthly credits expire ("2026-11":
+    2026-12-01 00:00 UTC)."""
+    starts = period_start(period)
+    return starts.replace(year=starts.year + starts.month // 12, month=starts.month % 12 + 1)
+
+
 def monthly_credits_grant(*, period: str | None = None, batch_size: int | None = None) -> int:
     """Grant every subscribed, migrated user their plan's credits for a period; return how many.
 
@@ -165,11 +182,8 @@ def monthly_credits_grant(*, period: str | None = None, batch_size: int | None =
     grants nothing twice: the idempotency key (account, period) is unique on the ledger.
     """
     period = period or grant_period(timezone.now())
-    if not _PERIOD.match(period):
-        raise ValueError(f"A grant period is a month like 2026-11, not {period!r}.")
+    starts = period_start(period)
     batch_size = batch_size or settings.CREDITS_MONTHLY_GRANT_BATCH_SIZE
-    year, month = (int(part) for part in period.split("-"))
-    period_start = datetime(year, month, 1, tzinfo=UTC)
     granted = 0
     for plan, credits in settings.CREDITS_PLANS.items():
         if credits <= 0:
@@ -177,7 +191,7 @@ def monthly_credits_grant(*, period: str | None = None, batch_size: int | None =
         # Active for the period: Stripe's status, and a subscription that has not ended by
         # the period's start (a renewal's own invoice.paid grants its month with the same key).
         subscribed = UserProfile.objects.filter(
-            Q(subscription_ends_at__isnull=True) | Q(subscription_ends_at__gt=period_start),
+            Q(subscription_ends_at__isnull=True) | Q(subscription_ends_at__gt=starts),
             plan=plan,
             subscription_status__in=ACTIVE_SUBSCRIPTION_STATUSES,
             migration_completed_at__isnull=False,
@@ -197,6 +211,7 @@ def monthly_credits_grant(*, period: str | None = None, batch_size: int | None =
 
 
 def _grant_batch(*, user_ids: list[int], plan: str, credits: Decimal, period: str) -> int:
+    expires_at = period_end(period)
     with transaction.atomic(durable=True):
         keys = {
             monthly_grant_key(account_id=account_id, period=period): account_id
@@ -220,6 +235,7 @@ def _grant_batch(*, user_ids: list[int], plan: str, credits: Decimal, period: st
                 source=MONTHLY_GRANT_SOURCE,
                 description=f"{plan} plan credits for {period}",
                 metadata={"plan": plan, "period": period},
+                expires_at=expires_at,
             )
             for key, account_id in keys.items()
             if key not in granted_before

@@ -140,3 +140,17 @@ def approvals_pending(*, account: CreditAccount) -> QuerySet[CreditApprovalReque
     return CreditApprovalRequest.objects.filter(
         account=account, status=ApprovalStatus.PENDING
     ).order_by("-pk")
+
+
+def lots_due_to_expire(*, now: datetime) -> QuerySet[CreditLot]:
+    """Lots with credit left whose expiry has come by `now`, soonest first (the expiry's order)."""
+    return CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now).order_by(
+        "expires_at", "id"
+    )
+
+
+def holds_due_to_expire(*, now: datetime) -> QuerySet[CreditHold]:
+    """Active holds whose time is up by `now`, soonest first (the expiry's order)."""
+    return CreditHold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lte=now).order_by(
+        "expires_at", "id"
+    )

@@ -87,8 +87,16 @@ def stripe_refund_credits(
         )
         if amount > left:
             raise RefundExceedsPurchase(refundable=str(left), requested=str(amount))
-        if locked.balance < amount:
-            raise InsufficientCredits(balance=str(locked.balance), requested=str(amount))
+        # Available, not balance: credits that holds reserve cannot be taken back, and the
+        # money must not leave for credits the entry could then not take.
+        available = locked.balance - locked.held
+        if available < amount:
+            raise InsufficientCredits(
+                balance=str(locked.balance),
+                held=str(locked.held),
+                available=str(available),
+                requested=str(amount),
+            )
         paid_cents = int(purchase.metadata["amount_cents"])
         cents = int((paid_cents * amount / purchase.amount).quantize(1, rounding=ROUND_HALF_UP))
         # Refused before Stripe is asked: a refund of no money, or more money than the payment
@@ -133,6 +141,8 @@ def stripe_refund_credits(
             reason=reason,
             actor=actor,
             allow_partial=True,
+            # The paid lot this money bought goes first, not the free credits beside it.
+            purchase=purchase,
             source=STRIPE_REFUND_SOURCE,
             description=f"Stripe refund of {purchase.description}"[:255],
             metadata={

@@ -94,11 +94,23 @@ def build_lots(apps, schema_editor):
         Entry.objects.using(db)
         .exclude(kind="history")
         .order_by("account_id", "id")
-        .values_list("id", "account_id", "kind", "amount", "source", "reverses_id", "created_at")
+        .values_list(
+            "id",
+            "account_id",
+            "kind",
+            "amount",
+            "source",
+            "migrated_from",
+            "reverses_id",
+            "created_at",
+        )
     )
-    for entry_id, entry_account, kind, amount, source, reverses_id, created in entries.iterator(
-        chunk_size=CHUNK
-    ):
+    for row in entries.iterator(chunk_size=CHUNK):
+        entry_id, entry_account, kind, amount, source, migrated_from, reverses_id, created = row
+        if kind == "migration" and migrated_from:
+            # Every migration entry's source is "migration"; the legacy source it came from is
+            # migrated_from, which CREDITS_LOT_CATEGORIES names ("migration:usd_balance").
+            source = migrated_from
         if entry_account != account_id:
             if len(lots_out) + len(allocations_out) >= CHUNK:
                 flush()

@@ -32,7 +32,7 @@ from credits.services.entries import (
     credit_reverse,
     credit_spend,
 )
-from credits.services.expiry import credit_lots_expire
+from credits.services.expiry import ExpiryRun, credit_expiry_run, credit_lots_expire
 from credits.services.holds import (
     credit_hold_capture,
     credit_hold_create,
@@ -41,6 +41,7 @@ from credits.services.holds import (
 )
 from credits.services.posting import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_AMOUNT, positive_amount
 from credits.services.posting import check_key as check_idempotency_key
+from credits.services.posting.lots import category_for as lot_category_for
 from credits.services.staff import (
     credit_approval_approve,
     credit_approval_reject,
@@ -54,12 +55,14 @@ __all__ = [
     "IDEMPOTENCY_KEY_MAX_LENGTH",
     "MAX_AMOUNT",
     "BatchEntry",
+    "ExpiryRun",
     "check_idempotency_key",
     "credit_account_open",
     "credit_accounts_open",
     "credit_adjust",
     "credit_approval_approve",
     "credit_approval_reject",
+    "credit_expiry_run",
     "credit_grant",
     "credit_hold_capture",
     "credit_hold_create",
@@ -74,5 +77,6 @@ __all__ = [
     "credit_staff_authorize",
     "credit_staff_grant",
     "credit_staff_refund",
+    "lot_category_for",
     "positive_amount",
 ]

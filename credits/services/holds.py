@@ -26,6 +26,7 @@ from credits.exceptions import (
     InvalidAmount,
 )
 from credits.models import AMOUNT_PLACES, CreditAccount, CreditHold, CreditTransaction, HoldStatus
+from credits.selectors import holds_due_to_expire
 from credits.services.entries import credit_spend
 from credits.services.posting import check_key, positive_amount, postgresql
 from credits.services.posting.post import fast_path
@@ -194,9 +195,7 @@ def credit_holds_expire(*, now: datetime | None = None, limit: int = 1000) -> in
     """
     now = now or timezone.now()
     expired = 0
-    due = CreditHold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lte=now).order_by(
-        "expires_at", "id"
-    )
+    due = holds_due_to_expire(now=now)
     for hold_id in list(due.values_list("pk", flat=True)[:limit]):
         with transaction.atomic():
             locked = CreditHold.objects.select_for_update(of=("self",)).get(pk=hold_id)

@@ -30,7 +30,12 @@ from billing.services import profiles_mark_migrated, profiles_open, profiles_syn
 from core.bulk import insert_for_users, update_columns
 from core.keys import history_key, migration_key
 from credits.models import EntryKind
-from credits.services import BatchEntry, credit_accounts_open, credit_post_batch
+from credits.services import (
+    BatchEntry,
+    credit_accounts_open,
+    credit_post_batch,
+    lot_category_for,
+)
 from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.parallel import run_in_order
 from migrations_app.engine.report import Outcome, Report, UserOutcome
@@ -271,7 +276,7 @@ def _migrate_users(source, user_ids, context, selection, run) -> list[UserOutcom
             plans.append(plan_user(source, user_id, data[user_id], context))
     good = [plan for plan in plans if not plan.is_failed]
     accounts = _onboard([plan.user_id for plan in good])
-    _write_ledger(source, good, claims, accounts)
+    _write_ledger(source, good, claims, accounts, context)
     profiles_sync(updates={plan.user_id: plan.profile_updates for plan in good})
     source.apply_legacy(good, context)
     now = timezone.now()
@@ -360,8 +365,16 @@ def _onboard(user_ids: list[int]) -> dict[int, int]:
 
 
 def _write_ledger(
-    source: Source, plans: list[UserPlan], claims: dict[int, _Claim], accounts: dict[int, int]
+    source: Source,
+    plans: list[UserPlan],
+    claims: dict[int, _Claim],
+    accounts: dict[int, int],
+    context: Context,
 ) -> None:
+    # Each source's credits are a lot of the category mapped to "migration:<source>" (the
+    # entries' own source is "migration" for every one), expiring as the source says.
+    category = lot_category_for(EntryKind.MIGRATION, source.name)
+    expires_at = source.credits_expire_at(context)
     entries = []
     for plan in plans:
         account_id = accounts[plan.user_id]
@@ -384,6 +397,8 @@ def _write_ledger(
                         "rates": {k: str(v) for k, v in plan.rates.items()},
                         "rounding_remainder": str(plan.remainder),
                     },
+                    category=category,
+                    expires_at=expires_at,
                 )
             )
         entries.extend(

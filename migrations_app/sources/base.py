@@ -116,6 +116,11 @@ class Source:
     def needs_rate(self, currency: str) -> bool:
         return False
 
+    def credits_expire_at(self, context: Context) -> datetime | None:
+        """When the credits this source grants in this run expire (their lot's expires_at);
+        None: never. Their lot's category is CREDITS_LOT_CATEGORIES' "migration:<name>"."""
+        return None
+
 
 # The ledger's amount column (credits.models: 14 digits, 2 places): the largest credits one
 # entry, or one balance, can hold.

@@ -4,6 +4,9 @@ Each user gets an initial grant: the base amount, or the power-user amount for u
 more than CREDITS_RATE_LIMIT_POWER_OPS_PER_DAY operations a day over the last
 CREDITS_RATE_LIMIT_WINDOW_DAYS days; every legacy operation is recorded as a `history` entry.
 The legacy side is not changed.
+
+The grant is free credits (a `promotional` lot by default), so it may be given an end:
+CREDITS_RATE_LIMIT_EXPIRY_DAYS days after the run migrates the user (unset or 0: never).
 """
 
 from collections import defaultdict
@@ -27,6 +30,10 @@ class RateLimitSource(Source):
         for row in rows.values_list("id", "user_id", "kind", "created_at"):
             operations[row[1]].append(row)
         return operations
+
+    def credits_expire_at(self, context: Context):
+        days = settings.CREDITS_RATE_LIMIT_EXPIRY_DAYS
+        return context.now + timedelta(days=days) if days else None
 
     def plan(self, user_id, data, context: Context) -> UserPlan:
         window = settings.CREDITS_RATE_LIMIT_WINDOW_DAYS

@@ -4,6 +4,10 @@
 Each user gets what is left of their tier's allowance this period: max(0, monthly_credits -
 used), with monthly_credits from CREDITS_PLANS, and their plan is set on UserProfile. A plan
 that CREDITS_PLANS does not know fails the user. The legacy side is not changed.
+
+The allowance is this period's, so its lot (`monthly` by default) expires when the period ends,
+as a monthly grant of the period would (billing's `period_end`); from the next period on the
+monthly grants take over.
 """
 
 from collections import defaultdict
@@ -12,6 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.models import LegacyAccount, LegacyUsage, UserProfile
+from billing.services import period_end
 from migrations_app.sources.base import (
     Context,
     Source,
@@ -48,6 +53,9 @@ class UsageTiersSource(Source):
             user_id: (legacy_plan, used[user_id], profiles.get(user_id))
             for user_id, legacy_plan in legacy_plans
         }
+
+    def credits_expire_at(self, context: Context):
+        return period_end(context.period)
 
     def plan(self, user_id, data, context: Context) -> UserPlan:
         legacy_plan, used, previous_plan = data

@@ -58,14 +58,16 @@ def _take_back(
     what: str,
     details: dict,
 ) -> CreditTransaction:
-    """Take back up to `amount` of a purchase's credits (never below zero); the caller holds
-    the account's lock. Raises InsufficientCredits when nothing at all is left."""
+    """Take back up to `amount` of a purchase's credits (never below zero), from that
+    purchase's own lot first; the caller holds the account's lock. Raises InsufficientCredits
+    when nothing at all is left."""
     return credit_refund(
         account=account,
         amount=amount,
         idempotency_key=idempotency_key,
         reason=reason,
         allow_partial=True,
+        purchase=purchase,
         source=STRIPE_SOURCE,
         description=f"{what} of {purchase.description}"[:255],
         stripe_event_id=event.id,

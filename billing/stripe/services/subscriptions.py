@@ -7,6 +7,7 @@ from billing.models import IssueKind, PlanPrice, UserProfile
 from billing.services import (
     ACTIVE_SUBSCRIPTION_STATUSES,
     grant_period,
+    period_end,
 )
 from billing.stripe.services._events import (
     STRIPE_SOURCE,
@@ -170,6 +171,8 @@ def _grant_invoice_period(event, profile, plan_price, price_id, period_start):
             amount=credits,
             kind=EntryKind.MONTHLY_GRANT,
             idempotency_key=monthly_grant_key(account_id=account.pk, period=period),
+            # The month the key names ends then, as the beat task's grant of it would.
+            expires_at=period_end(period),
             stripe_event_id=event.id,
             source=STRIPE_SOURCE,
             description=f"{plan_price.plan} plan credits for {period}",
