@@ -335,7 +335,7 @@ def test_beat_runs_the_task_every_5_minutes():
 
 def test_the_schedule_migration_reverses_and_applies_again():
     # given
-    migration = import_module("credits.migrations.0011_expiry_schedule")
+    migration = import_module("credits.migrations.0012_expiry_schedule")
     editor = SimpleNamespace(connection=connection)
     # when
     migration.unschedule(apps, editor)

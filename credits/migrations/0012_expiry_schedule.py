@@ -55,7 +55,7 @@ def unschedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("credits", "0010_build_lots_from_ledgers"),
+        ("credits", "0011_lot_functions"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
