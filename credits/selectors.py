@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Abs, Coalesce, Round
 from django.utils import timezone
 
@@ -140,3 +140,21 @@ def approvals_pending(*, account: CreditAccount) -> QuerySet[CreditApprovalReque
     return CreditApprovalRequest.objects.filter(
         account=account, status=ApprovalStatus.PENDING
     ).order_by("-pk")
+
+
+def account_lots_open_first(*, account: CreditAccount) -> QuerySet[CreditLot]:
+    """The account's lots for staff: those with credit left first, soonest expiry first (never
+    last), then the spent ones, newest first."""
+    is_spent = Case(When(remaining__gt=0, then=Value(0)), default=Value(1))
+    return (
+        CreditLot.objects.filter(account=account)
+        .annotate(is_spent=is_spent)
+        .order_by("is_spent", F("expires_at").asc(nulls_last=True), "-id")
+    )
+
+
+def account_holds_active(*, account: CreditAccount) -> QuerySet[CreditHold]:
+    """The account's active holds, the soonest to expire first."""
+    return CreditHold.objects.filter(account=account, status=HoldStatus.ACTIVE).order_by(
+        "expires_at", "id"
+    )

@@ -16,18 +16,21 @@ from credits.admin.common import (
     user_label,
 )
 from credits.admin.entries import CreditTransactionAdmin
-from credits.admin.forms import STAFF_ACTIONS, StaffAdjustForm, StaffAmountForm
+from credits.admin.forms import STAFF_ACTIONS, StaffAdjustForm, StaffAmountForm, StaffGrantForm
+from credits.admin.holds import CreditHoldAdmin
 
 __all__ = [
     "STAFF_ACTIONS",
     "CompactListMedia",
     "CreditAccountAdmin",
     "CreditApprovalRequestAdmin",
+    "CreditHoldAdmin",
     "CreditTransactionAdmin",
     "MigratedFilter",
     "ReadOnlyAdminMixin",
     "StaffAdjustForm",
     "StaffAmountForm",
+    "StaffGrantForm",
     "error_with_figures",
     "truncated",
     "user_label",

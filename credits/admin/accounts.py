@@ -1,4 +1,6 @@
-"""Credit accounts: the balance read-only, the ledger inline, and the staff actions.
+"""Credit accounts: the balance, held and available read-only; the account's lots (open ones
+first), its active holds (each with a Release link for staff who may) and its ledger; and the
+staff actions.
 
 Grant, Refund and Adjust are list actions with an intermediate form, and buttons on the
 account's page that open the same form for that one account and go through the same code.
@@ -24,11 +26,12 @@ from core.keys import admin_idempotency_key
 from credits import selectors
 from credits.admin.common import ReadOnlyAdminMixin, error_with_figures
 from credits.admin.forms import STAFF_ACTIONS
-from credits.models import CreditAccount, CreditApprovalRequest, EntryKind
+from credits.models import CreditAccount, CreditApprovalRequest, CreditHold, EntryKind
 from credits.selectors import staff_daily_allowance
-from credits.services.staff import staff_can, staff_limit
+from credits.services.staff import RELEASE_HOLD_PERMISSION, staff_can, staff_limit
 
 LEDGER_PAGE_SIZE = 25
+LOTS_PAGE_SIZE = 25
 
 
 class MigratedFilter(admin.SimpleListFilter):
@@ -68,6 +71,8 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "plan",
         "is_migrated",
         "balance",
+        "held",
+        "available",
         "total_earned",
         "total_spent",
         "created_at",
@@ -82,6 +87,10 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="email", ordering="user__email")
     def email(self, account):
         return account.user.email
+
+    @admin.display(description="available")
+    def available(self, account):
+        return account.balance - account.held
 
     @admin.display(description="plan", ordering="user__profile__plan")
     def plan(self, account):
@@ -191,6 +200,9 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 # Adjustments are signed; grants and refunds say how much in their words.
                 amount = result.amount if kind == EntryKind.ADJUSTMENT else abs(result.amount)
                 message = done.format(email=email, amount=amount, balance=result.balance_after)
+                terms = form.describe_terms() if hasattr(form, "describe_terms") else ""
+                if terms:
+                    message = f"{message[:-1]} ({terms})."
                 self.message_user(request, message, messages.SUCCESS)
                 self.log_change(
                     request,
@@ -263,6 +275,18 @@ class CreditAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 reverse("admin:credits_credittransaction_changelist")
                 + f"?account__id__exact={account.pk}"
             )
+            lots = Paginator(
+                selectors.account_lots_open_first(account=account).select_related("entry"),
+                LOTS_PAGE_SIZE,
+            )
+            extra_context["lots_page"] = lots.get_page(request.GET.get("lots_page"))
+            extra_context["active_holds"] = list(selectors.account_holds_active(account=account))
+            if self.admin_site.is_registered(CreditHold):
+                extra_context["holds_url"] = (
+                    reverse("admin:credits_credithold_changelist")
+                    + f"?account__id__exact={account.pk}"
+                )
+            extra_context["can_release_holds"] = request.user.has_perm(RELEASE_HOLD_PERMISSION)
         return super().change_view(request, object_id, form_url, extra_context)
 
 
