@@ -143,13 +143,17 @@ def approvals_pending(*, account: CreditAccount) -> QuerySet[CreditApprovalReque
 
 
 def account_lots_open_first(*, account: CreditAccount) -> QuerySet[CreditLot]:
-    """The account's lots for staff: those with credit left first, soonest expiry first (never
-    last), then the spent ones, newest first."""
+    """The account's lots for staff: those with credit left first, each group in the order
+    spends draw lots (the draw-down rule), so the first row is what is spent next."""
+    # The rule is defined once, by the services; imported here, not at the top, because the
+    # services import this module.
+    from credits.services.posting.lots import draw_order
+
     is_spent = Case(When(remaining__gt=0, then=Value(0)), default=Value(1))
     return (
         CreditLot.objects.filter(account=account)
         .annotate(is_spent=is_spent)
-        .order_by("is_spent", F("expires_at").asc(nulls_last=True), "-id")
+        .order_by("is_spent", *draw_order())
     )
 
 
