@@ -19,7 +19,7 @@ from credits.admin.common import (
     user_label,
 )
 from credits.exceptions import CreditError
-from credits.models import ApprovalStatus, CreditApprovalRequest
+from credits.models import ApprovalStatus, CreditApprovalRequest, EntryKind
 from credits.services import credit_approval_approve, credit_approval_reject
 from credits.services.staff import PERMISSION_FOR_KIND
 
@@ -39,6 +39,16 @@ class DecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not rejecting:
             del self.fields["reason"]
+
+
+def request_lot_terms(request_row: CreditApprovalRequest) -> str:
+    if request_row.kind != EntryKind.GRANT:
+        return "-"
+    category = request_row.lot_category or "default category"
+    if request_row.lot_expires_at is None:
+        return f"{category}, never expires"
+    expires = timezone.localtime(request_row.lot_expires_at).strftime("%Y-%m-%d %H:%M")
+    return f"{category}, expires {expires}"
 
 
 @admin.register(CreditApprovalRequest)
@@ -63,6 +73,7 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "amount",
         "reason",
+        "lot_terms",
         "status",
         "requested_by",
         "requested_at",
@@ -96,6 +107,11 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="decided by", ordering="decided_by__email")
     def decided_by_label(self, request_row):
         return truncated(user_label(request_row.decided_by), 24)
+
+    @admin.display(description="lot")
+    def lot_terms(self, request_row):
+        """What a grant's lot will be: its category and expiry, or the defaults."""
+        return request_lot_terms(request_row)
 
     @admin.display(description="entry")
     def entry_link(self, request_row):
@@ -168,6 +184,7 @@ class CreditApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "title": f"{labels[action]} request #{approval.pk}",
             "opts": self.opts,
             "approval": approval,
+            "lot_terms": request_lot_terms(approval) if approval.kind == EntryKind.GRANT else "",
             "label": labels[action],
             "action": action,
             "cancel_url": change_url,

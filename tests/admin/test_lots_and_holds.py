@@ -278,11 +278,12 @@ def test_a_grant_above_the_threshold_keeps_its_terms_until_approved(
     request = CreditApprovalRequest.objects.get(account=account)
     assert (request.lot_category, request.lot_expires_at) == (LotCategory.MONTHLY, expires)
     assert not CreditLot.objects.filter(amount=Decimal("500.00")).exists()
+    approver = client_for(second_super_admin)
+    page = approver.get(reverse("admin:credits_creditapprovalrequest_change", args=[request.pk]))
+    assert f"monthly, expires {expires:%Y-%m-%d %H:%M}" in page.content.decode()
 
     # when another approves it
-    response = post_action(
-        client_for(second_super_admin), REQUESTS, "approve_requests", [request.pk]
-    )
+    response = post_action(approver, REQUESTS, "approve_requests", [request.pk])
 
     # then
     assert response.status_code == 302
