@@ -224,6 +224,13 @@ class CreditTransaction(models.Model):
         raise LedgerEntryImmutable()
 
 
+class LotCategory(models.TextChoices):
+    PAID = "paid", "Paid"
+    PROMOTIONAL = "promotional", "Promotional"
+    MIGRATION = "migration", "Migration"
+    MONTHLY = "monthly", "Monthly"
+
+
 class ApprovalStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
@@ -274,6 +281,10 @@ class CreditApprovalRequest(models.Model):
         blank=True,
         related_name="approval_request",
     )
+    # The terms of the lot a grant's approval makes: a category ("" for CREDITS_LOT_CATEGORIES'
+    # staff grant) and an expiry (none: never). Kept so the approval grants what was asked.
+    lot_category = models.CharField(max_length=16, blank=True, default="")
+    lot_expires_at = models.DateTimeField(null=True, blank=True)
 
     # Set (not stored) by the staff services when a call replays an existing idempotency key.
     replayed = False
@@ -304,6 +315,14 @@ class CreditApprovalRequest(models.Model):
                 ),
                 name="credits_approval_status_matches_decision",
             ),
+            models.CheckConstraint(
+                condition=Q(kind=EntryKind.GRANT) | Q(lot_category="", lot_expires_at__isnull=True),
+                name="credits_approval_lot_terms_only_for_grants",
+            ),
+            models.CheckConstraint(
+                condition=Q(lot_category="") | Q(lot_category__in=LotCategory.values),
+                name="credits_approval_lot_category_known",
+            ),
         ]
 
     def __str__(self):
@@ -331,13 +350,6 @@ class SpendRefusal(models.Model):
 
     def __str__(self):
         return f"{self.code}: {self.amount} for {_user_label(self.account.user)}"
-
-
-class LotCategory(models.TextChoices):
-    PAID = "paid", "Paid"
-    PROMOTIONAL = "promotional", "Promotional"
-    MIGRATION = "migration", "Migration"
-    MONTHLY = "monthly", "Monthly"
 
 
 class CreditLot(models.Model):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Abs, Coalesce, Round
 from django.utils import timezone
 
@@ -152,5 +152,27 @@ def lots_due_to_expire(*, now: datetime) -> QuerySet[CreditLot]:
 def holds_due_to_expire(*, now: datetime) -> QuerySet[CreditHold]:
     """Active holds whose time is up by `now`, soonest first (the expiry's order)."""
     return CreditHold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lte=now).order_by(
+        "expires_at", "id"
+    )
+
+
+def account_lots_open_first(*, account: CreditAccount) -> QuerySet[CreditLot]:
+    """The account's lots for staff: those with credit left first, each group in the order
+    spends draw lots (the draw-down rule), so the first row is what is spent next."""
+    # The rule is defined once, by the services; imported here, not at the top, because the
+    # services import this module.
+    from credits.services.posting.lots import draw_order
+
+    is_spent = Case(When(remaining__gt=0, then=Value(0)), default=Value(1))
+    return (
+        CreditLot.objects.filter(account=account)
+        .annotate(is_spent=is_spent)
+        .order_by("is_spent", *draw_order())
+    )
+
+
+def account_holds_active(*, account: CreditAccount) -> QuerySet[CreditHold]:
+    """The account's active holds, the soonest to expire first."""
+    return CreditHold.objects.filter(account=account, status=HoldStatus.ACTIVE).order_by(
         "expires_at", "id"
     )

@@ -89,7 +89,8 @@ BILLING_SUPER_ADMINS = "Billing super admins"
 
 def staff_group(name: str):
     """A staff group made by the data migrations migrations_app 0003_staff_groups (and 0006,
-    which gives billing super admins the run and preview permissions).
+    which gives billing super admins the run and preview permissions; billing 0006 and credits
+    0012, which give a permission each).
 
     Tests on a transactional database flush the tables after them, groups included; the
     migration's own function makes them again, with the same permissions.
@@ -111,6 +112,10 @@ def staff_group(name: str):
         later.grant(None, editor)
         summary = importlib.import_module("billing.migrations.0006_customer_summary_permission")
         summary.give(None, editor)
+        release = importlib.import_module(
+            "credits.migrations.0014_release_hold_permission_for_staff_groups"
+        )
+        release.give(None, editor)
         group = Group.objects.get(name=name)
     return group
 

@@ -22,8 +22,8 @@ from rest_framework.test import APIClient
 
 from billing.models import StripeEventIssue
 from core.api.views import StaffApiView
-from credits.models import CreditApprovalRequest, CreditTransaction
-from credits.services import credit_staff_grant
+from credits.models import CreditApprovalRequest, CreditHold, CreditTransaction
+from credits.services import credit_hold_create, credit_staff_grant
 from migrations_app.models import MigrationRun, UserMigration
 from tests.factories import (
     CreditAdminFactory,
@@ -72,6 +72,7 @@ def world():
         list(MigrationRun.objects.order_by("pk").values_list("pk", "status", "mode")),
         list(UserMigration.objects.order_by("pk").values_list("pk", "status", "attempts")),
         list(StripeEventIssue.objects.order_by("pk").values_list("pk", "is_resolved")),
+        list(CreditHold.objects.order_by("pk").values_list("pk", "status", "reason")),
     )
 
 
@@ -283,6 +284,13 @@ def _pending(customer, settings):
     return [pending.pk], {}
 
 
+def _active_hold(customer, settings):
+    hold = credit_hold_create(
+        account=customer.credit_account, amount=Decimal("5.00"), idempotency_key="matrix-hold"
+    )
+    return [hold.pk], {"reason": "r", "apply": "1"}
+
+
 def _issue(customer, settings):
     issue = StripeEventIssue.objects.create(
         stripe_event_id="evt_matrix", event_type="invoice.paid", kind="unknown_price", detail="d"
@@ -323,6 +331,13 @@ ACTIONS = [
         "credits.grant_credits (the request's kind)",
         ALL - {NOBODY},
         _pending,
+    ),
+    Action(
+        "credits.credithold",
+        "release_holds",
+        "credits.release_hold",
+        ALL - {NOBODY},
+        _active_hold,
     ),
     Action(
         "billing.stripeeventissue",

@@ -19,8 +19,8 @@ a Stripe webhook), so they use `atomic()` (a savepoint when nested) rather than 
 Refunds give money back to a customer, so they remove credits (a negative entry).
 
 Staff actions go through `credits.services.staff` (`credit_staff_grant`, `credit_staff_refund`,
-`credit_staff_adjust`, approvals), which check the actor's permissions and limits first; the
-plain services above check nothing about their caller.
+`credit_staff_adjust`, approvals, `credit_staff_release_hold`), which check the actor's
+permissions and limits first; the plain services above check nothing about their caller.
 """
 
 from credits.services.accounts import credit_account_open, credit_accounts_open
@@ -49,6 +49,7 @@ from credits.services.staff import (
     credit_staff_authorize,
     credit_staff_grant,
     credit_staff_refund,
+    credit_staff_release_hold,
 )
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "credit_staff_authorize",
     "credit_staff_grant",
     "credit_staff_refund",
+    "credit_staff_release_hold",
     "lot_category_for",
     "positive_amount",
 ]

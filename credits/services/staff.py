@@ -16,12 +16,19 @@ wrap them with the roles, so the admin and a staff API share one set of rules:
   stored, and only its approval by another staff member with the same rights writes the entry,
   once (the entry's key is derived from the request, and the request row is locked).
 
+A staff grant may name its lot's category and a future expiry (checked before anything else is
+written; an approval request keeps them, and its approval grants the lot so, unless the expiry
+has passed meanwhile). A staff member with `credits.release_hold` may release a customer's
+active hold, with a reason (not refused on their own account: a customer may release their own
+holds through the API anyway).
+
 Every refusal is raised before anything is written. Each call is its own transaction
 (`durable=True`): these are entry points, never steps of a larger unit of work.
 """
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -34,6 +41,7 @@ from credits.exceptions import (
     ApprovalDecided,
     ApprovalRequired,
     IdempotencyConflict,
+    InvalidAmount,
     OverDailyLimit,
     OverLimit,
     OwnAccount,
@@ -46,11 +54,19 @@ from credits.models import (
     ApprovalStatus,
     CreditAccount,
     CreditApprovalRequest,
+    CreditHold,
     CreditTransaction,
     EntryKind,
 )
 from credits.selectors import UNLIMITED_PERMISSION, staff_daily_allowance
-from credits.services.entries import STAFF_SOURCE, credit_adjust, credit_grant, credit_refund
+from credits.services.entries import (
+    STAFF_SOURCE,
+    credit_adjust,
+    credit_grant,
+    credit_refund,
+    lot_terms,
+)
+from credits.services.holds import credit_hold_release
 from credits.services.posting import check_key, positive_amount, signed_amount
 
 PERMISSION_FOR_KIND = {
@@ -58,8 +74,25 @@ PERMISSION_FOR_KIND = {
     EntryKind.REFUND: "credits.refund_credits",
     EntryKind.ADJUSTMENT: "credits.adjust_credits",
 }
+RELEASE_HOLD_PERMISSION = "credits.release_hold"
 
 StaffResult = CreditTransaction | CreditApprovalRequest
+
+GRANT_EXPIRY_IN_PAST = "A staff grant's expiry must be in the future."
+GRANT_EXPIRY_PASSED = (
+    "The grant's expiry has passed since it was asked for: reject the request and ask again."
+)
+RELEASE_REASON_REQUIRED = "Releasing a customer's hold needs a reason."
+
+
+class LotChoice(NamedTuple):
+    """What a staff grant asked of its lot: None leaves the default."""
+
+    category: str | None = None
+    expires_at: datetime | None = None
+
+
+NO_TERMS = LotChoice()
 
 
 def credit_staff_grant(
@@ -69,8 +102,13 @@ def credit_staff_grant(
     idempotency_key: str,
     actor: AbstractBaseUser,
     reason: str,
+    category: str | None = None,
+    expires_at: datetime | None = None,
 ) -> StaffResult:
-    """Grant credits as staff: the entry, or a pending approval request above the threshold."""
+    """Grant credits as staff: the entry, or a pending approval request above the threshold.
+
+    The lot is of `category` (by default CREDITS_LOT_CATEGORIES' for a staff grant) and expires
+    at `expires_at` (never by default), which must be in the future."""
     return _staff_operation(
         kind=EntryKind.GRANT,
         account=account,
@@ -78,6 +116,7 @@ def credit_staff_grant(
         idempotency_key=idempotency_key,
         actor=actor,
         reason=reason,
+        terms=LotChoice(category=category, expires_at=expires_at),
     )
 
 
@@ -136,7 +175,11 @@ def credit_approval_approve(
             raise ApprovalDecided(approval_request=locked.pk, status=locked.status)
         _authorize(actor, locked.kind, locked.amount)
         _check_not_own(actor, locked.account)
+        terms = LotChoice(category=locked.lot_category or None, expires_at=locked.lot_expires_at)
+        if terms.expires_at is not None and terms.expires_at <= timezone.now():
+            raise InvalidAmount(GRANT_EXPIRY_PASSED, expires_at=terms.expires_at.isoformat())
         entry = _write_entry(
+            terms=terms,
             kind=locked.kind,
             account=locked.account,
             amount=locked.amount,
@@ -198,6 +241,20 @@ def credit_staff_authorize(
         raise ApprovalRequired(
             threshold=str(settings.CREDITS_APPROVAL_THRESHOLD), amount=str(abs(amount))
         )
+
+
+def credit_staff_release_hold(
+    *, actor: AbstractBaseUser, hold: CreditHold, reason: str
+) -> CreditHold:
+    """Release a customer's active hold as staff, with a reason; a released hold is returned
+    as it is (`.replayed`), a captured or expired one refused (`HoldNotActive`)."""
+    _check_actor(actor, "release of a hold")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReasonRequired(RELEASE_REASON_REQUIRED)
+    if not actor.has_perm(RELEASE_HOLD_PERMISSION):
+        raise StaffPermissionDenied(permission=RELEASE_HOLD_PERMISSION)
+    with transaction.atomic(durable=True):
+        return credit_hold_release(hold=hold, actor=actor, reason=reason.strip())
 
 
 def staff_can(actor: AbstractBaseUser, kind: str) -> bool:
@@ -283,6 +340,20 @@ def _check_daily_limit(actor: AbstractBaseUser, amount: Decimal) -> None:
         )
 
 
+def check_grant_terms(*, category: str | None = None, expires_at: datetime | None = None) -> None:
+    """Refuse (InvalidAmount) a staff grant's lot terms that `credit_staff_grant` would refuse:
+    for forms that show the refusal beside the field before anything is submitted."""
+    _check_terms(LotChoice(category=category, expires_at=expires_at))
+
+
+def _check_terms(terms: LotChoice) -> None:
+    """A known category and an aware expiry (`lot_terms`), in the future: a lot that expires
+    before it is granted would be taken back by the next expiry run."""
+    lot_terms(category=terms.category, expires_at=terms.expires_at)
+    if terms.expires_at is not None and terms.expires_at <= timezone.now():
+        raise InvalidAmount(GRANT_EXPIRY_IN_PAST, expires_at=terms.expires_at.isoformat())
+
+
 def _staff_operation(
     *,
     kind: str,
@@ -291,8 +362,10 @@ def _staff_operation(
     idempotency_key: str,
     actor: AbstractBaseUser,
     reason: str,
+    terms: LotChoice = NO_TERMS,
 ) -> StaffResult:
     _check_staff(actor, kind, amount, reason, idempotency_key=idempotency_key)
+    _check_terms(terms)
     _check_not_own(actor, account)
     with transaction.atomic(durable=True):
         limited = not actor.has_perm(UNLIMITED_PERMISSION)
@@ -320,8 +393,10 @@ def _staff_operation(
                 idempotency_key=idempotency_key,
                 actor=actor,
                 reason=reason,
+                terms=terms,
             )
         return _write_entry(
+            terms=terms,
             kind=kind,
             account=account,
             amount=amount,
@@ -332,7 +407,7 @@ def _staff_operation(
         )
 
 
-def _request_approval(*, kind, account, amount, idempotency_key, actor, reason):
+def _request_approval(*, kind, account, amount, idempotency_key, actor, reason, terms):
     existing = CreditApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
     if existing is None:
         try:
@@ -344,11 +419,16 @@ def _request_approval(*, kind, account, amount, idempotency_key, actor, reason):
                     reason=reason,
                     idempotency_key=idempotency_key,
                     requested_by=actor,
+                    lot_category=terms.category or "",
+                    lot_expires_at=terms.expires_at,
                 )
         except IntegrityError:
             # Another submission with this key got there first: answer as its replay.
             existing = CreditApprovalRequest.objects.get(idempotency_key=idempotency_key)
-    if (existing.account_id, existing.kind, existing.amount) != (account.pk, kind, amount):
+    asked = (existing.account_id, existing.kind, existing.amount, existing.lot_category)
+    if asked != (account.pk, kind, amount, terms.category or "") or (
+        existing.lot_expires_at != terms.expires_at
+    ):
         raise IdempotencyConflict(idempotency_key=idempotency_key)
     existing.replayed = True
     return existing
@@ -362,7 +442,9 @@ STAFF_DESCRIPTIONS = {
 }
 
 
-def _write_entry(*, kind, account, amount, idempotency_key, actor, reason, metadata):
+def _write_entry(
+    *, kind, account, amount, idempotency_key, actor, reason, metadata, terms=NO_TERMS
+):
     description = STAFF_DESCRIPTIONS[kind]
     if kind == EntryKind.GRANT:
         return credit_grant(
@@ -374,6 +456,8 @@ def _write_entry(*, kind, account, amount, idempotency_key, actor, reason, metad
             source=STAFF_SOURCE,
             description=description,
             metadata=metadata,
+            category=terms.category,
+            expires_at=terms.expires_at,
         )
     if kind == EntryKind.REFUND:
         return credit_refund(
