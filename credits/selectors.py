@@ -118,6 +118,25 @@ def lots_off_their_allocations() -> QuerySet[CreditLot]:
     ).exclude(remaining=Round(F("amount") - F("allocated"), AMOUNT_PLACES))
 
 
+def lots_left(*, entry_ids) -> dict[int, Decimal]:
+    """What is left of the lot each of these crediting entries made, by entry id."""
+    return dict(
+        CreditLot.objects.filter(entry_id__any_of=list(entry_ids))
+        .order_by()
+        .values_list("entry_id", "remaining")
+    )
+
+
+def allocations_of(*, entry: CreditTransaction) -> dict[int, Decimal]:
+    """What an entry took from (positive) or gave back to (negative) each lot, by lot id."""
+    taken: dict[int, Decimal] = {}
+    for lot_id, amount in (
+        CreditAllocation.objects.filter(entry=entry).order_by().values_list("lot_id", "amount")
+    ):
+        taken[lot_id] = taken.get(lot_id, Decimal("0.00")) + amount
+    return taken
+
+
 def accounts_off_their_holds() -> QuerySet[CreditAccount]:
     """Accounts whose held is not the sum of their active holds, or is above the balance."""
     return CreditAccount.objects.annotate(

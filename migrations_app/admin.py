@@ -39,7 +39,7 @@ from migrations_app.selectors import migration_dashboard
 from migrations_app.services import migration_rollback, migration_run_launch, migration_run_retry
 
 # Which buttons to show; the services refuse without these permissions all the same.
-# Forcing reverses what is left of credits a user already spent: a larger adjustment.
+# Forcing takes spent migrated credits from a user's other credits: a larger adjustment.
 FORCE_PERMISSION = UNLIMITED_PERMISSION
 
 
@@ -61,8 +61,9 @@ class RollbackForm(forms.Form):
         required=False,
         label="Force",
         help_text=(
-            "For users who spent migrated credits: reverse what is left and record the "
-            "shortfall. Without it they are refused and left as they are."
+            "For users who spent migrated credits: also take what they spent from their "
+            "other credits, as far as they go, and record it. Without it what is left of the "
+            "migration is reversed and what was spent stays spent."
         ),
     )
     notify = forms.BooleanField(

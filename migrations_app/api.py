@@ -256,8 +256,9 @@ class RollbackInputSerializer(serializers.Serializer):
     force = StrictBooleanField(
         default=False,
         help_text=(
-            "Reverse what is left of credits already spent and record the shortfall "
-            "(needs credits.adjust_unlimited)."
+            "Also take migrated credits the user already spent from their other credits, as "
+            "far as they go, and record it (needs credits.adjust_unlimited). Without it what "
+            "is left of the migration's lot is reversed and what was spent stays spent."
         ),
     )
     notify = StrictBooleanField(default=True, help_text="False: send no emails.")
@@ -279,6 +280,15 @@ class RollbackOutputSerializer(serializers.Serializer):
         child=serializers.IntegerField(), help_text="Rolled-back, refused, skipped users."
     )
     credits = serializers.CharField(help_text="Credits reversed (negative), as a string.")
+    spent_before_rollback = serializers.CharField(
+        help_text="Migrated credits the users had spent: without force they stay spent."
+    )
+    taken_from_account = serializers.CharField(
+        help_text="What force took in their place from the users' other credits."
+    )
+    shortfall = serializers.CharField(
+        help_text="Migrated credits left unreversed (spent, and not taken back by force)."
+    )
     failures = serializers.ListField(
         child=serializers.DictField(), help_text="The users refused, and why."
     )
@@ -290,8 +300,11 @@ class MigrationRollbackApi(StaffApiView):
         description=(
             "Appends reversal entries and restores the legacy values, user by user (nothing "
             "is deleted). Needs migrations_app.rollback_migration; force needs "
-            "credits.adjust_unlimited (else 403, and nothing changes). A user who has spent "
-            "migrated credits is refused without force and listed in failures."
+            "credits.adjust_unlimited (else 403, and nothing changes). What is left of each "
+            "migration's own lot is reversed; what a user spent of it stays spent (reported) "
+            "unless force takes it from their other credits, as far as they go. A user whose "
+            "active holds reserve credits of the migration is refused without force and "
+            "listed in failures."
         ),
         request=RollbackInputSerializer,
         responses={200: RollbackOutputSerializer, **error_responses(400, 401, 403, 429)},
@@ -315,6 +328,9 @@ class MigrationRollbackApi(StaffApiView):
             "status_url": url,
             "users": report["users"],
             "credits": report["credits"],
+            "spent_before_rollback": report["spent_before_rollback"],
+            "taken_from_account": report["taken_from_account"],
+            "shortfall": report["shortfall"],
             "failures": report["failures"],
         }
         return Response(RollbackOutputSerializer(body).data)

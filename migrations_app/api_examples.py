@@ -137,6 +137,9 @@ ROLLBACK_EXAMPLES = [
             "status_url": "/api/migrate/runs/18/",
             "users": {"rolled_back": 1, "refused": 1},
             "credits": "-30.00",
+            "spent_before_rollback": "4.00",
+            "taken_from_account": "0.00",
+            "shortfall": "4.00",
             "failures": [
                 {
                     "user_id": 312,
@@ -147,8 +150,9 @@ ROLLBACK_EXAMPLES = [
                     "rounding_remainder": "0",
                     "history_entries": 0,
                     "note": "",
-                    "error": "has spent migrated credits (12.50 granted, 2.50 left); forcing "
-                    "the rollback reverses what is left and records the shortfall",
+                    "error": "active holds reserve 5.00 of the 12.50 credits; releasing them, or "
+                    "forcing the rollback (which reverses what is available and records the "
+                    "shortfall), lets it through",
                     "data_mismatch": False,
                 }
             ],

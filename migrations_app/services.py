@@ -396,8 +396,8 @@ def migration_rollback(
     report), else under a rollback run started and finished here (the API).
 
     Needs `migrations_app.rollback_migration`, and `credits.adjust_unlimited` to `force` (take
-    back what is left of credits already spent); refused before anything is written. The
-    rolled-back users are told by email unless `notify` is false."""
+    migrated credits already spent from the users' other credits); refused before anything is
+    written. The rolled-back users are told by email unless `notify` is false."""
     authority = RollbackAuthority(actor=actor, force=force)
     rolled_back: list[int] = []
 

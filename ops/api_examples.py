@@ -17,6 +17,16 @@ HEALTH_EXAMPLES = [
                         "accounts whose balance differs from the sum of their ledger entries"
                     ),
                 },
+                "lot_mismatches": {
+                    "count": 0,
+                    "needs_attention": False,
+                    "examples": [],
+                    "meaning": (
+                        "accounts whose balance differs from the sum of their lots' remaining, "
+                        "and lots whose remaining differs from their amount less their "
+                        "allocations"
+                    ),
+                },
                 "failed_migrations": {
                     "count": 3,
                     "needs_attention": True,

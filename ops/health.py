@@ -9,6 +9,7 @@ ops -> migrations_app -> billing -> credits -> core).
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,9 +19,13 @@ from djstripe.models import WebhookEventTrigger
 
 from billing.models import StripeEventIssue
 from credits.exceptions import StaffPermissionDenied
+from credits.models import CENT
 from credits.selectors import (
+    accounts_off_their_holds,
+    accounts_off_their_lots,
     accounts_out_of_balance,
     accounts_with_negative_balance,
+    lots_off_their_allocations,
     spend_refusals_since,
 )
 from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, UserMigration
@@ -28,6 +33,11 @@ from migrations_app.models import MigrationRun, MigrationStatus, RunStatus, User
 EXAMPLES = 10
 HEALTH_PERMISSION = "credits.view_creditaccount"
 WINDOW = timedelta(hours=1)
+
+
+def _money(value) -> Decimal:
+    # SQLite returns annotated sums as floats; they hold 2-place values.
+    return Decimal(str(value or 0)).quantize(CENT)
 
 
 def _check(count: int, attention: bool | None, examples: list, meaning: str) -> dict[str, Any]:
@@ -57,6 +67,9 @@ def credits_health(*, actor=None, now=None) -> dict[str, Any]:
 
     out_of_balance = accounts_out_of_balance()
     negative = accounts_with_negative_balance()
+    off_lots = accounts_off_their_lots()
+    off_allocations = lots_off_their_allocations()
+    off_holds = accounts_off_their_holds()
     refusals = spend_refusals_since(since=since)
     refusal_count = refusals.count()
     webhooks = WebhookEventTrigger.objects.filter(created__gte=since).filter(
@@ -82,6 +95,47 @@ def credits_health(*, actor=None, now=None) -> dict[str, Any]:
             None,
             [{"account_id": a.pk, "balance": str(a.balance)} for a in negative[:EXAMPLES]],
             "accounts below zero (the database refuses them; checked anyway)",
+        ),
+        "lot_mismatches": _check(
+            off_lots.count() + off_allocations.count(),
+            None,
+            [
+                {
+                    "account_id": a.pk,
+                    "user_id": a.user_id,
+                    "balance": str(a.balance),
+                    "lots_remaining": str(_money(a.lots_total)),
+                }
+                for a in off_lots.order_by("pk")[:EXAMPLES]
+            ]
+            + [
+                {
+                    "account_id": lot.account_id,
+                    "user_id": lot.account.user_id,
+                    "lot_id": lot.pk,
+                    "remaining": str(lot.remaining),
+                    "amount_less_allocations": str(_money(lot.amount - _money(lot.allocated))),
+                }
+                for lot in off_allocations.select_related("account").order_by("pk")[:EXAMPLES]
+            ],
+            "accounts whose balance differs from the sum of their lots' remaining, and lots "
+            "whose remaining differs from their amount less their allocations",
+        ),
+        "hold_mismatches": _check(
+            off_holds.count(),
+            None,
+            [
+                {
+                    "account_id": a.pk,
+                    "user_id": a.user_id,
+                    "held": str(a.held),
+                    "active_holds": str(_money(a.holds_total)),
+                    "balance": str(a.balance),
+                }
+                for a in off_holds.order_by("pk")[:EXAMPLES]
+            ],
+            "accounts whose held differs from the sum of their active holds or is above "
+            "their balance",
         ),
         "failed_spends_last_hour": _check(
             refusal_count,

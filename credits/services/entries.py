@@ -190,15 +190,33 @@ def credit_reverse(
     reason: str = "",
     allow_partial: bool = False,
     metadata: dict[str, Any] | None = None,
+    amount: Decimal | None = None,
 ) -> CreditTransaction:
-    """Append the opposite of an entry; an entry is reversed at most once.
+    """Append the opposite of an entry, or of `amount` of it; an entry is reversed at most once.
 
-    Reversing credits the account holds no more of is refused, unless `allow_partial`, which
-    reverses what is left and records the shortfall in the reversal's metadata.
+    `amount` (positive, at most the entry's) reverses part of the entry, and that reversal is
+    its one reversal. A reversal of credits added takes from the entry's own lot first, then by
+    the draw-down rule. Reversing credits the account holds no more of is refused, unless
+    `allow_partial`, which reverses what is available and records the shortfall in the
+    reversal's metadata.
     """
     if entry.kind in (EntryKind.REVERSAL, EntryKind.HISTORY):
         raise NotReversible(entry_id=entry.pk)
-    amount = -entry.amount
+    whole = -entry.amount
+    metadata = dict(metadata or {})
+    if amount is None:
+        amount = whole
+    else:
+        part = positive_amount(amount)
+        if part > abs(whole):
+            raise InvalidAmount(
+                "A reversal takes at most the entry's amount.",
+                amount=str(amount),
+                entry_amount=str(entry.amount),
+            )
+        amount = part if whole > 0 else -part
+        if amount != whole:
+            metadata["partial_of"] = str(entry.amount)
     is_spend = entry.kind == EntryKind.SPEND
     return post(
         Entry(
@@ -216,7 +234,7 @@ def credit_reverse(
                 reverses=entry,
                 source=entry.source,
                 description=f"Reversal of entry {entry.pk}",
-                metadata=metadata or {},
+                metadata=metadata,
                 migrated_from=entry.migrated_from,
             ),
         )

@@ -27,6 +27,9 @@ class UserOutcome:
     note: str = ""
     error: str = ""
     data_mismatch: str = ""
+    # A rollback's figures (spent_before_rollback, taken_from_account, shortfall), added up
+    # in the run's stats.
+    rollback: dict[str, Decimal] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +92,8 @@ class Report:
             self.credits += outcome.credits
             self.remainder += outcome.remainder
             self.history += outcome.history
+            for name, value in outcome.rollback.items():
+                self.extra[name] = str(Decimal(self.extra.get(name, "0.00")) + value)
         if outcome.data_mismatch:
             self.mismatches.append(outcome)
 

@@ -2,10 +2,13 @@
 
 The migration entry gets a `reversal` entry, the legacy values come back from rollback_data,
 the profile fields the source synced come back too, and the UserMigration becomes ROLLED_BACK
-with its generation bumped (so migrating again writes a new entry under a new key). A user who
-has since spent migrated credits is refused unless `force`, which reverses what is left and
-records the shortfall. Each user and source is its own transaction; rolling back twice changes
-nothing the second time.
+with its generation bumped (so migrating again writes a new entry under a new key). The
+reversal takes what is left of the migration's own lot: what the user spent of it stays spent
+and is recorded (`spent_before_rollback`). With `force` the reversal also takes that spent part
+from the account's other credits, as far as they go, and records what it took
+(`taken_from_account`) and what it could not (`shortfall`, what stays on the ledger). Active
+holds that reserve credits of the lot refuse the rollback unless forced. Each user and source is
+its own transaction; rolling back twice changes nothing the second time.
 
 Who may roll back, and force, is settled before any of this runs: these functions take a
 `RollbackAuthority` (made only by passing the permission checks) instead of an actor and a
@@ -22,22 +25,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F
 from django.utils import timezone
 
 from billing.services import profile_restore, profiles_mark_unmigrated
 from core.keys import migration_key, rollback_key
 from credits.exceptions import InsufficientCredits
-from credits.models import CreditAccount, CreditTransaction
+from credits.models import CreditAccount, CreditLot, CreditTransaction
+from credits.selectors import allocations_of, lots_left
 from credits.services import credit_reverse
 from migrations_app.authorization import RollbackAuthority
 from migrations_app.engine.databases import unit_of_work
 from migrations_app.engine.execute import OnUser, _count_progress
 from migrations_app.engine.report import Outcome, Report, UserOutcome
+from migrations_app.engine.rollback_plan import (
+    RollbackLine,
+    RollbackTotals,
+    rollback_order,
+    rollback_preview,
+    rollback_totals,
+)
 from migrations_app.engine.runs import run_finish, run_start
 from migrations_app.models import MigrationRun, MigrationStatus, RunMode, UserMigration
 from migrations_app.sources import get_source
 from migrations_app.sources.user_fields import PROFILE_FIELDS
+
+__all__ = [
+    "ROLLBACK_REASON",
+    "RollbackLine",
+    "RollbackTotals",
+    "rollback",
+    "rollback_preview",
+    "rollback_rows",
+    "rollback_totals",
+]
 
 ROLLBACK_REASON = "Rollback of the credit migration"
 
@@ -53,7 +73,7 @@ def rollback(
 ) -> Report:
     """Roll back the given users (None: everyone) from the given sources."""
     _check_authority(authority)
-    report = Report(mode="rollback", sources=sources, run_id=run.pk)
+    report = _rollback_report(sources, run)
     rows = UserMigration.objects.filter(
         source__in=sources, status__in=[MigrationStatus.COMPLETED, MigrationStatus.ROLLED_BACK]
     )
@@ -70,7 +90,7 @@ def rollback(
         if not users:
             break
         last_user_id = users[-1]
-        chunk = _rollback_order(rows.filter(user_id__in=users)).values_list("pk", flat=True)
+        chunk = rollback_order(rows.filter(user_id__in=users)).values_list("pk", flat=True)
         for pk in chunk:
             outcome = _rollback_one(pk, run=run, authority=authority, reason=reason)
             report.add(outcome)
@@ -79,12 +99,40 @@ def rollback(
     return report
 
 
+def _rollback_report(sources: list[str], run: MigrationRun) -> Report:
+    zero = str(Decimal("0.00"))
+    report = Report(mode="rollback", sources=sources, run_id=run.pk)
+    report.extra.update(spent_before_rollback=zero, taken_from_account=zero, shortfall=zero)
+    return report
+
+
 def _check_authority(authority: RollbackAuthority) -> None:
     if not isinstance(authority, RollbackAuthority):
         raise TypeError("A rollback needs a RollbackAuthority (see migrations_app.services).")
 
 
+class _SpentMeanwhile(Exception):
+    """The account moved between reading the migration's lot and reversing it: undo this
+    user's rollback (its transaction) and report it refused, to be run again."""
+
+
 def _rollback_one(
+    pk: int, *, run, authority: RollbackAuthority, reason=ROLLBACK_REASON
+) -> UserOutcome:
+    try:
+        return _rollback_one_in_transaction(pk, run=run, authority=authority, reason=reason)
+    except _SpentMeanwhile as moved:
+        user_id, source = moved.args
+        return UserOutcome(
+            user_id,
+            source,
+            Outcome.REFUSED,
+            error="the account changed while it was rolled back; nothing was changed, roll back "
+            "again",
+        )
+
+
+def _rollback_one_in_transaction(
     pk: int, *, run, authority: RollbackAuthority, reason=ROLLBACK_REASON
 ) -> UserOutcome:
     actor, force = authority.actor, authority.force
@@ -98,31 +146,25 @@ def _rollback_one(
             )
         key = migration_key(source=row.source, user_id=row.user_id, generation=row.generation)
         entry = CreditTransaction.objects.filter(idempotency_key=key).first()
-        reversed_amount, shortfall = Decimal("0.00"), Decimal("0.00")
+        figures = _Figures()
         if entry is not None:
             try:
-                reversal = credit_reverse(
-                    entry=entry,
-                    idempotency_key=rollback_key(entry_key=key),
-                    actor=actor,
-                    reason=reason,
-                    allow_partial=force,
-                )
-                reversed_amount = -reversal.amount
-                shortfall = Decimal(reversal.metadata.get("shortfall", "0.00"))
+                figures = _reverse(entry, key=key, actor=actor, reason=reason, force=force)
             except InsufficientCredits as refused:
-                if not force:
-                    held = refused.details.get("balance", "?")
-                    return UserOutcome(
-                        row.user_id,
-                        row.source,
-                        Outcome.REFUSED,
-                        error=(
-                            f"has spent migrated credits ({entry.amount} granted, {held} left);"
-                            " forcing the rollback reverses what is left and records the shortfall"
-                        ),
-                    )
-                shortfall = entry.amount
+                # Only active holds can refuse this: they reserve credits of the migration's lot.
+                return UserOutcome(
+                    row.user_id,
+                    row.source,
+                    Outcome.REFUSED,
+                    error=(
+                        f"active holds reserve {refused.details.get('held', '?')} of the "
+                        f"{refused.details.get('balance', '?')} credits; releasing them, or "
+                        "forcing the rollback (which reverses what is available and records "
+                        "the shortfall), lets it through"
+                    ),
+                )
+            if figures.moved:
+                raise _SpentMeanwhile(row.user_id, row.source)
         source = get_source(row.source)
         source.restore_legacy(row.user_id, row.rollback_data)
         if "profile" in row.rollback_data:
@@ -139,8 +181,10 @@ def _rollback_one(
         row.rollback_data = {
             **row.rollback_data,
             "rollback": {
-                "reversed": str(reversed_amount),
-                "shortfall": str(shortfall),
+                "reversed": str(figures.reversed),
+                "spent_before_rollback": str(figures.spent),
+                "taken_from_account": str(figures.taken_from_account),
+                "shortfall": str(figures.shortfall),
                 "forced": force,
                 "actor_id": getattr(actor, "pk", None),
                 "at": now.isoformat(),
@@ -154,113 +198,80 @@ def _rollback_one(
         row.user_id,
         row.source,
         Outcome.ROLLED_BACK,
-        credits=-reversed_amount,
-        note=f"shortfall {shortfall}" if shortfall else "",
+        credits=-figures.reversed,
+        note=figures.note(),
+        rollback={
+            "spent_before_rollback": figures.spent,
+            "taken_from_account": figures.taken_from_account,
+            "shortfall": figures.shortfall,
+        },
     )
 
 
 @dataclass
-class RollbackLine:
-    """What rolling back one UserMigration row would do, for a confirmation page.
+class _Figures:
+    """What rolling back one migration entry did. `spent` is what the user had spent of its
+    lot; `taken_from_account` what force took from their other credits in its place;
+    `shortfall` what stays unreversed on the ledger (what `--verify` expects there)."""
 
-    `credits` is what the migration granted, `balance` the account's balance when this row's
-    turn comes (a user's earlier rows already undone), `reversible` what rolling back takes
-    (all of it, or with force what is left), `shortfall` what force would leave unreversed."""
-
-    row: UserMigration
-    credits: Decimal
-    balance: Decimal
-    is_possible: bool
-    needs_force: bool
-    note: str = ""
-    reversible: Decimal = Decimal("0.00")
+    reversed: Decimal = Decimal("0.00")
+    spent: Decimal = Decimal("0.00")
+    taken_from_account: Decimal = Decimal("0.00")
     shortfall: Decimal = Decimal("0.00")
+    moved: bool = False
+
+    def note(self) -> str:
+        parts = []
+        if self.spent:
+            parts.append(f"{self.spent} spent before the rollback")
+        if self.taken_from_account:
+            parts.append(f"{self.taken_from_account} taken from the account's other credits")
+        if self.shortfall:
+            parts.append(f"shortfall {self.shortfall}")
+        return "; ".join(parts)
 
 
-def _rollback_order(rows):
-    return rows.order_by("user_id", F("migration_date").desc(nulls_last=True), "-pk")
+def _reverse(entry, *, key: str, actor, reason: str, force: bool) -> _Figures:
+    """Reverse what is left of the migration entry's own lot; with `force` also the part
+    spent, from the account's other credits, as far as they go.
 
-
-def rollback_preview(pks: list[int]) -> list[RollbackLine]:
-    """Say, row by row in the order `rollback` takes them, which credits would be reversed and
-    which rows need `force` because the user has spent migrated credits. Reads only."""
-    rows = list(_rollback_order(UserMigration.objects.filter(pk__in=pks).select_related("user")))
-    balances = dict(
-        CreditAccount.objects.filter(user_id__any_of={row.user_id for row in rows}).values_list(
-            "user_id", "balance"
-        )
+    What is left is read before the reversal, which then takes the account's lock: the
+    reversal's allocations, read under that lock, must show exactly that much taken from the
+    lot (and, forced, the expected rest from other lots), or the account moved in between and
+    the caller undoes it all (`moved`)."""
+    granted = entry.amount
+    left = lots_left(entry_ids=[entry.pk]).get(entry.pk, granted)
+    balance, held = CreditAccount.objects.values_list("balance", "held").get(pk=entry.account_id)
+    available = max(balance - held, Decimal("0.00"))
+    spent = granted - left
+    own = min(left, available) if force else left
+    taken = min(spent, available - own) if force else Decimal("0.00")
+    if own + taken == 0:
+        return _Figures(spent=spent, shortfall=granted)
+    reversal = credit_reverse(
+        entry=entry,
+        idempotency_key=rollback_key(entry_key=key),
+        actor=actor,
+        reason=reason,
+        # Forced: all of it, what is available when less (the shortfall in the metadata).
+        amount=granted if force else left,
+        allow_partial=force,
+        metadata={
+            "lot_left": str(left),
+            "spent_before_rollback": str(spent),
+            "taken_from_account": str(taken),
+            "forced": force,
+        },
     )
-    amounts = dict(
-        CreditTransaction.objects.filter(
-            idempotency_key__any_of=[
-                migration_key(source=row.source, user_id=row.user_id, generation=row.generation)
-                for row in rows
-            ]
-        ).values_list("idempotency_key", "amount")
-    )
-    lines = []
-    for row in rows:
-        held = balances.get(row.user_id, Decimal("0.00"))
-        if row.status != MigrationStatus.COMPLETED:
-            note = (
-                "already rolled back"
-                if row.status == MigrationStatus.ROLLED_BACK
-                else f"not migrated ({row.get_status_display().lower()})"
-            )
-            lines.append(RollbackLine(row, Decimal("0.00"), held, False, False, note))
-            continue
-        credits = amounts.get(
-            migration_key(source=row.source, user_id=row.user_id, generation=row.generation),
-            Decimal(0),
-        )
-        needs_force = credits > held
-        reversible = min(credits, held)
-        # The user's rows are undone one after the other: later ones see what is left.
-        balances[row.user_id] = held - reversible
-        note = (
-            f"the user has spent migrated credits: {held} of the {credits} granted are left"
-            if needs_force
-            else ""
-        )
-        lines.append(
-            RollbackLine(
-                row,
-                credits,
-                held,
-                True,
-                needs_force,
-                note,
-                reversible=reversible,
-                shortfall=credits - reversible,
-            )
-        )
-    return lines
-
-
-@dataclass(frozen=True)
-class RollbackTotals:
-    """The confirmation page's counts, from the same lines the table shows."""
-
-    ready: int  # rolled back as they are
-    ready_credits: Decimal
-    forced: int  # only with force: their users spent migrated credits
-    forced_credits: Decimal  # what force would reverse (what is left)
-    shortfall: Decimal  # what force would leave unreversed
-    skipped: int  # not completed migrations: left alone
-
-
-def rollback_totals(lines: list[RollbackLine]) -> RollbackTotals:
-    """Add up a preview: how many rows roll back as they are, how many need force, how many
-    are left alone, and the credits of each."""
-    ready = [line for line in lines if line.is_possible and not line.needs_force]
-    forced = [line for line in lines if line.needs_force]
-    return RollbackTotals(
-        ready=len(ready),
-        ready_credits=sum((line.credits for line in ready), Decimal("0.00")),
-        forced=len(forced),
-        forced_credits=sum((line.reversible for line in forced), Decimal("0.00")),
-        shortfall=sum((line.shortfall for line in forced), Decimal("0.00")),
-        skipped=sum(1 for line in lines if not line.is_possible),
+    reversed_amount = -reversal.amount
+    lot = CreditLot.objects.filter(entry=entry).values_list("pk", flat=True).first()
+    from_lot = allocations_of(entry=reversal).get(lot, Decimal("0.00"))
+    return _Figures(
+        reversed=reversed_amount,
+        spent=spent,
+        taken_from_account=reversed_amount - from_lot,
+        shortfall=granted - reversed_amount,
+        moved=(from_lot, reversed_amount - from_lot) != (own, taken),
     )
 
 
@@ -274,7 +285,7 @@ def rollback_rows(
     """Roll back these UserMigration rows (a staff member's selection) as one rollback run."""
     _check_authority(authority)
     actor, force = authority.actor, authority.force
-    rows = _rollback_order(UserMigration.objects.filter(pk__in=pks))
+    rows = rollback_order(UserMigration.objects.filter(pk__in=pks))
     sources = sorted(set(rows.values_list("source", flat=True)))
     run = run_start(
         sources=sources,
@@ -286,7 +297,7 @@ def rollback_rows(
         },
         actor=actor,
     )
-    report = Report(mode="rollback", sources=sources, run_id=run.pk)
+    report = _rollback_report(sources, run)
     for pk in rows.values_list("pk", flat=True):
         outcome = _rollback_one(pk, run=run, authority=authority, reason=reason)
         report.add(outcome)

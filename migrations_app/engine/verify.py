@@ -4,8 +4,9 @@ For each source: each COMPLETED user's ledger holds exactly the credits granted 
 (a ROLLED_BACK user's holds only the recorded shortfall; both plus what forced rollbacks of
 earlier generations could not take back), granted credits plus the rounding remainder equal
 the legacy amounts times the rates, and the legacy side is as the source left it. Across the
-ledger: every account's balance equals the sum of its entries. Totals per currency are reported
-beside the discrepancies.
+ledger: every account's balance equals the sum of its entries and of its lots' remaining, each
+lot's remaining its amount less its allocations, and held the sum of its active holds, at most
+the balance. Totals per currency are reported beside the discrepancies.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from credits.models import CENT, CreditTransaction
-from credits.selectors import accounts_out_of_balance
+from credits.selectors import (
+    accounts_off_their_holds,
+    accounts_off_their_lots,
+    accounts_out_of_balance,
+    lots_off_their_allocations,
+)
 from migrations_app.models import MigrationStatus, UserMigration
 from migrations_app.sources import get_source
 
@@ -76,7 +82,40 @@ def verify(sources: list[str]) -> Verification:
                 f"{_decimal(account.ledger_total)}",
             )
         )
+    _verify_lots_and_holds(result)
     return result
+
+
+def _verify_lots_and_holds(result: Verification) -> None:
+    """Invariants 11 and 12 across the ledger: balance = lots' remaining, each lot's remaining
+    = its amount less its allocations, held = active holds and at most the balance."""
+    for account in accounts_off_their_lots().order_by("pk"):
+        result.discrepancies.append(
+            Discrepancy(
+                account.user_id,
+                "lots",
+                f"balance {account.balance} differs from the sum of its lots' remaining "
+                f"{_decimal(account.lots_total)}",
+            )
+        )
+    for lot in lots_off_their_allocations().select_related("account").order_by("pk"):
+        result.discrepancies.append(
+            Discrepancy(
+                lot.account.user_id,
+                "lots",
+                f"lot {lot.pk} has {lot.remaining} remaining, its amount less its allocations "
+                f"is {_decimal(lot.amount - _decimal(lot.allocated))}",
+            )
+        )
+    for account in accounts_off_their_holds().order_by("pk"):
+        result.discrepancies.append(
+            Discrepancy(
+                account.user_id,
+                "holds",
+                f"held {account.held} is not its active holds {_decimal(account.holds_total)}"
+                f" or is above its balance {account.balance}",
+            )
+        )
 
 
 def _verify_source(name: str, result: Verification) -> None:

@@ -1,5 +1,6 @@
 """User migrations in the admin: filters, the "Roll back" action with its confirmation page (users,
-credits, who needs force), "Retry failed", readable rollback data, and the dashboard."""
+credits, what was spent and what force takes back), "Retry failed", readable rollback data, and
+the dashboard."""
 
 import io
 from decimal import Decimal
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from billing.models import LegacyBilling
 from credits.models import CreditAccount, CreditTransaction, EntryKind
-from credits.services import credit_spend
+from credits.services import credit_grant, credit_spend
 from migrations_app.models import (
     MigrationRun,
     MigrationStatus,
@@ -132,7 +133,7 @@ def test_viewers_without_rollback_permission_see_no_actions(migrated):
 # --- roll back ----------------------------------------------------------------------------
 
 
-def test_the_confirmation_lists_users_credits_and_who_needs_force(super_admin_client, migrated):
+def test_the_confirmation_lists_users_credits_and_what_was_spent(super_admin_client, migrated):
     ada, ben, cy = migrated
     before = ledger_snapshot()
 
@@ -142,43 +143,51 @@ def test_the_confirmation_lists_users_credits_and_who_needs_force(super_admin_cl
     # then
     assert response.status_code == 200
     lines = {line.row.user.username: line for line in response.context["lines"]}
-    assert (lines["ada"].credits, lines["ada"].needs_force) == (Decimal("30.00"), False)
-    assert (lines["ben"].credits, lines["ben"].balance, lines["ben"].needs_force) == (
-        Decimal("12.50"),
-        Decimal("2.50"),
-        True,
+    assert (lines["ada"].credits, lines["ada"].reversible, lines["ada"].has_spent) == (
+        Decimal("30.00"),
+        Decimal("30.00"),
+        False,
     )
-    assert (lines["cy"].is_possible, lines["cy"].note) == (False, "not migrated (failed)")
-    assert (lines["ben"].reversible, lines["ben"].shortfall) == (Decimal("2.50"), Decimal("10.00"))
-    # The counts agree with what rolling back does: ada as she is, ben only with force (what
-    # he has left), cy not at all.
-    totals = response.context["totals"]
-    assert (totals.ready, totals.ready_credits) == (1, Decimal("30.00"))
-    assert (totals.forced, totals.forced_credits, totals.shortfall) == (
-        1,
+    assert (lines["ben"].credits, lines["ben"].balance, lines["ben"].spent) == (
+        Decimal("12.50"),
         Decimal("2.50"),
         Decimal("10.00"),
     )
-    assert totals.skipped == 1
+    assert (lines["cy"].is_possible, lines["cy"].note) == (False, "not migrated (failed)")
+    # ben has nothing but what is left of his migration: force can take nothing more
+    assert (lines["ben"].reversible, lines["ben"].recoverable, lines["ben"].shortfall) == (
+        Decimal("2.50"),
+        Decimal("0.00"),
+        Decimal("10.00"),
+    )
+    # The counts agree with what rolling back does: ada and ben (what is left of his), cy not.
+    totals = response.context["totals"]
+    assert (totals.ready, totals.ready_credits) == (2, Decimal("32.50"))
+    assert (totals.spent_users, totals.spent, totals.recoverable, totals.shortfall) == (
+        1,
+        Decimal("10.00"),
+        Decimal("0.00"),
+        Decimal("10.00"),
+    )
+    assert (totals.blocked, totals.skipped) == (0, 1)
     content = response.content.decode()
     assert (
-        "<strong>1</strong> of 3 selected migrations can be rolled back as they are, reversing "
-        "<strong>30.00</strong> credits." in content
+        "<strong>2</strong> of 3 selected migrations can be rolled back, reversing the "
+        "<strong>32.50</strong> credits left of them." in content
     )
-    assert "forcing reverses the <strong>2.50</strong> credits they have left" in content
+    assert "users who spent <strong>10.00</strong> migrated credits: those stay spent" in content
     assert "records a shortfall of <strong>10.00</strong>" in content
-    assert "2.50 with force (shortfall 10.00)" in content
-    assert "the user has spent migrated credits: 2.50 of the 12.50 granted are left" in content
+    assert "2.50 (with force 2.50, shortfall 10.00)" in content
+    assert "the user has spent 10.00 of the 12.50 migrated credits: they stay spent" in content
     assert "--force" not in content and "--rollback" not in content
     assert 'class="submit-row"' in content
     assert ledger_snapshot() == before
 
 
-def test_confirming_rolls_back_and_refuses_those_needing_force(
+def test_confirming_rolls_back_what_is_left_and_what_was_spent_stays_spent(
     super_admin_client, super_admin, migrated
 ):
     ada, ben, _ = migrated
-    ben_before = CreditAccount.objects.get(user=ben.user).balance
 
     # when
     response = roll_back(
@@ -189,23 +198,24 @@ def test_confirming_rolls_back_and_refuses_those_needing_force(
     assert response.status_code == 302
     assert messages_of(response) == [
         "Rolled back ada@example.com (usd_balance): 30.00 credits reversed.",
-        "Refused for ben@example.com (usd_balance): has spent migrated credits (12.50 granted, "
-        "2.50 left); forcing the rollback reverses what is left and records the shortfall",
+        "Rolled back ben@example.com (usd_balance): 2.50 credits reversed; 10.00 spent before "
+        "the rollback; shortfall 10.00.",
     ]
     ada.refresh_from_db()
     ben.refresh_from_db()
-    assert (ada.status, ben.status) == (MigrationStatus.ROLLED_BACK, MigrationStatus.COMPLETED)
+    assert (ada.status, ben.status) == (MigrationStatus.ROLLED_BACK, MigrationStatus.ROLLED_BACK)
     assert LegacyBilling.objects.get(user=ada.user).balance_usd == Decimal("30.00")
-    reversal = CreditTransaction.objects.get(kind=EntryKind.REVERSAL)
-    assert (reversal.amount, reversal.actor_id, reversal.reason) == (
-        Decimal("-30.00"),
-        super_admin.pk,
-        "Customer asked to stay on legacy",
-    )
+    reversals = CreditTransaction.objects.filter(kind=EntryKind.REVERSAL).order_by("pk")
+    assert [(r.amount, r.actor_id, r.reason) for r in reversals] == [
+        (Decimal("-30.00"), super_admin.pk, "Customer asked to stay on legacy"),
+        (Decimal("-2.50"), super_admin.pk, "Customer asked to stay on legacy"),
+    ]
     assert CreditAccount.objects.get(user=ada.user).balance == Decimal("0.00")
-    assert CreditAccount.objects.get(user=ben.user).balance == ben_before
+    assert CreditAccount.objects.get(user=ben.user).balance == Decimal("0.00")
+    assert ben.rollback_data["rollback"]["spent_before_rollback"] == "10.00"
     run = MigrationRun.objects.get(mode=RunMode.ROLLBACK)
     assert (run.triggered_by_id, run.parameters["force"]) == (super_admin.pk, False)
+    assert run.stats["spent_before_rollback"] == "10.00"
 
 
 def test_the_users_rolled_back_are_emailed_when_asked(
@@ -213,12 +223,13 @@ def test_the_users_rolled_back_are_emailed_when_asked(
 ):
     ada, ben, _ = migrated
 
-    # when ada is rolled back with "Email the users" ticked (the page's default), and ben is
-    # refused (he needs force)
+    # when ada is rolled back with "Email the users" ticked (the page's default), and ben
+    # without it
     page = roll_back(super_admin_client, [ada, ben])
     assert page.context["form"]["notify"].initial is True
     with django_capture_on_commit_callbacks(execute=True):
-        roll_back(super_admin_client, [ada, ben], apply="1", reason="Asked", notify="on")
+        roll_back(super_admin_client, [ada], apply="1", reason="Asked", notify="on")
+        roll_back(super_admin_client, [ben], apply="1", reason="Asked")
 
     # then ada alone gets the rollback email, once
     assert [message.to for message in mailoutbox] == [["ada@example.com"]]
@@ -249,17 +260,30 @@ def test_no_email_when_the_box_is_cleared(
 
 def test_a_super_admin_forces_the_rollback(super_admin_client, migrated):
     _, ben, _ = migrated
+    # ben bought 8.00 credits after spending 10.00 of his 12.50 migrated ones
+    credit_grant(
+        account=CreditAccount.objects.get(user=ben.user),
+        amount=Decimal("8.00"),
+        idempotency_key="ben-purchase",
+        kind=EntryKind.PURCHASE,
+    )
 
     # when
     response = roll_back(super_admin_client, [ben], apply="1", reason="Fraud", force="on")
 
-    # then
+    # then: what is left of the migration (2.50) and 8.00 of the 10.00 spent, from the purchase
     assert messages_of(response) == [
-        "Rolled back ben@example.com (usd_balance): 2.50 credits reversed; shortfall 10.00."
+        "Rolled back ben@example.com (usd_balance): 10.50 credits reversed; 10.00 spent before "
+        "the rollback; 8.00 taken from the account's other credits; shortfall 2.00."
     ]
     ben.refresh_from_db()
     assert ben.status == MigrationStatus.ROLLED_BACK
-    assert ben.rollback_data["rollback"]["shortfall"] == "10.00"
+    figures = ben.rollback_data["rollback"]
+    assert (figures["spent_before_rollback"], figures["taken_from_account"]) == ("10.00", "8.00")
+    assert (figures["shortfall"], figures["forced"]) == ("2.00", True)
+    reversal = CreditTransaction.objects.get(kind=EntryKind.REVERSAL)
+    assert (reversal.amount, reversal.metadata["taken_from_account"]) == (Decimal("-10.50"), "8.00")
+    assert reversal.metadata["shortfall"] == "2.00"
     assert CreditAccount.objects.get(user=ben.user).balance == Decimal("0.00")
 
 
@@ -537,7 +561,7 @@ def test_roll_back_from_the_page_confirms_then_rolls_back_and_logs(
     # then
     assert confirmation.status_code == 200
     content = confirmation.content.decode()
-    assert "reversing <strong>30.00</strong> credits" in content
+    assert "reversing the <strong>30.00</strong> credits left of them" in content
     assert f'href="{change_url(ada)}" class="closelink"' in content
     assert after_confirmation == before  # the confirmation writes nothing
     assert (response.status_code, response["Location"]) == (302, change_url(ada))

@@ -322,7 +322,12 @@ def test_json_keys_are_stable_across_modes(migrate, legacy_world):
     # then
     assert set(dry_run) == REPORT_KEYS
     assert set(executed) == REPORT_KEYS | {"backups"}
-    assert set(rolled_back) == REPORT_KEYS
+    # a rollback also says what its users had spent, what force took instead, what is short
+    assert set(rolled_back) == REPORT_KEYS | {
+        "spent_before_rollback",
+        "taken_from_account",
+        "shortfall",
+    }
     assert set(verified) == {"mode", "sources", "clean", "users", "totals", "discrepancies"}
     assert set(status) == {"status", "summary", "recommendation", "failures"}
     assert dry_run["sources"] == list(ALL_SOURCES)
@@ -330,6 +335,7 @@ def test_json_keys_are_stable_across_modes(migrate, legacy_world):
     assert dry_run["credits"] == executed["credits"] == "1640.38"
     assert rolled_back["users"] == {"rolled_back": 3}
     assert rolled_back["credits"] == "-470.25"  # 260 + 10.50 + 199.75 (usage_tiers)
+    assert rolled_back["spent_before_rollback"] == rolled_back["shortfall"] == "0.00"
     assert all(
         isinstance(value, str)
         for totals in verified["totals"].values()

@@ -162,13 +162,13 @@ def test_rollback_prints_its_counts_before_asking(migrate, on_a_terminal):
     out, asked = on_a_terminal("--rollback", "--all", *USD, answer="no", expect=2)
     # then
     (printed,) = asked.printed
-    assert "users to roll back: 1 (1,500.00 credits reversed)" in printed
+    assert "users to roll back: 2 (1,506.50 credits reversed)" in printed
     assert (
-        "only with --force: 1 (they spent migrated credits; --force would reverse what is "
-        "left, 6.50, and record the shortfall, 4.00); refused without it" in printed
+        "  of them 1 spent migrated credits, 4.00: they stay spent (recorded); --force would "
+        "take 0.00 of them from their other credits" in printed
     )
     assert "left alone: 1 (already rolled back or not migrated)" in printed
-    assert asked.prompts == ["Roll back 1 user (1,500.00 credits) now? Type yes to go on: "]
+    assert asked.prompts == ["Roll back 2 users (1,506.50 credits) now? Type yes to go on: "]
     assert "Not confirmed; nothing was written." in out
     assert table_contents(*WRITTEN) == before
     # when: with --force, answered yes
@@ -177,8 +177,8 @@ def test_rollback_prints_its_counts_before_asking(migrate, on_a_terminal):
     (printed,) = asked.printed
     assert "users to roll back: 2 (1,506.50 credits reversed)" in printed
     assert (
-        "  of them 1 spent migrated credits: --force reverses what is left of theirs, 6.50, "
-        "and records the shortfall, 4.00" in printed
+        "  of them 1 spent migrated credits, 4.00: --force takes 0.00 of them from their "
+        "other credits and records the shortfall, 4.00" in printed
     )
     assert asked.prompts == ["Roll back 2 users (1,506.50 credits) now? Type yes to go on: "]
     assert set(UserMigration.objects.values_list("status", flat=True)) == {
@@ -186,6 +186,8 @@ def test_rollback_prints_its_counts_before_asking(migrate, on_a_terminal):
     }
     assert LegacyBilling.objects.get(pk=keeps.pk).balance_usd == Decimal("1500.00")
     assert "users rolled back: 2" in out
+    assert "  spent before the rollback (stays spent): 4.00" in out
+    assert "  left unreversed (shortfall): 4.00" in out
 
 
 def test_rollback_without_a_terminal_and_without_yes_refuses(migrate, monkeypatch):

@@ -179,29 +179,31 @@ def test_rollback_all_restores_every_legacy_value_and_deletes_no_ledger_row(migr
     migrate("--verify", *sources_args())
 
 
-def test_a_user_who_spent_migrated_credits_is_refused(migrate):
+def test_a_user_who_spent_migrated_credits_has_what_is_left_of_them_reversed(migrate):
     # given
     spender = LegacyBillingFactory(balance_usd=Decimal("10.50"))
     other = LegacyBillingFactory(balance_usd=Decimal("2.00"))
     migrate("--execute", "--yes", *USD)
     spend(spender.user, "4.00")
-    mine = (
-        CreditAccount.objects.filter(user_id=spender.user_id),
-        CreditTransaction.objects.filter(account__user_id=spender.user_id),
-        LegacyBilling.objects.filter(user_id=spender.user_id),
-        UserMigration.objects.filter(user_id=spender.user_id),
-        UserProfile.objects.filter(user_id=spender.user_id),
-    )
-    before = [list(queryset.order_by("pk").values()) for queryset in mine]
-    # when
-    _, out = migrate("--rollback", "--yes", "--all", *USD, expect=1)
-    # then
-    assert [list(queryset.order_by("pk").values()) for queryset in mine] == before
-    assert (
-        f"user {spender.user_id} {spender.user.email} [usd_balance]: has spent migrated credits"
-        " (10.50 granted, 6.50 left); forcing the rollback reverses what is left" in out
-    )
-    assert "users rolled back: 1" in out
+    # when: without --force
+    _, out = migrate("--rollback", "--yes", "--all", *USD)
+    # then: what is left of the migration's lot is reversed, what was spent stays spent
+    reversal = entries_of(spender.user, kind=EntryKind.REVERSAL).get()
+    assert reversal.amount == Decimal("-6.50")
+    assert reversal.metadata["spent_before_rollback"] == "4.00"
+    account = CreditAccount.objects.get(user_id=spender.user_id)
+    assert account.balance == Decimal("0.00") == ledger_sum(account=account)
+    row = UserMigration.objects.get(user_id=spender.user_id)
+    assert row.status == MigrationStatus.ROLLED_BACK
+    assert row.rollback_data["rollback"]["reversed"] == "6.50"
+    assert row.rollback_data["rollback"]["spent_before_rollback"] == "4.00"
+    assert row.rollback_data["rollback"]["taken_from_account"] == "0.00"
+    assert row.rollback_data["rollback"]["shortfall"] == "4.00"
+    assert row.rollback_data["rollback"]["forced"] is False
+    spender.refresh_from_db()
+    assert spender.balance_usd == Decimal("10.50")
+    assert "-6.50 credits  (4.00 spent before the rollback; shortfall 4.00)" in out
+    assert "users rolled back: 2" in out
     # the other user of the run is rolled back
     other.refresh_from_db()
     assert other.balance_usd == Decimal("2.00")

@@ -89,15 +89,27 @@ def test_the_service_forces_for_a_billing_super_admin(spender):
     assert run.parameters["force"] is True
 
 
-def test_without_force_the_same_staff_member_is_refused_per_user_not_forbidden(spender):
+def test_without_force_the_same_staff_member_reverses_what_is_left_and_spent_stays_spent(
+    spender,
+):
     # given
     staff = StaffUserFactory(permissions=ROLLER)
-    balance, entries, _, _ = state(spender)
     # when
-    report = migration_rollback(actor=staff, sources=["usd_balance"], user_ids=[spender.pk])
-    # then: the spender is refused by the ledger rule, and nothing of theirs changes
-    assert report.counts["refused"] == 1
-    assert state(spender)[:3] == (balance, entries, MigrationStatus.COMPLETED)
+    report = migration_rollback(
+        actor=staff, notify=False, sources=["usd_balance"], user_ids=[spender.pk]
+    )
+    # then: the 6.50 left of the migration's lot is reversed, the 4.00 spent stays spent
+    assert report.counts["rolled_back"] == 1
+    assert CreditAccount.objects.get(user=spender).balance == Decimal("0.00")
+    rollback_figures = UserMigration.objects.get(user=spender).rollback_data["rollback"]
+    assert (rollback_figures["reversed"], rollback_figures["spent_before_rollback"]) == (
+        "6.50",
+        "4.00",
+    )
+    assert rollback_figures["forced"] is False
+    run = MigrationRun.objects.get(pk=report.run_id)
+    assert run.stats["spent_before_rollback"] == "4.00"
+    assert run.stats["taken_from_account"] == "0.00"
 
 
 def test_the_api_refuses_force_without_adjust_unlimited_and_changes_nothing(spender):
@@ -148,21 +160,21 @@ def test_the_api_forces_for_a_billing_super_admin(spender, django_capture_on_com
     assert UserMigration.objects.get(user=spender).status == MigrationStatus.ROLLED_BACK
 
 
-def test_the_api_lists_a_spender_refused_without_force(spender):
+def test_the_api_rolls_back_a_spender_without_force_keeping_what_was_spent(spender):
     # given
     client = APIClient()
     client.force_authenticate(user=StaffUserFactory(permissions=ROLLER))
-    balance, entries, _, _ = state(spender)
     # when
     response = client.post(ROLLBACK_URL, {"users": [spender.pk], "notify": False}, format="json")
     # then
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["users"] == {"refused": 1}
-    (failure,) = body["failures"]
-    assert failure["user_id"] == spender.pk
-    assert "has spent migrated credits" in failure["error"]
-    assert state(spender)[:3] == (balance, entries, MigrationStatus.COMPLETED)
+    assert body["users"] == {"rolled_back": 1}
+    assert body["credits"] == "-6.50"
+    assert body["spent_before_rollback"] == "4.00"
+    assert body["shortfall"] == "4.00"
+    assert body["failures"] == []
+    assert UserMigration.objects.get(user=spender).status == MigrationStatus.ROLLED_BACK
 
 
 def test_the_command_forces_through_the_service(spender, migrate):

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.models import LegacyAccount, LegacyBilling, LegacyOperation, LegacyUsage
-from credits.models import CreditAccount, CreditTransaction, EntryKind
+from credits.models import CreditAccount, CreditLot, CreditTransaction, EntryKind
 from credits.selectors import ledger_sum
 from migrations_app.models import MigrationStatus, UserMigration
 from tests.factories import LegacyBillingFactory, current_period
@@ -158,4 +158,49 @@ def test_verify_exits_1_when_an_account_differs_from_its_ledger(migrate):
     assert (
         f"  user {tampered.user_id} {tampered.user.email} [ledger]: balance 10.00 differs from"
         " the sum of its entries 15.00" in out
+    )
+
+
+def test_verify_exits_1_and_names_the_account_when_a_lot_differs_from_its_ledger(migrate):
+    # given: the migration's lot changed by raw SQL (lots are not append-only): the entries
+    # and the balance still agree, the lot no longer does
+    tampered = LegacyBillingFactory(balance_usd=Decimal("10.00"))
+    LegacyBillingFactory(balance_usd=Decimal("20.00"))
+    migrate("--execute", "--yes", *sources_args("usd_balance"))
+    lot = CreditLot.objects.get(account__user_id=tampered.user_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditLot._meta.db_table} SET remaining = %s WHERE id = %s",
+            [Decimal("7.50"), lot.pk],
+        )
+    # when
+    _, out = migrate("--verify", *sources_args("usd_balance"), expect=1)
+    _, report = migrate("--verify", "--format", "json", *sources_args("usd_balance"), expect=1)
+    # then
+    assert "2 discrepancies:" in out
+    who = f"  user {tampered.user_id} {tampered.user.email}"
+    assert f"{who} [lots]: balance 10.00 differs from the sum of its lots' remaining 7.50" in out
+    assert (
+        f"{who} [lots]: lot {lot.pk} has 7.50 remaining, its amount less its allocations"
+        " is 10.00" in out
+    )
+    assert {item["user_id"] for item in report["discrepancies"]} == {tampered.user_id}
+
+
+def test_verify_exits_1_when_held_credits_have_no_active_hold(migrate):
+    # given
+    tampered = LegacyBillingFactory(balance_usd=Decimal("10.00"))
+    migrate("--execute", "--yes", *sources_args("usd_balance"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditAccount._meta.db_table} SET held = %s WHERE user_id = %s",
+            [Decimal("3.00"), tampered.user_id],
+        )
+    # when
+    _, out = migrate("--verify", *sources_args("usd_balance"), expect=1)
+    # then
+    assert "1 discrepancies:" in out
+    assert (
+        f"  user {tampered.user_id} {tampered.user.email} [holds]: held 3.00 is not its active"
+        " holds 0.00 or is above its balance 10.00" in out
     )

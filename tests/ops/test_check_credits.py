@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +21,7 @@ from djstripe.models import WebhookEventTrigger
 from rest_framework.test import APIClient
 
 from billing.models import StripeEventIssue
-from credits.models import CreditAccount, CreditTransaction, SpendRefusal
+from credits.models import CreditAccount, CreditLot, CreditTransaction, SpendRefusal
 from credits.services import credit_grant
 from migrations_app.models import MigrationStatus
 from tests.factories import (
@@ -35,6 +36,8 @@ from tests.helpers import assert_error_shape
 HEALTH_URL = reverse("billing-health")
 CHECKS = {
     "ledger_mismatches",
+    "lot_mismatches",
+    "hold_mismatches",
     "negative_balances",
     "failed_spends_last_hour",
     "failed_webhooks_last_hour",
@@ -82,7 +85,8 @@ def test_all_clear_exits_0():
 
 
 def test_a_balance_changed_behind_the_ledger_is_reported():
-    # given: an account whose figures were changed without an entry (bypassing the services)
+    # given: an account whose figures were changed without an entry or a lot (bypassing the
+    # services)
     user = ProvisionedUserFactory()
     CreditAccount.objects.filter(user=user).update(
         balance=F("balance") + 7, total_earned=F("total_earned") + 7
@@ -92,9 +96,84 @@ def test_a_balance_changed_behind_the_ledger_is_reported():
     # then
     body = json.loads(printed)
     assert code == 1
-    assert attention(body) == {"ledger_mismatches"}
+    assert attention(body) == {"ledger_mismatches", "lot_mismatches"}
     assert body["checks"]["ledger_mismatches"]["examples"][0]["user_id"] == user.pk
+    assert body["checks"]["lot_mismatches"]["examples"][0]["user_id"] == user.pk
     assert body["checks"]["negative_balances"]["count"] == 0
+
+
+def granted(settings, amount: str = "5.00") -> CreditAccount:
+    """A new user's account holding one granted lot of `amount` (no signup grant)."""
+    settings.CREDITS_SIGNUP_GRANT = 0
+    account = CreditAccount.objects.get(user=ProvisionedUserFactory())
+    credit_grant(account=account, amount=Decimal(amount), idempotency_key=f"grant:{account.pk}")
+    return account
+
+
+def test_a_lot_changed_behind_the_ledger_is_reported_with_its_account(settings):
+    # given: a lot whose remaining was changed by raw SQL (lots are not append-only), so its
+    # account's balance is no longer its lots' remaining, nor the lot its amount less what
+    # its allocations took; another account stays clean
+    account = granted(settings, "5.00")
+    granted(settings, "3.00")
+    lot = CreditLot.objects.get(account=account)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditLot._meta.db_table} SET remaining = %s WHERE id = %s",
+            [Decimal("4.00"), lot.pk],
+        )
+    # when
+    code, text = check()
+    _, printed = check("--format", "json")
+    # then
+    body = json.loads(printed)
+    assert code == 1
+    assert attention(body) == {"lot_mismatches"}
+    lots = body["checks"]["lot_mismatches"]
+    assert lots["count"] == 2
+    assert lots["examples"] == [
+        {
+            "account_id": account.pk,
+            "user_id": account.user_id,
+            "balance": "5.00",
+            "lots_remaining": "4.00",
+        },
+        {
+            "account_id": account.pk,
+            "user_id": account.user_id,
+            "lot_id": lot.pk,
+            "remaining": "4.00",
+            "amount_less_allocations": "5.00",
+        },
+    ]
+    assert "ATTENTION lot_mismatches" in text
+    assert f"account_id {account.pk}, user_id {account.user_id}, balance 5.00" in text
+
+
+def test_held_credits_without_an_active_hold_are_reported_with_their_account(settings):
+    # given: held set by raw SQL with no hold behind it (within the balance, so the database's
+    # CHECK lets it through; only the check can see it)
+    account = granted(settings, "5.00")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditAccount._meta.db_table} SET held = %s WHERE id = %s",
+            [Decimal("2.00"), account.pk],
+        )
+    # when
+    code, printed = check("--format", "json")
+    # then
+    body = json.loads(printed)
+    assert code == 1
+    assert attention(body) == {"hold_mismatches"}
+    assert body["checks"]["hold_mismatches"]["examples"] == [
+        {
+            "account_id": account.pk,
+            "user_id": account.user_id,
+            "held": "2.00",
+            "active_holds": "0.00",
+            "balance": "5.00",
+        }
+    ]
 
 
 def test_refused_spends_are_recorded_and_counted_above_the_threshold(settings):

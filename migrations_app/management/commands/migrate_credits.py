@@ -463,21 +463,26 @@ class Command(BaseCommand):
         shows (nothing written); return the users it would roll back and their credits."""
         totals = rollback_totals(rollback_preview(pks))
         force = self.options["force"]
-        to_roll_back = totals.ready + (totals.forced if force else 0)
-        credits = totals.ready_credits + (totals.forced_credits if force else Decimal(0))
+        to_roll_back = totals.ready
+        credits = totals.ready_credits + (totals.recoverable if force else Decimal(0))
         self._line(self.style.MIGRATE_HEADING("-- what the rollback would do --"))
         self._line(f"users to roll back: {count(to_roll_back)} ({money(credits)} credits reversed)")
-        if totals.forced and force:
+        if totals.spent_users and force:
             self._line(
-                f"  of them {count(totals.forced)} spent migrated credits: --force reverses "
-                f"what is left of theirs, {money(totals.forced_credits)}, and records the "
-                f"shortfall, {money(totals.shortfall)}"
+                f"  of them {count(totals.spent_users)} spent migrated credits, "
+                f"{money(totals.spent)}: --force takes {money(totals.recoverable)} of them from "
+                f"their other credits and records the shortfall, {money(totals.shortfall)}"
             )
-        elif totals.forced:
+        elif totals.spent_users:
             self._line(
-                f"only with --force: {count(totals.forced)} (they spent migrated credits; "
-                f"--force would reverse what is left, {money(totals.forced_credits)}, and "
-                f"record the shortfall, {money(totals.shortfall)}); refused without it"
+                f"  of them {count(totals.spent_users)} spent migrated credits, "
+                f"{money(totals.spent)}: they stay spent (recorded); --force would take "
+                f"{money(totals.recoverable)} of them from their other credits"
+            )
+        if totals.blocked and not force:
+            self._line(
+                f"  refused without --force: {count(totals.blocked)} (active holds reserve "
+                "credits of the migration)"
             )
         self._line(f"left alone: {count(totals.skipped)} (already rolled back or not migrated)")
         return to_roll_back, credits
@@ -726,6 +731,14 @@ class Command(BaseCommand):
         if report.mode == "rollback":
             self._line(f"users rolled back: {count(users[Outcome.ROLLED_BACK])}")
             self._line(f"credits reversed: {money(-report.credits)}")
+            for name, meaning in (
+                ("spent_before_rollback", "spent before the rollback (stays spent)"),
+                ("taken_from_account", "taken by --force from the users' other credits"),
+                ("shortfall", "left unreversed (shortfall)"),
+            ):
+                value = Decimal(report.extra.get(name, "0"))
+                if value:
+                    self._line(f"  {meaning}: {money(value)}")
         else:
             self._line(f"user migrations (user x source): {count(done)} {verb} migrated")
             for currency, total in sorted(report.legacy_totals.items()):
