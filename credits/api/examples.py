@@ -113,7 +113,9 @@ LOTS_EXAMPLES = [
 ]
 HOLDS_EXAMPLES = [response_example("A page of holds", HOLD_ACTIVE, 200)]
 
-HOLD_NOT_FOUND = error_example(404, "hold_not_found", "There is no such hold on your account.")
+HOLD_NOT_FOUND = error_example(
+    404, "hold_not_found", "There is no such hold on your account.", {"hold_id": 31}
+)
 HOLD_NOT_ACTIVE = error_example(
     409,
     "hold_not_active",

@@ -53,9 +53,9 @@ from credits.services.refusals import spend_refusal_record
 # The source recorded with a hold refused for want of credits (check_credits counts them).
 HOLD_REFUSAL_SOURCE = "api-hold"
 DRAW_DOWN_RULE = (
-    "Credits are drawn from lots by one rule: category (promotional and monthly, then "
-    "migration, then paid, as CREDITS_DRAW_DOWN_RANKS says), then the soonest expiry (lots "
-    "that never expire last), then priority (lower first), then the oldest."
+    "Credits are drawn from lots by one rule: category (by default promotional and monthly, "
+    "then migration, then paid: the setting CREDITS_DRAW_DOWN_RANKS), then the soonest expiry "
+    "(lots that never expire last), then priority (lower first), then the oldest."
 )
 
 
