@@ -75,6 +75,27 @@ def credit_history(*, account: CreditAccount) -> QuerySet[CreditTransaction]:
     return CreditTransaction.objects.filter(account=account).order_by("-id")
 
 
+def credit_lots(*, account: CreditAccount, open_only: bool = False) -> QuerySet[CreditLot]:
+    """The account's lots, newest first (with `open_only`, those with credit left)."""
+    lots = CreditLot.objects.filter(account=account)
+    if open_only:
+        lots = lots.filter(remaining__gt=0)
+    return lots.order_by("-id")
+
+
+def credit_holds(*, account: CreditAccount, status: str | None = None) -> QuerySet[CreditHold]:
+    """The account's holds, newest first (with `status`, only those in it)."""
+    holds = CreditHold.objects.filter(account=account)
+    if status is not None:
+        holds = holds.filter(status=status)
+    return holds.order_by("-id")
+
+
+def credit_hold_of_account(*, account: CreditAccount, hold_id: int) -> CreditHold | None:
+    """The account's hold with this id; None for an unknown id or another account's hold."""
+    return CreditHold.objects.filter(account=account, pk=hold_id).first()
+
+
 def ledger_sum(*, account: CreditAccount) -> Decimal:
     """The sum of the account's entries, exact to the cent on every database."""
     total = CreditTransaction.objects.filter(account=account).aggregate(

@@ -241,6 +241,8 @@ REST_FRAMEWORK = {
     # Scoped throttles (views name their scope); counts live in the default cache.
     "DEFAULT_THROTTLE_RATES": {
         "spend": env.str("THROTTLE_RATE_SPEND", default="120/minute"),
+        # Hold writes (create, capture, release): an operation is a hold and its capture.
+        "holds": env.str("THROTTLE_RATE_HOLDS", default="240/minute"),
         "staff": env.str("THROTTLE_RATE_STAFF", default="300/minute"),
     },
 }
@@ -266,6 +268,8 @@ SPECTACULAR_SETTINGS = {
         "ApprovalKindEnum": "credits.models.APPROVAL_KIND_CHOICES",
         "ApprovalStatusEnum": "credits.models.ApprovalStatus",
         "MigrationStatusEnum": "migrations_app.models.MigrationStatus",
+        "HoldStatusEnum": "credits.models.HoldStatus",
+        "LotCategoryEnum": "credits.models.LotCategory",
     },
     # Swagger UI's files come from drf-spectacular-sidecar, served by us: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

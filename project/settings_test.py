@@ -37,5 +37,9 @@ WHITENOISE_USE_FINDERS = True
 # High rates, so no test is throttled by accident; tests/test_throttling.py sets a low one.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
-    "DEFAULT_THROTTLE_RATES": {"spend": "100000/minute", "staff": "100000/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "spend": "100000/minute",
+        "holds": "100000/minute",
+        "staff": "100000/minute",
+    },
 }

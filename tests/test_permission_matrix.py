@@ -1,6 +1,7 @@
 """The permission matrix: every staff endpoint and every admin action of our apps against four
 users (staff with no permissions, a "Credit admins" member, a "Billing super admins" member, a
-superuser), generated from one table each.
+superuser), generated from one table each; and every customer endpoint of the ledger against
+nobody, its customer, another customer and a superuser (each sees only their own).
 
 The tables are checked against the URL resolver and the admin's registry: a new staff endpoint
 or admin action without an entry here fails `test_every_*_has_an_entry`. A refusal is a 403 in
@@ -22,7 +23,7 @@ from rest_framework.test import APIClient
 
 from billing.models import StripeEventIssue
 from core.api.views import StaffApiView
-from credits.models import CreditApprovalRequest, CreditHold, CreditTransaction
+from credits.models import CreditAccount, CreditApprovalRequest, CreditHold, CreditTransaction
 from credits.services import credit_hold_create, credit_staff_grant
 from migrations_app.models import MigrationRun, UserMigration
 from tests.factories import (
@@ -414,3 +415,142 @@ def test_admin_action_matrix(customer, settings, entry, role):
         # refused: no confirmation page, and nothing written (requests keep their status)
         assert entry.shows_page is None or entry.shows_page not in shown
         assert world() == before
+
+
+# --- the customer API ---------------------------------------------------------------------
+# The ledger's customer endpoints (credits.api) against four callers: nobody, the customer,
+# another customer, a superuser. Each serves its caller's own account only: what names the
+# customer's row (a hold) is a 404 to anyone else, staff included (staff act through the staff
+# doors, which name their permission), and no caller but the customer moves the customer's rows.
+
+ANONYMOUS, OWNER, OTHER_CUSTOMER, STAFF_CUSTOMER = CALLERS = (
+    "anonymous",
+    "the-customer",
+    "another-customer",
+    "superuser",
+)
+
+
+@dataclass(frozen=True)
+class CustomerEndpoint:
+    name: str  # the URL's name
+    method: str
+    status: int  # the answer to the caller on their own account
+    request: Callable  # (customer) -> (path, body)
+    owned_code: str = ""  # names a row of the customer's: others get this 404 code
+
+
+def _customer_hold(customer):
+    return credit_hold_create(
+        account=customer.credit_account, amount=Decimal("5.00"), idempotency_key="matrix-hold"
+    )
+
+
+CUSTOMER_ENDPOINTS = [
+    CustomerEndpoint(
+        "credits-transactions", "get", 200, lambda c: ("/api/credits/transactions/", None)
+    ),
+    CustomerEndpoint(
+        "credits-spend",
+        "post",
+        201,
+        lambda c: ("/api/credits/spend/", {"amount": "1.00", "idempotency_key": "m"}),
+    ),
+    CustomerEndpoint("credits-lots", "get", 200, lambda c: ("/api/credits/lots/", None)),
+    CustomerEndpoint("credits-holds", "get", 200, lambda c: ("/api/credits/holds/", None)),
+    CustomerEndpoint(
+        "credits-holds",
+        "post",
+        201,
+        lambda c: ("/api/credits/holds/", {"amount": "1.00", "idempotency_key": "m"}),
+    ),
+    CustomerEndpoint(
+        "credits-hold-capture",
+        "post",
+        201,
+        lambda c: (
+            f"/api/credits/holds/{_customer_hold(c).pk}/capture/",
+            {"idempotency_key": "m"},
+        ),
+        owned_code="hold_not_found",
+    ),
+    CustomerEndpoint(
+        "credits-hold-release",
+        "post",
+        200,
+        lambda c: (f"/api/credits/holds/{_customer_hold(c).pk}/release/", None),
+        owned_code="hold_not_found",
+    ),
+]
+
+
+def customer_views():
+    """(url name, method) of every view of the ledger's customer API (credits.api)."""
+    found = set()
+    for route, pattern in _patterns(get_resolver()):
+        view_class = getattr(pattern.callback, "view_class", None)
+        if not route.startswith("api/") or view_class is None:
+            continue
+        if view_class.__module__.startswith("credits.api."):
+            for method in ("get", "post", "put", "patch", "delete"):
+                if hasattr(view_class, method):
+                    found.add((pattern.name, method))
+    return found
+
+
+def the_customers_rows(customer):
+    """What the customer owns: the account's figures, its entries, lots and holds."""
+    account = CreditAccount.objects.get(pk=customer.credit_account.pk)
+    return (
+        (account.balance, account.held, account.total_spent),
+        list(account.entries.order_by("pk").values_list("pk", "amount")),
+        list(account.lots.order_by("pk").values_list("pk", "remaining")),
+        list(account.holds.order_by("pk").values_list("pk", "status", "captured")),
+    )
+
+
+def test_every_customer_endpoint_of_the_ledger_has_an_entry():
+    # given / when
+    in_table = {(entry.name, entry.method) for entry in CUSTOMER_ENDPOINTS}
+    # then
+    assert customer_views() == in_table
+
+
+def _customer_cases():
+    for entry in CUSTOMER_ENDPOINTS:
+        for caller in CALLERS:
+            yield pytest.param(entry, caller, id=f"{entry.method}-{entry.name}-{caller}")
+
+
+@pytest.mark.parametrize(("entry", "caller"), list(_customer_cases()))
+def test_customer_endpoint_matrix(customer, entry, caller):
+    # given: the customer's 20.00 and, for the hold doors, a hold of theirs
+    path, body = entry.request(customer)
+    client = APIClient()
+    if caller == OWNER:
+        client.force_authenticate(user=customer)
+    elif caller == OTHER_CUSTOMER:
+        client.force_authenticate(user=ProvisionedUserFactory(email="other@example.com"))
+    elif caller == STAFF_CUSTOMER:
+        client.force_authenticate(
+            user=ProvisionedUserFactory(email="root@example.com", is_staff=True, is_superuser=True)
+        )
+    before = the_customers_rows(customer), world()
+    # when
+    response = getattr(client, entry.method)(path, body, format="json")
+    # then
+    if caller == OWNER:
+        assert response.status_code == entry.status, response.content
+        return
+    if caller == ANONYMOUS:
+        expected = (401, "not_authenticated")
+    elif entry.owned_code:
+        expected = (404, entry.owned_code)
+    else:
+        expected = (entry.status, None)  # their own account's answer
+    assert response.status_code == expected[0], response.content
+    if expected[1]:
+        assert response.json()["error"]["code"] == expected[1]
+    assert the_customers_rows(customer) == before[0]
+    if expected[0] >= 400:
+        assert world() == before[1]

@@ -31,6 +31,11 @@ OPERATIONS = {
     ("GET", "/api/credits/balance/"),
     ("GET", "/api/credits/transactions/"),
     ("POST", "/api/credits/spend/"),
+    ("GET", "/api/credits/lots/"),
+    ("GET", "/api/credits/holds/"),
+    ("POST", "/api/credits/holds/"),
+    ("POST", "/api/credits/holds/{hold_id}/capture/"),
+    ("POST", "/api/credits/holds/{hold_id}/release/"),
     ("POST", "/api/credits/checkout/"),
     ("GET", "/api/migrate/user-credits/"),
     ("POST", "/api/migrate/user-credits/"),
@@ -85,6 +90,11 @@ def test_the_error_shape_is_a_component_and_every_refusal_is_described(schema_do
     paths = schema_document["paths"]
     expected = {
         ("post", "/api/credits/spend/"): {"400", "401", "402", "404", "409", "429"},
+        ("get", "/api/credits/lots/"): {"400", "401", "404"},
+        ("get", "/api/credits/holds/"): {"400", "401", "404"},
+        ("post", "/api/credits/holds/"): {"400", "401", "402", "404", "409", "429"},
+        ("post", "/api/credits/holds/{hold_id}/capture/"): {"400", "401", "404", "409", "429"},
+        ("post", "/api/credits/holds/{hold_id}/release/"): {"401", "404", "409", "429"},
         ("post", "/api/migrate/user-credits/"): {"400", "401", "403", "409", "429"},
         ("get", "/api/migrate/user-credits/"): {"401", "403", "429"},
         ("get", "/api/migrate/runs/{run_id}/"): {"401", "403", "404", "429"},

@@ -1,6 +1,6 @@
-"""Throttles: the spend endpoint and the staff endpoints have scoped rates (settings and the
-environment; high in the test settings). With a low rate, the next request is refused with
-429 in the error shape and changes nothing."""
+"""Throttles: the spend endpoint, the hold writes and the staff endpoints have scoped rates
+(settings and the environment; high in the test settings). With a low rate, the next request is
+refused with 429 in the error shape and changes nothing."""
 
 from decimal import Decimal
 
@@ -10,7 +10,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from credits.models import CreditAccount, CreditTransaction
+from credits.models import CreditAccount, CreditHold, CreditTransaction
 from tests.factories import BILLING_SUPER_ADMINS, ProvisionedUserFactory, StaffUserFactory
 from tests.helpers import assert_error_shape
 
@@ -27,7 +27,9 @@ def staff_user(db):
 def low_rates(monkeypatch):
     # DRF reads the rates once, into the throttle class: set them there.
     monkeypatch.setattr(
-        ScopedRateThrottle, "THROTTLE_RATES", {"spend": "2/hour", "staff": "1/hour"}
+        ScopedRateThrottle,
+        "THROTTLE_RATES",
+        {"spend": "2/hour", "holds": "2/hour", "staff": "1/hour"},
     )
     cache.clear()
     yield
@@ -66,7 +68,38 @@ def test_staff_endpoints_share_the_staff_rate(low_rates, staff_user):
 
 def test_the_test_settings_rates_are_high(settings):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    assert rates == {"spend": "100000/minute", "staff": "100000/minute"}
+    assert rates == {"spend": "100000/minute", "holds": "100000/minute", "staff": "100000/minute"}
+
+
+def test_hold_writes_share_the_holds_rate_and_reading_holds_is_not_limited(low_rates):
+    # given: a hold and its release, the two writes the rate allows
+    user = ProvisionedUserFactory()
+    client = APIClient()
+    client.force_authenticate(user=user)
+    made = client.post(
+        reverse("credits-holds"), {"amount": "5.00", "idempotency_key": "h1"}, format="json"
+    )
+    assert made.status_code == 201
+    hold_id = made.json()["hold"]["id"]
+    assert client.post(reverse("credits-hold-release", args=[hold_id])).status_code == 200
+    before = (CreditHold.objects.count(), CreditTransaction.objects.count())
+    # when
+    capture = client.post(
+        reverse("credits-hold-capture", args=[hold_id]), {"idempotency_key": "c"}, format="json"
+    )
+    another = client.post(
+        reverse("credits-holds"), {"amount": "5.00", "idempotency_key": "h2"}, format="json"
+    )
+    listed = client.get(reverse("credits-holds"))
+    # then: both writes refused before they ran; the list still answers; spends have their own
+    assert_error_shape(capture, 429, "throttled")
+    assert_error_shape(another, 429, "throttled")
+    assert listed.status_code == 200
+    assert (CreditHold.objects.count(), CreditTransaction.objects.count()) == before
+    spend = client.post(
+        reverse("credits-spend"), {"amount": "1.00", "idempotency_key": "s"}, format="json"
+    )
+    assert spend.status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,15 @@ KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
 class IdempotencyKeyField(serializers.CharField):
     """A client's idempotency key: printable ASCII, not starting or ending with a space.
 
-    Not trimmed: " k" and "k" are not quietly one key, and the schema's pattern is the rule."""
+    Not trimmed: " k" and "k" are not quietly one key, and the schema's pattern is the rule.
+    A JSON number is refused (DRF's CharField would take 12 as "12"): the schema says string."""
+
+    default_error_messages = {"not_a_string": "Send the key as a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
@@ -160,6 +168,17 @@ class StrictBooleanField(serializers.BooleanField):
         if isinstance(data, bool):
             return data
         self.fail("invalid")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, nothing else ("60", 60.0, true are refused, which DRF's would take)."""
+
+    default_error_messages = {"invalid": "Send a whole number, e.g. 3600."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class AmountFormField(forms.DecimalField):

@@ -51,6 +51,8 @@ class NewestFirstPagination(CursorPagination):
     alone put an undecodable position into the query (a 500) and ignored a bad page size."""
 
     ordering = "-id"
+    # The list the schema's example links name.
+    example_path = "transactions/"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -60,7 +62,7 @@ class NewestFirstPagination(CursorPagination):
     def get_paginated_response_schema(self, schema):
         # DRF's example links name another API ("api.example.org/accounts/"): show ours.
         page = super().get_paginated_response_schema(schema)
-        base = "https://credits.example.com/api/credits/transactions/"
+        base = f"https://credits.example.com/api/credits/{self.example_path}"
         page["properties"]["next"]["example"] = f"{base}?cursor=cD0xMjM0"
         page["properties"]["previous"]["example"] = f"{base}?cursor=cj0xJnA9MTI4NQ%3D%3D"
         return page
@@ -90,21 +92,25 @@ class NewestFirstPagination(CursorPagination):
         return cursor
 
 
+# The query parameters of every list paginated by NewestFirstPagination.
+PAGE_PARAMETERS = [
+    OpenApiParameter(
+        "cursor",
+        {"type": "string", "pattern": CURSOR_PATTERN},
+        description="The `next` or `previous` link's cursor.",
+        required=False,
+    ),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1},
+        description="Rows per page (default 50); above 200, 200 are sent.",
+        required=False,
+    ),
+]
+
+
 @extend_schema(
-    parameters=[
-        OpenApiParameter(
-            "cursor",
-            {"type": "string", "pattern": CURSOR_PATTERN},
-            description="The `next` or `previous` link's cursor.",
-            required=False,
-        ),
-        OpenApiParameter(
-            "page_size",
-            {"type": "integer", "minimum": 1},
-            description="Entries per page (default 50); above 200, 200 are sent.",
-            required=False,
-        ),
-    ],
+    parameters=PAGE_PARAMETERS,
     responses={200: EntryOutputSerializer(many=True), **error_responses(400, 401, 404)},
     examples=TRANSACTIONS_EXAMPLES,
 )
