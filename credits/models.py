@@ -375,17 +375,15 @@ class CreditLot(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # A spend updates a lot's remaining, so no index names remaining (not even in a
+        # condition): then PostgreSQL updates the row in place (a HOT update, no index
+        # entries written), which measured a quarter less WAL a spend. A draw-down reads an
+        # account's lots through the account's index (an account holds few).
         indexes = [
-            # The lots a draw-down reads: an account's lots with credit left.
-            models.Index(
-                fields=["account", "expires_at"],
-                condition=Q(remaining__gt=0),
-                name="credits_lot_open",
-            ),
-            # The lots the expiry task reads.
+            # The lots the expiry task reads (those spent to nothing are skipped by its filter).
             models.Index(
                 fields=["expires_at"],
-                condition=Q(remaining__gt=0, expires_at__isnull=False),
+                condition=Q(expires_at__isnull=False),
                 name="credits_lot_expiring",
             ),
         ]

@@ -266,15 +266,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="creditlot",
             index=models.Index(
-                condition=models.Q(("remaining__gt", 0)),
-                fields=["account", "expires_at"],
-                name="credits_lot_open",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="creditlot",
-            index=models.Index(
-                condition=models.Q(("expires_at__isnull", False), ("remaining__gt", 0)),
+                condition=models.Q(("expires_at__isnull", False)),
                 fields=["expires_at"],
                 name="credits_lot_expiring",
             ),
