@@ -140,3 +140,19 @@ def approvals_pending(*, account: CreditAccount) -> QuerySet[CreditApprovalReque
     return CreditApprovalRequest.objects.filter(
         account=account, status=ApprovalStatus.PENDING
     ).order_by("-pk")
+
+
+def next_expiry(*, account_ref: OuterRef) -> tuple[Subquery, Subquery]:
+    """The soonest expiry among the account's lots with credit left, as two subqueries for
+    an outer query to annotate (the account's id at `account_ref`): its instant, and the
+    credit left on the lots expiring at exactly that instant (not the same day: two lots a
+    minute apart are two expiries). Both NULL when nothing expires. Both read the partial
+    index credits_lot_open, so the caller pays no extra round trip."""
+    expiring = CreditLot.objects.filter(
+        account_id=account_ref, remaining__gt=0, expires_at__isnull=False
+    ).order_by("expires_at")
+    instant = Subquery(expiring.values("expires_at")[:1])
+    amount = Subquery(
+        expiring.values("expires_at").annotate(total=Sum("remaining")).values("total")[:1]
+    )
+    return instant, amount
