@@ -38,6 +38,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -188,7 +189,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(*, workers: int, port: int) -> subprocess.Popen:
+def start_gunicorn(*, workers: int, port: int, static_root: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.balance_settings",
@@ -198,6 +199,8 @@ def start_gunicorn(*, workers: int, port: int) -> subprocess.Popen:
         # Persistent connections, as deployed (the settings' default is 60 s).
         "CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
+        # An empty folder: WhiteNoise warns about a missing one; no static file is asked for.
+        "STATIC_ROOT": static_root,
         "PYTHONPATH": str(PROJECT_ROOT),
     }
     env.pop("LEGACY_DATABASE_URL", None)
@@ -359,15 +362,16 @@ def run(args: argparse.Namespace) -> int:
     expected, queries = expected_balance(token)
     connection.close()
     print(
-        f"balance: {queries} queries a request (token authentication included), plus the "
-        "connection health check (CONN_HEALTH_CHECKS)"
+        f"balance: {queries} {'query' if queries == 1 else 'queries'} a request, token "
+        "authentication and the connection's health check included"
     )
     print()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     urls = {"balance": base + BALANCE_PATH, "bare": base + BARE_PATH}
-    server = start_gunicorn(workers=args.workers, port=port)
+    static_root = tempfile.TemporaryDirectory(prefix="bench_balance_static_")
+    server = start_gunicorn(workers=args.workers, port=port, static_root=static_root.name)
     try:
         wait_until_serving(server, base, token)
         status, body = get(urls["balance"], token)
@@ -394,6 +398,7 @@ def run(args: argparse.Namespace) -> int:
         status, body = get(urls["balance"], token)
     finally:
         stop(server)
+        static_root.cleanup()
 
     ratios = print_rounds(rounds)
     print()

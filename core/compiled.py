@@ -8,7 +8,9 @@ built once per database with a sentinel value for each parameter that changes; i
 parameters and result converters are kept, and each call swaps the sentinels for the values.
 On PostgreSQL it runs on a server-side binding cursor that prepares it once per connection,
 as the ledger's hot statement does (credits.services.posting.postgresql), so the plan is
-reused too; elsewhere (SQLite) on Django's cursor. Either way the rows come out converted as
+reused too (planning the balance's statement takes ten times as long as running it), and the
+statement stands in for the connection's health check; elsewhere (SQLite) on Django's
+cursor. Either way the rows come out converted as
 the queryset's own would, and the query is logged where Django logs queries (DEBUG,
 assertNumQueries), so a test counts it like any other.
 
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.db.models import QuerySet
 
 
@@ -79,19 +81,36 @@ class CompiledQuery:
 
 
 def _fetchone_prepared(db, sql: str, params: list):
-    import psycopg
-
-    db.close_if_health_check_failed()
     db.ensure_connection()
+    # The statement is its own connection health check: a read is safe to run twice, so on a
+    # connection the server dropped while idle it is run again on a new one. The request
+    # then skips the SELECT 1 that CONN_HEALTH_CHECKS sends before its first query (a round
+    # trip as long as this statement's). Inside a transaction nothing is retried.
+    retry = db.health_check_enabled and not db.health_check_done and not db.in_atomic_block
     started = time.monotonic()
-    with db.wrap_database_errors:
-        raw = db.connection
-        cursor = getattr(db, "_compiled_query_cursor", None)
-        if cursor is None or cursor.closed or cursor.connection is not raw:
-            cursor = db._compiled_query_cursor = psycopg.Cursor(raw)
-        cursor.execute(sql, params, prepare=True)
-        row = cursor.fetchone()
+    try:
+        with db.wrap_database_errors:
+            row = _execute_prepared(db, sql, params)
+    except OperationalError:
+        if not retry:
+            raise
+        db.close()
+        db.ensure_connection()
+        with db.wrap_database_errors:
+            row = _execute_prepared(db, sql, params)
+    db.health_check_done = True
     if db.queries_logged:
         duration = time.monotonic() - started
         db.queries_log.append({"sql": f"{sql} -- {params!r}", "time": f"{duration:.3f}"})
     return row
+
+
+def _execute_prepared(db, sql: str, params: list):
+    import psycopg
+
+    raw = db.connection
+    cursor = getattr(db, "_compiled_query_cursor", None)
+    if cursor is None or cursor.closed or cursor.connection is not raw:
+        cursor = db._compiled_query_cursor = psycopg.Cursor(raw)
+    cursor.execute(sql, params, prepare=True)
+    return cursor.fetchone()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import close_old_connections, connection, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -337,3 +338,27 @@ def test_a_session_request_adds_the_balance_to_the_sessions_queries(
 
     # then
     assert response.json()["balance"] == "20.00"
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_while_idle_fails_no_request(transactional_db):
+    # given a customer's token request served, then its connection dropped by the server
+    # between two requests (a restart, an idle timeout)
+    client = token_client_for(ProvisionedUserFactory(username="carol"))
+    assert client.get(BALANCE_URL).status_code == 200
+    close_old_connections()  # what Django does as the next request starts
+    dropped = connection.connection.info.backend_pid
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [dropped])
+    finally:
+        other.close()
+
+    # when
+    response = client.get(BALANCE_URL)
+
+    # then the statement ran again on a new connection (it stands in for the health check)
+    assert response.status_code == 200
+    assert response.json()["balance"] == "20.00"
+    assert connection.connection.info.backend_pid != dropped
