@@ -362,8 +362,8 @@ def run(args: argparse.Namespace) -> int:
     expected, queries = expected_balance(token)
     connection.close()
     print(
-        f"balance: {queries} {'query' if queries == 1 else 'queries'} a request, token "
-        "authentication and the connection's health check included"
+        f"balance: {queries} {'query' if queries == 1 else 'queries'} a request as Django "
+        "counts them (token authentication included)"
     )
     print()
 
