@@ -10,9 +10,9 @@ On PostgreSQL it runs on a server-side binding cursor that prepares it once per 
 as the ledger's hot statement does (credits.services.posting.postgresql), so the plan is
 reused too (planning the balance's statement takes ten times as long as running it), and the
 statement stands in for the connection's health check; elsewhere (SQLite) on Django's
-cursor. Either way the rows come out converted as
-the queryset's own would, and the query is logged where Django logs queries (DEBUG,
-assertNumQueries), so a test counts it like any other.
+cursor. Either way the rows come out converted as the queryset's own would (through the
+compiler's converters, kept from the first compilation), and the query is logged where
+Django logs queries (DEBUG, assertNumQueries), so a test counts it like any other.
 
 Only the sentinels change between calls: the queryset must not depend on anything else that
 varies (the time, settings changed at run time). Rows are what `.values()` gives.
