@@ -119,6 +119,11 @@ def _resolve(schema, document):
         if "$ref" in schema:
             name = schema["$ref"].rsplit("/", 1)[-1]
             return _resolve(document["components"]["schemas"][name], document)
+        if len(schema.get("allOf", ())) == 1:
+            # OpenAPI 3.0's nullable reference, {"allOf": [{"$ref"}], "nullable": true}: the
+            # validator checks allOf's schema alone (null refused), so merge it in.
+            rest = {key: value for key, value in schema.items() if key != "allOf"}
+            return {**_resolve(schema["allOf"][0], document), **_resolve(rest, document)}
         return {key: _resolve(value, document) for key, value in schema.items()}
     if isinstance(schema, list):
         return [_resolve(item, document) for item in schema]

@@ -45,25 +45,34 @@
     node.hidden = false;
   }
 
+  // A date as the customer reads it (their locale), keeping the exact instant in the
+  // element's datetime attribute.
+  function showDate(id, iso) {
+    var node = document.getElementById(id);
+    node.textContent = new Date(iso).toLocaleDateString(undefined, {
+      year: "numeric",
+      month: "long",
+      day: "numeric",
+    });
+    node.setAttribute("datetime", iso);
+  }
+
   function loadBalance() {
     return api(root.dataset.balanceUrl).then(function (data) {
       text("balance", data.balance);
       text("plan", data.plan);
-      if ("available" in data) {
-        text("available", data.available);
-        document.getElementById("available-row").hidden = false;
+      text("available", data.available);
+      document.getElementById("available-row").hidden = false;
+      // Held credits are shown only while a hold reserves some.
+      var held = Number(data.held) > 0;
+      if (held) text("held", data.held);
+      document.getElementById("held-row").hidden = !held;
+      var expiring = data.expiring;
+      if (expiring) {
+        text("expiring-amount", expiring.amount);
+        showDate("expiring-date", expiring.expires_at);
       }
-      // Lots (and so expiry) exist only where the API says so.
-      if ("expiring" in data && data.expiring) {
-        var expiring = data.expiring;
-        text(
-          "expiring",
-          typeof expiring === "object"
-            ? expiring.amount + " on " + new Date(expiring.expires_at).toLocaleDateString()
-            : String(expiring)
-        );
-        document.getElementById("expiring-section").hidden = false;
-      }
+      document.getElementById("expiring-section").hidden = !expiring;
     });
   }
 

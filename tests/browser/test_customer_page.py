@@ -1,14 +1,16 @@
 """The customer's balance page in a real browser (Debian's chromium driven by Playwright)
 against a live server, at a laptop's 1366x768 window: a customer logs in on the site's login
 page, sees their balance and history, and after a staff grant sees the new balance and the
-entry once the page is reloaded. Screenshots go to test-artifacts/ (not committed)."""
+entry once the page is reloaded, then what a hold reserves and when credits expire.
+Screenshots go to test-artifacts/ (not committed)."""
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from credits.models import CreditAccount, EntryKind
-from credits.services import credit_grant
+from credits.services import credit_grant, credit_hold_create
 from credits.services.staff import credit_staff_grant
 from tests.browser.conftest import ARTIFACTS, LAPTOP, PASSWORD
 from tests.factories import CreditAdminFactory, ProvisionedUserFactory
@@ -29,7 +31,7 @@ def test_a_customer_sees_the_balance_and_a_staff_grant_after_reload(
     )
     credit_admin = CreditAdminFactory(username="carla", email="carla@example.com")
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport=LAPTOP)
+    context = browser.new_context(viewport=LAPTOP, locale="en-US", timezone_id="UTC")
     page = context.new_page()
 
     # when the customer opens the balance page, logs in, and lands on it
@@ -46,6 +48,8 @@ def test_a_customer_sees_the_balance_and_a_staff_grant_after_reload(
     page.wait_for_function("document.getElementById('balance').textContent === '20.00'")
     page.wait_for_selector("#history tbody tr")
     assert page.inner_text("#plan") == "free"
+    assert page.inner_text("#available") == "20.00"
+    assert page.locator("#held-row").is_hidden()
     assert len(history_rows(page)) == 1
     assert "20.00" in history_rows(page)[0]
     assert page.locator("#expiring-section").is_hidden()
@@ -83,6 +87,34 @@ def test_a_customer_sees_the_balance_and_a_staff_grant_after_reload(
         Decimal("50.00"),
         credit_admin.pk,
     )
+
+    # when a job reserves 10.00 and 12.00 of promotional credits expiring in 10 days come in
+    expires_at = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    expires_at += timedelta(days=10)
+    credit_grant(
+        account=account,
+        amount=Decimal("12.00"),
+        idempotency_key="browser-test:promotion",
+        expires_at=expires_at,
+        description="Winter promotion",
+    )
+    credit_hold_create(
+        account=account, amount=Decimal("10.00"), idempotency_key="browser-test:hold"
+    )
+    page.reload()
+
+    # then the page shows what is available, what is held and the next expiry with its date
+    page.wait_for_function("document.getElementById('balance').textContent === '82.00'")
+    page.wait_for_selector("#expiring-section", state="visible")
+    assert page.inner_text("#available") == "72.00"
+    assert page.inner_text("#held") == "10.00"
+    assert page.locator("#held-row").is_visible()
+    expiry_date = f"{expires_at:%B} {expires_at.day}, {expires_at.year}"
+    assert f"12.00 credits expire on {expiry_date}." in page.inner_text("#expiring-section")
+    assert page.get_attribute("#expiring-date", "datetime") == (
+        expires_at.isoformat().replace("+00:00", "Z")
+    )
+    page.screenshot(path=str(ARTIFACTS / "customer-balance-held-expiring.png"), full_page=True)
     context.close()
 
 

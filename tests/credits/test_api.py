@@ -10,11 +10,9 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from billing.services import user_provision
 from core.keys import api_idempotency_key
 from credits.exceptions import ErrorCode, IdempotencyConflict, InsufficientCredits
 from credits.models import CreditAccount, CreditTransaction, EntryKind
@@ -26,7 +24,6 @@ PASSWORD = "correct horse battery"  # the password tests.factories.UserFactory s
 BALANCE_URL = reverse("credits-balance")
 TRANSACTIONS_URL = reverse("credits-transactions")
 SPEND_URL = reverse("credits-spend")
-BALANCE_KEYS = {"balance", "total_earned", "total_spent", "plan", "migrated", "updated_at"}
 ENTRY_KEYS = {
     "id",
     "kind",
@@ -191,89 +188,6 @@ def test_session_spend_without_csrf_token_is_refused(customer, customer_account)
     error = assert_error_shape(response, 403, "permission_denied")
     assert "CSRF" in error["message"]
     assert ledger_snapshot() == before
-
-
-# --- GET /api/credits/balance/ ------------------------------------------------------------
-
-
-def test_balance_of_signed_up_user(token_client, customer_account):
-    # when
-    response = token_client.get(BALANCE_URL)
-
-    # then
-    assert response.status_code == 200
-    body = response.json()
-    assert set(body) == BALANCE_KEYS
-    assert body["balance"] == "20.00"
-    assert body["total_earned"] == "20.00"
-    assert body["total_spent"] == "0.00"
-    assert body["plan"] == "free"
-    assert body["migrated"] is False  # a signup: no source migrated it
-    customer_account.refresh_from_db()
-    assert parse_datetime(body["updated_at"]) == customer_account.updated_at
-
-
-def test_balance_follows_spending(token_client, customer_account):
-    # given
-    credit_spend(account=customer_account, amount=Decimal("7.25"), idempotency_key="usage-1")
-
-    # when
-    body = token_client.get(BALANCE_URL).json()
-
-    # then
-    assert body["balance"] == "12.75"
-    assert body["total_earned"] == "20.00"
-    assert body["total_spent"] == "7.25"
-
-
-def test_balance_of_user_without_account_is_zero(db):
-    # given: a user who was never provisioned (no profile, no account)
-    user = UserFactory()
-    client = token_client_for(user)
-
-    # when
-    response = client.get(BALANCE_URL)
-
-    # then
-    assert response.status_code == 200
-    assert response.json() == {
-        "balance": "0.00",
-        "total_earned": "0.00",
-        "total_spent": "0.00",
-        "plan": "free",
-        "migrated": False,
-        "updated_at": None,
-    }
-    assert not CreditAccount.objects.filter(user=user).exists()
-
-
-def test_balance_of_user_awaiting_migration(db):
-    # given: provisioned as a migrating user: no signup grant, not migrated yet
-    user = UserFactory()
-    user_provision(user=user, signup_grant=False)
-    user.profile.plan = "pro"
-    user.profile.save(update_fields=["plan"])
-
-    # when
-    body = token_client_for(user).get(BALANCE_URL).json()
-
-    # then
-    assert body["balance"] == "0.00"
-    assert body["plan"] == "pro"
-    assert body["migrated"] is False
-
-
-def test_balance_shows_only_own_account(token_client, other_customer):
-    # given
-    credit_grant(
-        account=other_customer.credit_account, amount=Decimal("500.00"), idempotency_key="bob-1"
-    )
-
-    # when
-    body = token_client.get(BALANCE_URL).json()
-
-    # then
-    assert body["balance"] == "20.00"
 
 
 # --- GET /api/credits/transactions/ -------------------------------------------------------
