@@ -4,7 +4,8 @@ the lot moving together (the entry draws from that lot alone).
 An expiry takes what the lot has left, but never what holds reserve: when the account's
 available credits are fewer, it takes those and the rest waits for the next run (after the
 hold is captured or released). A monthly lot, once, keeps up to CREDITS_MONTHLY_ROLLOVER_CAP
-of what it has left into the next period (its expiry moves a month on).
+of what it has left into the next period (its expiry moves a month on once the rest has
+gone).
 
 Each lot is its own transaction, under its account's lock; the entry's key (per lot and per
 earlier expiry of it) makes a second run, or two runs at once, write nothing twice.
@@ -26,7 +27,9 @@ from credits.services.posting import Entry, post
 EXPIRY_SOURCE = "expiry"
 
 
-def credit_lots_expire(*, now: datetime | None = None, limit: int = 1000) -> list[CreditTransaction]:
+def credit_lots_expire(
+    *, now: datetime | None = None, limit: int = 1000
+) -> list[CreditTransaction]:
     """Write the expiry entries of up to `limit` lots whose expiry has come; return them."""
     now = now or timezone.now()
     due = (
@@ -51,12 +54,17 @@ def _expire(lot_id: int, account_id: int, now: datetime) -> CreditTransaction | 
         expired_at = lot.expires_at
         kept = Decimal(0)
         cap = settings.CREDITS_MONTHLY_ROLLOVER_CAP
-        if lot.category == LotCategory.MONTHLY and cap > 0 and not lot.rolled_over:
+        rolls_over = lot.category == LotCategory.MONTHLY and cap > 0 and not lot.rolled_over
+        if rolls_over:
             kept = min(lot.remaining, cap)
+        due = lot.remaining - kept
+        amount = min(due, account.balance - account.held)
+        if rolls_over and amount >= due:
+            # Only once all past the cap goes: while holds reserve some of it, the lot keeps
+            # its expiry, so the rest goes at a later run and no more than the cap rolls over.
             lot.expires_at += relativedelta(months=1)
             lot.rolled_over = True
             lot.save(update_fields=["expires_at", "rolled_over"])
-        amount = min(lot.remaining - kept, account.balance - account.held)
         if amount <= 0:
             return None
         sequence = CreditAllocation.objects.filter(
