@@ -95,9 +95,10 @@ def credit_hold_capture(
         locked = _lock(hold)
         if locked.status == HoldStatus.CAPTURED:
             entry = locked.entry
-            if entry.idempotency_key == idempotency_key and (
-                amount is None or -entry.amount == amount
-            ):
+            if entry.idempotency_key == idempotency_key:
+                if amount is not None and -entry.amount != amount:
+                    # Its key, another amount: not a retry of this capture (invariant 4).
+                    raise IdempotencyConflict(idempotency_key=idempotency_key)
                 entry.replayed = True
                 return entry
             raise HoldNotActive(hold_id=locked.pk, status=locked.status)
