@@ -181,7 +181,9 @@ def _reserve(account_id: int, amount: Decimal, now: datetime):
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET held = ROUND(held + %s, {AMOUNT_PLACES}), updated_at = %s"
-            " WHERE id = %s AND balance - held >= CAST(%s AS NUMERIC) RETURNING held",
+            # ROUND: on SQLite (binary floats) 0.30 - 0.10 is a hair below 0.20.
+            f" WHERE id = %s AND ROUND(balance - held, {AMOUNT_PLACES}) >= CAST(%s AS NUMERIC)"
+            " RETURNING held",
             [amount, now, account_id, amount],
         )
         return cursor.fetchone()

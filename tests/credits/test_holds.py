@@ -29,6 +29,7 @@ from credits.services import (
     credit_hold_create,
     credit_hold_release,
     credit_holds_expire,
+    credit_lots_expire,
     credit_spend,
 )
 from tests.factories import UserFactory
@@ -352,3 +353,36 @@ def test_the_beat_task_takes_at_most_its_limit(funded):
     assert credit_holds_expire(now=now, limit=2) == 2
     assert credit_holds_expire(now=now, limit=2) == 1
     assert figures(funded) == (Decimal("100.00"), Decimal("0.00"))
+
+
+def test_exactly_the_available_credits_can_be_held_spent_and_expired(account):
+    # given 0.30 of which a hold reserves 0.10: on SQLite, which keeps decimals as binary
+    # floats, 0.30 - 0.10 is a hair below 0.20, so an unrounded check would refuse 0.20
+    fund(account, "0.30")
+    hold(account, "0.10", "first")
+
+    # when a second hold takes exactly the 0.20 available, and is released
+    second = hold(account, "0.20", "second")
+    credit_hold_release(hold=second)
+    # and a spend takes exactly the 0.20 available
+    spend = credit_spend(account=account, amount=Decimal("0.20"), idempotency_key="spend")
+
+    # then each went through
+    assert spend.amount == Decimal("-0.20")
+    assert figures(account) == (Decimal("0.10"), Decimal("0.10"))
+    assert_ledger_consistent()
+
+
+def test_a_lot_expires_down_to_exactly_what_holds_reserve(account):
+    # given a lot of 0.30 due to expire, of which a hold reserves 0.10
+    now = timezone.now()
+    credit_grant(account=account, amount=Decimal("0.30"), idempotency_key="gift", expires_at=now)
+    hold(account, "0.10")
+
+    # when the task runs
+    [expired] = credit_lots_expire(now=now)
+
+    # then it took the 0.20 available, down to exactly the held 0.10
+    assert expired.amount == Decimal("-0.20")
+    assert figures(account) == (Decimal("0.10"), Decimal("0.10"))
+    assert_ledger_consistent()
