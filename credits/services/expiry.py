@@ -17,6 +17,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.keys import lot_expiry_key
@@ -34,6 +35,9 @@ def credit_lots_expire(
     now = now or timezone.now()
     due = (
         CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        # Not lots of accounts whose holds reserve all: they would fill every run's `limit`
+        # and write nothing, while lots behind them never expired.
+        .exclude(account__held__gte=F("account__balance"))
         .order_by("expires_at", "id")
         .values_list("pk", "account_id")[:limit]
     )

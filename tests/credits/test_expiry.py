@@ -257,3 +257,21 @@ def test_the_limit_bounds_one_run(account, now):
     # the longest expired first
     assert [taken(entry)[0][0] for entry in first] == [lots[2].pk, lots[1].pk]
     assert [taken(entry)[0][0] for entry in rest] == [lots[0].pk]
+
+
+def test_lots_whose_credits_are_all_held_do_not_take_up_a_run(account, now):
+    # given a due lot on an account whose holds reserve all its credits, and a due lot behind
+    # it on another account
+    from credits.services import credit_account_open
+    from tests.factories import UserFactory
+
+    grant(account, "10", "blocked", expires_at=now - timedelta(hours=2))
+    credit_hold_create(account=account, amount=Decimal("10"), idempotency_key="hold")
+    other = credit_account_open(user=UserFactory())
+    behind = grant(other, "5", "behind", expires_at=now - timedelta(hours=1))
+
+    # when a run of one lot comes
+    written = credit_lots_expire(now=now, limit=1)
+
+    # then it expired the lot it could
+    assert [taken(entry) for entry in written] == [[(behind.pk, Decimal("5.00"))]]
