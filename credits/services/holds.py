@@ -134,7 +134,7 @@ def credit_hold_capture(
             entry = locked.entry
             if entry.idempotency_key == idempotency_key:
                 if amount is not None and -entry.amount != amount:
-                    # This capture's key with another amount: not a retry of it.
+                    # Its key, another amount: not a retry of this capture (invariant 4).
                     raise IdempotencyConflict(idempotency_key=idempotency_key)
                 entry.replayed = True
                 return entry
@@ -216,7 +216,9 @@ def _reserve(account_id: int, amount: Decimal, now: datetime):
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET held = ROUND(held + %s, {AMOUNT_PLACES}), updated_at = %s"
-            " WHERE id = %s AND balance - held >= CAST(%s AS NUMERIC) RETURNING held",
+            # ROUND: on SQLite (binary floats) 0.30 - 0.10 is a hair below 0.20.
+            f" WHERE id = %s AND ROUND(balance - held, {AMOUNT_PLACES}) >= CAST(%s AS NUMERIC)"
+            " RETURNING held",
             [amount, now, account_id, amount],
         )
         return cursor.fetchone()

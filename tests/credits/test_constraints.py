@@ -13,9 +13,20 @@ from django.db.models import F
 from django.utils import timezone
 
 from credits.exceptions import LedgerEntryImmutable
-from credits.models import CreditAccount, CreditTransaction
-from credits.services import credit_grant, credit_spend
-from tests.helpers import fund, ledger_state
+from credits.models import (
+    CreditAccount,
+    CreditAllocation,
+    CreditHold,
+    CreditLot,
+    CreditTransaction,
+)
+from credits.services import (
+    credit_grant,
+    credit_hold_capture,
+    credit_hold_create,
+    credit_spend,
+)
+from tests.helpers import assert_ledger_consistent, fund, ledger_state, table_contents
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +221,135 @@ def test_postgresql_trigger_refuses_update_and_delete(funded):
     assert ledger_state(funded) == before
     entry.refresh_from_db()
     assert (entry.amount, entry.description) == (Decimal("-4.00"), "")
+
+
+# --- lots, allocations and holds (invariants 11 and 12) ---------------------------------------
+
+LOT_TABLES = (CreditAccount, CreditTransaction, CreditLot, CreditAllocation, CreditHold)
+
+
+@pytest.fixture
+def with_lots_and_holds(account):
+    """An account granted 20 whose spend of 4 took from its lot, with an active hold of 3 and
+    a captured hold (2 of 5), so every table below has a valid row to break."""
+    fund(account, "20")
+    credit_spend(account=account, amount=Decimal("4"), idempotency_key="spend-4")
+    credit_hold_create(account=account, amount=Decimal("3"), idempotency_key="hold-active")
+    captured = credit_hold_create(
+        account=account, amount=Decimal("5"), idempotency_key="hold-captured"
+    )
+    credit_hold_capture(hold=captured, idempotency_key="capture", amount=Decimal("2"))
+    account.refresh_from_db()
+    assert (account.balance, account.held) == (Decimal("14.00"), Decimal("3.00"))
+    return account
+
+
+def execute(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def test_raw_updates_within_the_constraints_go_through(with_lots_and_holds):
+    # given statements of the same shapes as the refused ones below, with values the
+    # constraints allow: so a refusal is the constraint's doing, not a broken statement
+    statements = [
+        "UPDATE credits_creditlot SET remaining = amount",
+        "UPDATE credits_creditlot SET remaining = 0",
+        "UPDATE credits_creditaccount SET held = balance",
+        "UPDATE credits_creditaccount SET held = 0",
+        "UPDATE credits_credithold SET captured = amount WHERE status = 'captured'",
+        "UPDATE credits_creditallocation SET amount = 1",
+    ]
+    for statement in statements:
+        # when each runs in a savepoint that is then rolled back
+        with transaction.atomic():
+            execute(statement)
+            transaction.set_rollback(True)
+    # then none raised, and the rollbacks left the ledger consistent
+    assert_ledger_consistent()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE credits_creditlot SET remaining = amount + 1",
+        "UPDATE credits_creditlot SET remaining = -1",
+        "UPDATE credits_creditlot SET amount = 0, remaining = 0",
+        "UPDATE credits_creditlot SET category = 'gift'",
+        "UPDATE credits_creditaccount SET held = balance + 1",
+        "UPDATE credits_creditaccount SET held = -1",
+        "UPDATE credits_credithold SET captured = amount + 1 WHERE status = 'captured'",
+        "UPDATE credits_credithold SET captured = -1 WHERE status = 'captured'",
+        "UPDATE credits_credithold SET status = 'captured', captured = amount"
+        " WHERE status = 'active'",
+        "UPDATE credits_credithold SET status = 'active' WHERE status = 'captured'",
+        "UPDATE credits_credithold SET status = 'released' WHERE status = 'captured'",
+        "UPDATE credits_credithold SET amount = 0 WHERE status = 'active'",
+        "UPDATE credits_creditallocation SET amount = 0",
+    ],
+    ids=[
+        "lot-remaining-above-amount",
+        "lot-remaining-negative",
+        "lot-amount-zero",
+        "lot-category-unknown",
+        "held-above-balance",
+        "held-negative",
+        "hold-captured-above-amount",
+        "hold-captured-negative",
+        "hold-captured-without-entry",
+        "hold-active-with-entry",
+        "hold-released-with-capture",
+        "hold-amount-zero",
+        "allocation-amount-zero",
+    ],
+)
+def test_raw_sql_that_breaks_lots_or_holds_is_refused(with_lots_and_holds, statement):
+    # given
+    before = table_contents(*LOT_TABLES)
+    # when / then
+    refused(lambda: execute(statement))
+    assert table_contents(*LOT_TABLES) == before
+    assert_ledger_consistent()
+
+
+def test_a_second_lot_for_one_entry_is_refused(with_lots_and_holds):
+    # given the grant's lot
+    lot = CreditLot.objects.get(entry__idempotency_key="fund")
+    before = table_contents(*LOT_TABLES)
+    # when a raw insert gives the same entry a second lot
+    refused(
+        lambda: execute(
+            "INSERT INTO credits_creditlot (account_id, category, amount, remaining, priority,"
+            " effective_at, expires_at, rolled_over, entry_id)"
+            " VALUES (%s, 'paid', 1, 1, 0, %s, NULL, %s, %s)",
+            [lot.account_id, timezone.now(), False, lot.entry_id],
+        )
+    )
+    # then
+    assert table_contents(*LOT_TABLES) == before
+
+
+def test_a_second_allocation_of_one_entry_to_one_lot_is_refused(with_lots_and_holds):
+    allocation = CreditAllocation.objects.get(entry__idempotency_key="spend-4")
+    before = table_contents(*LOT_TABLES)
+    refused(
+        lambda: execute(
+            "INSERT INTO credits_creditallocation (entry_id, lot_id, amount) VALUES (%s, %s, 1)",
+            [allocation.entry_id, allocation.lot_id],
+        )
+    )
+    assert table_contents(*LOT_TABLES) == before
+
+
+def test_a_second_hold_with_one_key_is_refused(with_lots_and_holds):
+    hold = CreditHold.objects.get(idempotency_key="hold-active")
+    before = table_contents(*LOT_TABLES)
+    refused(
+        lambda: execute(
+            "INSERT INTO credits_credithold (account_id, amount, captured, status, expires_at,"
+            " idempotency_key, description, reason, created_at)"
+            " VALUES (%s, 1, 0, 'active', %s, %s, '', '', %s)",
+            [hold.account_id, hold.expires_at, hold.idempotency_key, timezone.now()],
+        )
+    )
+    assert table_contents(*LOT_TABLES) == before

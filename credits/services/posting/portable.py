@@ -73,7 +73,9 @@ def _move_balance(
             f" total_spent = ROUND(total_spent + %s, {AMOUNT_PLACES}),"
             " updated_at = %s"
             # CAST: SQLite binds a Decimal as text, and a number compares below any text.
-            " WHERE id = %s AND balance + %s >= held AND balance + %s <= CAST(%s AS NUMERIC)"
+            # ROUND: on SQLite (binary floats) 0.30 - 0.10 is a hair below a held 0.20.
+            f" WHERE id = %s AND ROUND(balance + %s, {AMOUNT_PLACES}) >= held"
+            " AND balance + %s <= CAST(%s AS NUMERIC)"
             " AND total_earned + %s <= CAST(%s AS NUMERIC)"
             " AND total_spent + %s <= CAST(%s AS NUMERIC)"
             " RETURNING balance, total_earned, total_spent",
