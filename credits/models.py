@@ -406,8 +406,10 @@ class CreditAllocation(models.Model):
     """How much of one lot one entry moved: positive when the entry took credits from the lot
     (a spend, a refund, an expiry), negative when it gave them back (the reversal of one)."""
 
+    # Every spend inserts one, so it keeps few indexes: the unique (entry, lot) serves lookups
+    # by entry too, so the entry's own index is left out.
     entry = models.ForeignKey(
-        CreditTransaction, on_delete=models.PROTECT, related_name="allocations"
+        CreditTransaction, on_delete=models.PROTECT, related_name="allocations", db_index=False
     )
     lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="allocations")
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)

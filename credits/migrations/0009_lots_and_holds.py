@@ -149,6 +149,7 @@ class Migration(migrations.Migration):
             model_name="creditallocation",
             name="entry",
             field=models.ForeignKey(
+                db_index=False,
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="allocations",
                 to="credits.credittransaction",

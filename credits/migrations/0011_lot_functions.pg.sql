@@ -21,34 +21,32 @@ CREATE OR REPLACE FUNCTION credits_draw_lots(
     p_ranks integer[]
 ) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    v_taken numeric;
+    v_left numeric := p_amount;
+    v_take numeric;
+    v_lot record;
 BEGIN
-    WITH ordered AS (
-        SELECT lot.id, lot.remaining,
-               sum(lot.remaining) OVER (
-                   ORDER BY lot.id IS DISTINCT FROM p_first,
-                            coalesce(p_ranks[array_position(p_categories, lot.category)], 1000),
-                            lot.expires_at ASC NULLS LAST,
-                            lot.priority, lot.effective_at, lot.id
-               ) AS running
+    -- A loop of plain statements, not one statement with a window: a spend nearly always
+    -- takes from one lot, and this way it reads the few lots and moves one (measured with
+    -- pgbench, 8 clients: as fast or faster).
+    FOR v_lot IN
+        SELECT lot.id, lot.remaining
         FROM credits_creditlot lot
         WHERE lot.account_id = p_account AND lot.remaining > 0
-    ), taken AS (
-        SELECT id, least(remaining, p_amount - (running - remaining)) AS amount
-        FROM ordered
-        WHERE running - remaining < p_amount
-    ), moved AS (
-        UPDATE credits_creditlot lot SET remaining = lot.remaining - taken.amount
-        FROM taken WHERE lot.id = taken.id
-        RETURNING lot.id, taken.amount
-    ), allocated AS (
+        ORDER BY lot.id IS DISTINCT FROM p_first,
+                 coalesce(p_ranks[array_position(p_categories, lot.category)], 1000),
+                 lot.expires_at ASC NULLS LAST,
+                 lot.priority, lot.effective_at, lot.id
+    LOOP
+        v_take := least(v_lot.remaining, v_left);
+        UPDATE credits_creditlot SET remaining = remaining - v_take WHERE id = v_lot.id;
         INSERT INTO credits_creditallocation (entry_id, lot_id, amount)
-        SELECT p_entry, moved.id, moved.amount FROM moved
-        RETURNING amount
-    )
-    SELECT coalesce(sum(amount), 0) INTO v_taken FROM allocated;
-    IF v_taken <> p_amount THEN
-        RAISE EXCEPTION 'lots of account % hold % of the % to draw', p_account, v_taken, p_amount
+        VALUES (p_entry, v_lot.id, v_take);
+        v_left := v_left - v_take;
+        EXIT WHEN v_left <= 0;
+    END LOOP;
+    IF v_left > 0 THEN
+        RAISE EXCEPTION 'lots of account % hold % of the % to draw',
+            p_account, p_amount - v_left, p_amount
             USING ERRCODE = 'check_violation';
     END IF;
 END $$;
