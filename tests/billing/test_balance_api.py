@@ -345,11 +345,11 @@ def test_a_connection_the_server_dropped_while_idle_fails_no_request(transaction
     # given a customer's token request served, then its connection dropped by the server
     # between two requests (a restart, an idle timeout)
     client = token_client_for(ProvisionedUserFactory(username="carol"))
+    # A connection of this test's own: the worker's may be older than CONN_MAX_AGE, and then
+    # close_old_connections below would close it instead of keeping it for the next request.
+    connection.close()
     assert client.get(BALANCE_URL).status_code == 200
     close_old_connections()  # what Django does as the next request starts
-    # (it may have closed an unusable one left by an earlier test on this worker: then the
-    # connection the next request finds is a new one, dropped the same way)
-    connection.ensure_connection()
     dropped = connection.connection.info.backend_pid
     other = connections.create_connection("default")
     try:
