@@ -13,8 +13,6 @@ under a cursor as lots are spent, so a client that wants it sorts a page by the 
 state (category, soonest expiry, priority, oldest).
 """
 
-from decimal import Decimal
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -45,10 +43,15 @@ from credits.api.serializers import (
     HoldWriteOutputSerializer,
     LotOutputSerializer,
 )
-from credits.api.views import PAGE_PARAMETERS, NewestFirstPagination, client_key_errors
-from credits.exceptions import AccountNotFound, HoldNotFound, InsufficientCredits
+from credits.api.views import (
+    PAGE_PARAMETERS,
+    NewestFirstPagination,
+    client_key_errors,
+    own_account,
+    refusal_recorded,
+)
+from credits.exceptions import HoldNotFound
 from credits.models import CreditAccount, CreditHold, CreditLot, HoldStatus
-from credits.services.refusals import spend_refusal_record
 
 # The source recorded with a hold refused for want of credits (check_credits counts them).
 HOLD_REFUSAL_SOURCE = "api-hold"
@@ -191,30 +194,21 @@ class HoldListApi(ListAPIView):
         serializer = HoldInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = selectors.credit_account_for_user(user=request.user)
-        if account is None:
-            raise AccountNotFound()
-        try:
-            with client_key_errors(data["idempotency_key"]):
-                hold = services.credit_hold_create(
-                    account=account,
-                    amount=data["amount"],
-                    idempotency_key=api_hold_key(
-                        user_id=request.user.pk, client_key=data["idempotency_key"]
-                    ),
-                    ttl_seconds=data.get("ttl_seconds"),
-                    description=data["description"],
-                )
-        except InsufficientCredits as refused:
-            # Counted by check_credits with the refused spends; the hold wrote nothing.
-            spend_refusal_record(
+        account = own_account(request.user)
+        # Refusals are counted by check_credits with the refused spends; the hold wrote nothing.
+        with (
+            refusal_recorded(account=account, amount=data["amount"], source=HOLD_REFUSAL_SOURCE),
+            client_key_errors(data["idempotency_key"]),
+        ):
+            hold = services.credit_hold_create(
                 account=account,
                 amount=data["amount"],
-                code=str(refused.code),
-                source=HOLD_REFUSAL_SOURCE,
-                balance=Decimal(refused.details["balance"]),
+                idempotency_key=api_hold_key(
+                    user_id=request.user.pk, client_key=data["idempotency_key"]
+                ),
+                ttl_seconds=data.get("ttl_seconds"),
+                description=data["description"],
             )
-            raise
         body = HoldWriteOutputSerializer(_hold_body(hold, account)).data
         return Response(
             body, status=status.HTTP_200_OK if hold.replayed else status.HTTP_201_CREATED

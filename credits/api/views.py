@@ -25,7 +25,7 @@ from credits.api.serializers import (
     SpendOutputSerializer,
 )
 from credits.exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
-from credits.models import CreditTransaction
+from credits.models import CreditAccount, CreditTransaction
 from credits.services.refusals import spend_refusal_record
 
 
@@ -37,6 +37,31 @@ def client_key_errors(client_key: str) -> Iterator[None]:
         yield
     except IdempotencyConflict:
         raise IdempotencyConflict(idempotency_key=client_key) from None
+
+
+def own_account(user) -> CreditAccount:
+    """The caller's credit account, or 404 account_not_found."""
+    account = selectors.credit_account_for_user(user=user)
+    if account is None:
+        raise AccountNotFound()
+    return account
+
+
+@contextmanager
+def refusal_recorded(*, account: CreditAccount, amount, source: str) -> Iterator[None]:
+    """Record a debit or hold refused for want of credits (check_credits counts them); what
+    was refused wrote nothing, and the refusal goes on to the client."""
+    try:
+        yield
+    except InsufficientCredits as refused:
+        spend_refusal_record(
+            account=account,
+            amount=amount,
+            code=str(refused.code),
+            source=source,
+            balance=Decimal(refused.details["balance"]),
+        )
+        raise
 
 
 CURSOR_PATTERN = r"^[A-Za-z0-9+/]{1,200}={0,2}$"
@@ -142,30 +167,20 @@ class SpendApi(APIView):
         serializer = SpendInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = selectors.credit_account_for_user(user=request.user)
-        if account is None:
-            raise AccountNotFound()
-        try:
-            with client_key_errors(data["idempotency_key"]):
-                entry = services.credit_spend(
-                    account=account,
-                    amount=data["amount"],
-                    idempotency_key=api_idempotency_key(
-                        user_id=request.user.pk, client_key=data["idempotency_key"]
-                    ),
-                    description=data["description"],
-                    source="api",
-                )
-        except InsufficientCredits as refused:
-            # Counted by check_credits; the spend itself wrote nothing.
-            spend_refusal_record(
+        account = own_account(request.user)
+        with (
+            refusal_recorded(account=account, amount=data["amount"], source="api"),
+            client_key_errors(data["idempotency_key"]),
+        ):
+            entry = services.credit_spend(
                 account=account,
                 amount=data["amount"],
-                code=str(refused.code),
+                idempotency_key=api_idempotency_key(
+                    user_id=request.user.pk, client_key=data["idempotency_key"]
+                ),
+                description=data["description"],
                 source="api",
-                balance=Decimal(refused.details["balance"]),
             )
-            raise
         account.refresh_from_db(fields=["balance"])
         body = SpendOutputSerializer({"transaction": entry, "balance": account.balance}).data
         return Response(
