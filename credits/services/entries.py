@@ -14,13 +14,12 @@ from credits.exceptions import (
 from credits.models import (
     CREDITING_KINDS,
     CreditAccount,
-    CreditLot,
     CreditTransaction,
     EntryKind,
     LotCategory,
 )
 from credits.services.posting import Entry, positive_amount, post, signed_amount
-from credits.services.posting.lots import LotTerms
+from credits.services.posting.lots import LotTerms, lot_of
 
 # The source of entries staff write (adjustments, and staff grants and refunds).
 STAFF_SOURCE = "staff"
@@ -131,7 +130,7 @@ def credit_refund(
             earned_delta=-amount,
             spent_delta=Decimal(0),
             allow_partial=allow_partial,
-            first_lot=lot_of(purchase, account=account),
+            first_lot=lot_of(purchase, account_id=account.pk),
             fields=dict(
                 actor=actor,
                 reason=reason,
@@ -259,14 +258,3 @@ def lot_terms(
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 32767:
         raise InvalidAmount("A lot's priority is a whole number from 0 to 32767.")
     return LotTerms(category=category, expires_at=expires_at, priority=priority)
-
-
-def lot_of(entry: CreditTransaction | None, *, account: CreditAccount) -> int | None:
-    """The id of the lot `entry` added to `account`, if it added one there."""
-    if entry is None:
-        return None
-    return (
-        CreditLot.objects.filter(entry_id=entry.pk, account_id=account.pk)
-        .values_list("pk", flat=True)
-        .first()
-    )

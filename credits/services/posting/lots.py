@@ -149,7 +149,7 @@ def apply(written: CreditTransaction, *, terms: LotTerms | None, first_lot: int 
             _give_back(written, reversed_entry, amount)
             return
         if first_lot is None:
-            first_lot = _lot_of(reversed_entry.pk)
+            first_lot = lot_of(reversed_entry, account_id=written.account_id)
     elif amount > 0:
         terms = terms or LotTerms()
         CreditLot.objects.create(
@@ -206,5 +206,12 @@ def _give_back(written: CreditTransaction, reversed_entry: CreditTransaction, am
     )
 
 
-def _lot_of(entry_id: int) -> int | None:
-    return CreditLot.objects.filter(entry_id=entry_id).values_list("pk", flat=True).first()
+def lot_of(entry: CreditTransaction | None, *, account_id: int) -> int | None:
+    """The id of the lot `entry` added to the account, if it added one there."""
+    if entry is None:
+        return None
+    return (
+        CreditLot.objects.filter(entry_id=entry.pk, account_id=account_id)
+        .values_list("pk", flat=True)
+        .first()
+    )

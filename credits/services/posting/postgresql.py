@@ -17,6 +17,7 @@ CREDITS_POSTGRESQL_FAST_PATH is off.
 
 import json
 from contextlib import nullcontext
+from decimal import Decimal
 
 import psycopg
 from django.conf import settings
@@ -354,36 +355,23 @@ def hold_capture(db, *, hold, amount, idempotency_key, source):
     outcome, entry_id, captured, balance, earned, spent, held = row
     if outcome != "captured":
         return None
-    values = {
-        "id": entry_id,
-        "account_id": hold.account_id,
-        "kind": "spend",
-        "amount": -captured,
-        "balance_before": balance + captured,
-        "balance_after": balance,
-        "source": source,
-        "description": hold.description,
-        "idempotency_key": idempotency_key,
-        "stripe_event_id": None,
-        "legacy_transaction_id": None,
-        "migrated_from": "",
-        "metadata": {"hold_id": hold.pk},
-        "actor_id": None,
-        "reason": "",
-        "reverses_id": None,
-        "created_at": created_at,
-    }
-    entry = CreditTransaction.from_db(
-        db.alias, _ENTRY_ATTNAMES, [values[name] for name in _ENTRY_ATTNAMES]
+    # The spend as the function wrote it, built as every written entry is (not read back).
+    spend = Entry(
+        account=hold.account,
+        kind="spend",
+        amount=-captured,
+        requested=-captured,
+        idempotency_key=idempotency_key,
+        earned_delta=Decimal(0),
+        spent_delta=captured,
+        fields={
+            "source": source,
+            "description": hold.description,
+            "metadata": {"hold_id": hold.pk},
+        },
     )
-    account = hold.account
-    account.balance, account.total_earned, account.total_spent, account.held = (
-        balance,
-        earned,
-        spent,
-        held,
-    )
-    entry.account = account
+    entry = _written(db, spend, _row_values(spend, created_at), entry_id, balance, earned, spent)
+    hold.account.held = held
     hold.status, hold.captured, hold.entry_id, hold.resolved_at = (
         "captured",
         captured,
