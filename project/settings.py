@@ -311,6 +311,9 @@ CREDITS_ADMIN_DAILY_LIMIT = env_decimal("CREDITS_ADMIN_DAILY_LIMIT", default="50
 # PostgreSQL: write each ledger entry in one prepared statement (credits.services.posting's
 # fast path); off, PostgreSQL writes through the portable path SQLite uses.
 CREDITS_POSTGRESQL_FAST_PATH = env.bool("CREDITS_POSTGRESQL_FAST_PATH", default=True)
+# With the fast path: debits of one account that threads of a process write at the same moment
+# go in one call and one commit (credits.services.posting.combining); off, each goes alone.
+CREDITS_COMBINE_DEBITS = env.bool("CREDITS_COMBINE_DEBITS", default=True)
 CREDITS_APPROVAL_THRESHOLD = env_decimal("CREDITS_APPROVAL_THRESHOLD", default="5000")
 
 # Plans and their monthly credits (usage tiers, monthly grants). JSON: {"plan": credits, ...}.

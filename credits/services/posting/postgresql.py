@@ -27,7 +27,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from credits.models import CreditAccount, CreditHold, CreditLot, CreditTransaction
-from credits.services.posting import lots
+from credits.services.posting import combining, lots
 from credits.services.posting.entry import MAX_AMOUNT, Entry, refuse
 
 # The entry's columns that a caller may leave empty, with the SQL type of their parameter and
@@ -102,9 +102,29 @@ _DEBIT_SQL = (
 
 def _write_debit(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
     """A debit through credits_post_debit (credits migration 0011): the account's conditional
-    UPDATE, the entry's INSERT and the draw from its lots in one call."""
+    UPDATE, the entry's INSERT and the draw from its lots in one call; or, when other threads
+    of this process are writing debits of the same account at that moment, together with
+    theirs in one call of credits_post_debits (migration 0015; posting.combining)."""
     row_values = _row_values(entry, timezone.now())
-    params = {
+    params = debit_params(entry, row_values)
+    if combining.applies(db, params):
+        row = combining.write(
+            db,
+            entry.account.pk,
+            params,
+            alone=lambda one: _execute(db, with_rule(_DEBIT_SQL), one),
+            together=lambda many: write_debits(db, many),
+        )
+    else:
+        row = _execute(db, with_rule(_DEBIT_SQL), params)
+    if row is None or row[0] is None:
+        refuse(entry)
+    return _written(db, entry, row_values, *row)
+
+
+def debit_params(entry: Entry, row_values: dict) -> dict:
+    """The parameters of credits_post_debit for this debit."""
+    return {
         "account_id": row_values["account_id"],
         "kind": row_values["kind"],
         "earned": entry.earned_delta,
@@ -124,22 +144,35 @@ def _write_debit(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
         "first_lot": entry.first_lot,
         "max": MAX_AMOUNT,
     }
-    row = _execute(db, with_rule(_DEBIT_SQL), params)
-    if row is None or row[0] is None:
-        refuse(entry)
-    return _written(db, entry, row_values, *row)
 
 
-def _execute(db: BaseDatabaseWrapper, sql: str, params: dict):
+def write_debits(db: BaseDatabaseWrapper, arrays: dict) -> list[tuple]:
+    """One call of credits_post_debits: `arrays` holds each parameter of credits_post_debit
+    as the list of the debits' values (the account's id and the bound once); its rows."""
+    return _execute(db, with_rule(_DEBITS_SQL), arrays, fetch_all=True)
+
+
+# Several debits of one account in one call (credits migration 0015; posting.combining).
+_DEBITS_SQL = (
+    "SELECT * FROM credits_post_debits("
+    "%(account_id)s::bigint, %(kind)s::varchar[], %(earned)s::numeric[], %(spent)s::numeric[],"
+    " %(idempotency_key)s::varchar[], %(created_at)s::timestamptz[], %(source)s::varchar[],"
+    " %(description)s::varchar[], %(stripe_event_id)s::varchar[], %(metadata)s::jsonb[],"
+    " %(actor_id)s::bigint[], %(reason)s::text[], %(categories)s::varchar[],"
+    " %(ranks)s::integer[], %(max)s::numeric)"
+)
+
+
+def _execute(db: BaseDatabaseWrapper, sql: str, params: dict, *, fetch_all: bool = False):
     """Run one prepared statement on the hot cursor (in a savepoint inside a transaction, so a
-    refusal leaves the caller's usable) and return its row."""
+    refusal leaves the caller's usable) and return its row (or all its rows)."""
     with transaction.atomic(using=db.alias) if db.in_atomic_block else nullcontext():
         db.ensure_connection()
         # Errors still come out as Django's (IntegrityError), through wrap_database_errors.
         with db.wrap_database_errors:
             cursor = _hot_cursor(db)
             cursor.execute(sql, params, prepare=True)
-            return cursor.fetchone()
+            return cursor.fetchall() if fetch_all else cursor.fetchone()
 
 
 def _write_credit(entry: Entry, db: BaseDatabaseWrapper) -> CreditTransaction:
