@@ -145,6 +145,8 @@ def test_grant_approve_and_roll_back_from_the_objects_pages(live_server, world, 
     page.fill("#id_password", PASSWORD)
     page.click("[type=submit]")
     page.wait_for_selector("text=560.00")
+    # (the history is a second request of the page's script: wait for its rows)
+    page.wait_for_selector("#history tbody tr")
     assert "Credits granted by support" in page.inner_text("body")
     page.screenshot(path=str(ARTIFACTS / "customer-balance-after.png"), full_page=True)
     context.close()

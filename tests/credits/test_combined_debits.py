@@ -7,7 +7,10 @@ same debits written one by one on a twin account; the rest use real threads, eac
 own connection, and tell that calls were combined by the entries' transaction ids (`xmin`).
 """
 
+import threading
+import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -74,14 +77,10 @@ def drawn(account):
             entry.amount,
             entry.balance_after,
             sorted(
-                CreditAllocation.objects.filter(entry=entry).values_list(
-                    "lot__category", "amount"
-                )
+                CreditAllocation.objects.filter(entry=entry).values_list("lot__category", "amount")
             ),
         )
-        for entry in CreditTransaction.objects.filter(account=account, kind="spend").order_by(
-            "id"
-        )
+        for entry in CreditTransaction.objects.filter(account=account, kind="spend").order_by("id")
     ]
 
 
@@ -133,16 +132,20 @@ def test_one_call_writes_what_the_same_debits_one_by_one_write():
         Decimal("4.00"),
     ]
     # and the entries, their allocations, the lots and the account match the one-by-one twin
-    assert drawn(together) == drawn(alone) == [
-        (Decimal("-2.00"), Decimal("11.00"), [("promotional", Decimal("2.00"))]),
-        (
-            Decimal("-2.00"),
-            Decimal("9.00"),
-            [("paid", Decimal("1.00")), ("promotional", Decimal("1.00"))],
-        ),
-        (Decimal("-4.00"), Decimal("5.00"), [("paid", Decimal("4.00"))]),
-        (Decimal("-1.00"), Decimal("4.00"), [("paid", Decimal("1.00"))]),
-    ]
+    assert (
+        drawn(together)
+        == drawn(alone)
+        == [
+            (Decimal("-2.00"), Decimal("11.00"), [("promotional", Decimal("2.00"))]),
+            (
+                Decimal("-2.00"),
+                Decimal("9.00"),
+                [("paid", Decimal("1.00")), ("promotional", Decimal("1.00"))],
+            ),
+            (Decimal("-4.00"), Decimal("5.00"), [("paid", Decimal("4.00"))]),
+            (Decimal("-1.00"), Decimal("4.00"), [("paid", Decimal("1.00"))]),
+        ]
+    )
     assert lots_of(together) == lots_of(alone) == [Decimal("0.00"), Decimal("4.00")]
     together.refresh_from_db()
     alone.refresh_from_db()
@@ -226,7 +229,7 @@ def test_with_combining_off_every_spend_is_its_own_transaction(settings):
     account = credit_account_open(user=UserFactory())
     credit_grant(account=account, amount=Decimal("100"), idempotency_key="fund-100")
 
-    results, errors = run_in_threads(_spend_from(account.pk, "off", 5))
+    _, errors = run_in_threads(_spend_from(account.pk, "off", 5))
 
     assert errors == []
     assert _entry_transactions(account) == (40, 40)
@@ -261,55 +264,96 @@ def test_threads_replaying_one_key_get_one_entry_and_a_conflict_is_refused():
 
 
 def test_a_failed_call_leaves_each_thread_to_write_alone():
-    # given a spend with key K written but not committed by another connection, and threads
-    # whose spends include K and others
-    account = credit_account_open(user=UserFactory())
-    credit_grant(account=account, amount=Decimal("100"), idempotency_key="fund-100")
-    import threading
+    """A combined call fails when a key it writes is committed by another transaction while
+    the call waits on it: here key K, spent on another account B by a transaction that stays
+    open. The account A's row lock is held meanwhile by a third connection, so that all the
+    threads' spends queue behind a first one and then go as one call, which includes K."""
+    a = credit_account_open(user=UserFactory())
+    credit_grant(account=a, amount=Decimal("100"), idempotency_key="fund-a")
+    b = credit_account_open(user=UserFactory())
+    credit_grant(account=b, amount=Decimal("100"), idempotency_key="fund-b")
+    ready = threading.Barrier(3, timeout=30)
+    lock_released, key_committed = threading.Event(), threading.Event()
 
-    written = threading.Event()
-    release = threading.Event()
-
-    def other_connection():
+    def hold_a_then_release():
         try:
             with transaction.atomic():
-                credit_spend(
-                    account=CreditAccount.objects.get(pk=account.pk),
-                    amount=Decimal("5"),
-                    idempotency_key="taken-meanwhile",
-                )
-                written.set()
-                release.wait(30)
+                CreditAccount.objects.select_for_update().get(pk=a.pk)
+                ready.wait()
+                time.sleep(0.6)
+            lock_released.set()
         finally:
             connection.close()
 
-    holder = threading.Thread(target=other_connection)
-    holder.start()
-    assert written.wait(30)
+    def spend_k_on_b_then_commit():
+        try:
+            with transaction.atomic():
+                credit_spend(
+                    account=CreditAccount.objects.get(pk=b.pk),
+                    amount=Decimal("5"),
+                    idempotency_key="K",
+                )
+                ready.wait()
+                lock_released.wait(30)
+                time.sleep(0.5)
+            key_committed.set()
+        finally:
+            connection.close()
+
+    others = [
+        threading.Thread(target=hold_a_then_release),
+        threading.Thread(target=spend_k_on_b_then_commit),
+    ]
+    for thread in others:
+        thread.start()
+    ready.wait()
 
     def work(index):
-        mine = CreditAccount.objects.get(pk=account.pk)
+        mine = CreditAccount.objects.get(pk=a.pk)
         if index == 0:
-            # waits on the uncommitted row of K, inside whatever call it joined
-            timer = threading.Timer(0.5, release.set)
-            timer.start()
-            return credit_spend(
-                account=mine, amount=Decimal("5"), idempotency_key="taken-meanwhile"
-            ).replayed
-        return [
-            credit_spend(account=mine, amount=Decimal("1"), idempotency_key=f"f-{index}-{n}").pk
-            for n in range(5)
-        ]
+            time.sleep(0.3)  # after the first spend took the lead and waits on A's lock
+            try:
+                credit_spend(account=mine, amount=Decimal("5"), idempotency_key="K")
+            except IdempotencyConflict:
+                return "conflict"
+            return "written"
+        return credit_spend(account=mine, amount=Decimal("1"), idempotency_key=f"f-{index}").pk
 
-    # when the other connection commits K while the threads spend
-    results, errors = run_in_threads(work)
-    holder.join()
+    # when
+    with _failed_calls() as failed:
+        results, errors = run_in_threads(work)
+    for thread in others:
+        thread.join()
 
-    # then K is one entry (the thread's spend a replay), every other spend was written once
+    # then the call that held K failed, and each of its spends was then written alone: K is
+    # B's entry (A's spend of K a conflict), every other spend was written once
     assert errors == []
-    assert results[0] is True
-    assert CreditTransaction.objects.filter(idempotency_key="taken-meanwhile").count() == 1
-    assert CreditTransaction.objects.filter(account=account, kind="spend").count() == 1 + 35
-    account.refresh_from_db()
-    assert account.balance == Decimal("100") - 5 - 35
+    assert key_committed.is_set()
+    assert failed and max(failed) > 1
+    assert results[0] == "conflict"
+    assert CreditTransaction.objects.get(idempotency_key="K").account_id == b.pk
+    assert CreditTransaction.objects.filter(account=a, kind="spend").count() == 7
+    a.refresh_from_db()
+    assert a.balance == Decimal("93.00")
     assert_ledger_consistent()
+
+
+@contextmanager
+def _failed_calls():
+    """The sizes of the combined calls that raised meanwhile (seen at the module's boundary
+    with the database: write_debits, as combining calls it)."""
+    failed = []
+    real = postgresql.write_debits
+
+    def watched(db, arrays):
+        try:
+            return real(db, arrays)
+        except Exception:
+            failed.append(len(arrays["idempotency_key"]))
+            raise
+
+    postgresql.write_debits = watched
+    try:
+        yield failed
+    finally:
+        postgresql.write_debits = real

@@ -65,9 +65,7 @@ def applies(db: BaseDatabaseWrapper, params: dict) -> bool:
     """Whether a debit may join others: in autocommit, with the setting on, drawn by the rule
     alone (a debit that takes from a named lot first, a refund of a purchase, goes alone)."""
     return (
-        not db.in_atomic_block
-        and params["first_lot"] is None
-        and settings.CREDITS_COMBINE_DEBITS
+        not db.in_atomic_block and params["first_lot"] is None and settings.CREDITS_COMBINE_DEBITS
     )
 
 
