@@ -86,10 +86,28 @@ def write(
             debit.done = threading.Event()
         queue.append(debit)
     if not debit.leads:
-        debit.done.wait()
+        try:
+            debit.done.wait()
+        except BaseException:
+            _leave(key, debit)
+            raise
         if not debit.leads:
             return _outcome(debit, alone)
     return _lead(key, debit, alone, together)
+
+
+def _leave(key, debit: _Debit) -> None:
+    """A waiting thread interrupted (KeyboardInterrupt in the main thread, say): take its debit
+    out of the queue if no call has taken it yet (a call that took it may have written it, as
+    an interrupted write alone may have; its key settles a retry), and if it had just been made
+    the next writer, pass that on so the queue never stalls."""
+    with _lock:
+        queue = _queues.get(key)
+        if queue is not None and debit in queue:
+            queue.remove(debit)
+        handed_on = debit.leads
+    if handed_on:
+        _hand_on(key)
 
 
 def _lead(key, debit: _Debit, alone: Alone, together: Together) -> Row:
