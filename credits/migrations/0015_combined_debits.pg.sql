@@ -56,7 +56,6 @@ DECLARE
     v_spent_after numeric[] := '{}';
     v_duplicate boolean[] := '{}';
     v_drawn numeric := 0;
-    v_items integer[] := '{}';
     v_entries bigint[] := '{}';
     v_allocated numeric;
     v_k integer;
@@ -110,8 +109,7 @@ BEGIN
             ORDER BY w.n
             RETURNING id, idempotency_key
         )
-        SELECT array_agg(w.item ORDER BY w.item), array_agg(inserted.id ORDER BY w.item)
-        INTO v_items, v_entries
+        SELECT array_agg(inserted.id ORDER BY w.item) INTO v_entries
         FROM inserted JOIN unnest(v_written) AS w(item) ON inserted.idempotency_key = p_keys[w.item];
         -- The run of credits drawn, [0, v_drawn): entry k takes [v_from[k], v_to[k]), lot l
         -- gives [its start, its end) in the rule's order; an allocation is their overlap.

@@ -86,7 +86,7 @@ def drawn(account):
 
 def lots_of(account):
     return list(
-        CreditLot.objects.filter(account=account).order_by("id").values_list("remaining", flat=1)
+        CreditLot.objects.filter(account=account).order_by("id").values_list("remaining", flat=True)
     )
 
 

@@ -121,14 +121,15 @@ def _lead(key, debit: _Debit, alone: Alone, together: Together) -> Row:
             return alone(debit.params)
         finally:
             _hand_on(key)
+    failure = None
     try:
         rows = _write_together(key[1], batch, together)
-    except BaseException:
+    except BaseException as error:
+        # Nothing of the call was written: each of its debits is written alone.
+        failure = error
         for other in batch:
             other.alone = True
-        raise_after = True
     else:
-        raise_after = False
         for other, row in zip(batch, rows, strict=True):
             other.duplicate = row[5]
             other.row = None if row[5] or row[1] is None else row[1:5]
@@ -136,10 +137,8 @@ def _lead(key, debit: _Debit, alone: Alone, together: Together) -> Row:
         if other is not debit:
             other.done.set()
     _hand_on(key)
-    if raise_after:
-        # Nothing of the call was written; this thread writes its own debit alone too (the
-        # error, a lost connection say, shows again there if it is this connection's).
-        return alone(debit.params)
+    if failure is not None and not isinstance(failure, Exception):
+        raise failure  # an interrupt of this thread, not of the call's debits
     return _outcome(debit, alone)
 
 
@@ -190,8 +189,8 @@ def arrays(account_id: int, debits: list[dict]) -> dict:
 
 
 def _write_together(account_id: int, batch: list[_Debit], together: Together) -> list[tuple]:
+    """The call's rows, one per debit in the batch's order (credits_post_debits answers so)."""
     rows = together(arrays(account_id, [debit.params for debit in batch]))
-    if len(rows) != len(batch):
+    if [row[0] for row in rows] != list(range(1, len(batch) + 1)):
         raise RuntimeError(f"credits_post_debits answered {len(rows)} of {len(batch)} debits")
-    rows.sort(key=lambda row: row[0])
     return rows
